@@ -1,0 +1,133 @@
+import "reflect-metadata";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import type { Logger } from "pino";
+import { AccessTokens, loadSigningKey } from "./auth/index.ts";
+import type { Config } from "./config.ts";
+import { openDatabase, type Database } from "./db/client.ts";
+import { applyMigrations } from "./db/migrate.ts";
+import { seedIfEmpty } from "../prisma/seed.ts";
+import { EventBus } from "./events/bus.ts";
+import { createContext, type Context } from "./graphql/context.ts";
+import { formatError, unauthenticated } from "./graphql/errors.ts";
+import { createSchema } from "./graphql/schema.ts";
+import { createServices } from "./modules/index.ts";
+import { createHttpHandler } from "./server/http.ts";
+import { createLogger } from "./server/logger.ts";
+import { createMetrics } from "./server/metrics.ts";
+import { drainWebSocketPlugin } from "./server/plugins/drain-websocket.ts";
+import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
+import { attachWebSocket } from "./server/websocket.ts";
+
+export interface App {
+  /** http://host:port/graphql */
+  url: string;
+  wsUrl: string;
+  port: number;
+  db: Database;
+  bus: EventBus;
+  log: Logger;
+  /** Drains HTTP and WebSocket, then closes Redis and the database. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 2_000;
+
+/** Composition root: config -> db -> pub/sub -> services -> schema -> server. */
+export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
+  try {
+    const applied = await applyMigrations(db.sql);
+    if (applied.length) log.info({ applied }, "migrations applied");
+    const key = await loadSigningKey({ pem: config.jwtPrivateKey, dataDir: config.dataDir });
+    const tokens = new AccessTokens(key, {
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    });
+    const services = createServices({ prisma: db.prisma, bus, tokens, refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
+    if (config.seedDemo && (await seedIfEmpty(db, services.identity))) log.info("seeded the demo shop");
+    const schema = await createSchema();
+    const metrics = createMetrics(() => db.statementCount());
+    const contextDeps = { prisma: db.prisma, services, events: bus };
+
+    const onUnexpected = (error: unknown) => {
+      log.error({ err: error }, "unexpected error");
+      return undefined;
+    };
+    const format = (formatted: Parameters<typeof formatError>[0], original: unknown) => formatError(formatted, original, onUnexpected);
+
+    const httpServer = createServer();
+    const ws = attachWebSocket(httpServer, {
+      schema,
+      authenticate: (token) => services.identity.viewerFromToken(token),
+      context: (viewer) => createContext(contextDeps, { viewer }),
+      formatError: format,
+      metrics,
+    });
+    const apollo = new ApolloServer<Context>({
+      schema,
+      formatError: format,
+      introspection: true,
+      includeStacktraceInErrorResponses: false,
+      plugins: [
+        drainWebSocketPlugin(ws.cleanup),
+        ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 5_000 }),
+        ApolloServerPluginLandingPageDisabled(),
+        operationMetricsPlugin(metrics),
+      ],
+    });
+    await apollo.start();
+
+    const httpContext = async (req: IncomingMessage): Promise<Context> => {
+      const header = req.headers.authorization;
+      let viewer = null;
+      if (header) {
+        const match = /^Bearer\s+(\S+)$/i.exec(header);
+        if (!match) throw unauthenticated("Authorization must be \"Bearer <accessToken>\"");
+        viewer = await services.identity.viewerFromToken(match[1]!);
+      }
+      return createContext(contextDeps, {
+        viewer,
+        userAgent: req.headers["user-agent"],
+        requestId: typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"].slice(0, 100) : undefined,
+      });
+    };
+    const ready = async () => {
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("dependency check timed out")), READY_TIMEOUT_MS).unref(),
+      );
+      await Promise.race([Promise.all([db.ping(), bus.ping()]), timeout]);
+    };
+    httpServer.on("request", createHttpHandler({ apollo, context: httpContext, ready, metrics, log }));
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const port = (httpServer.address() as AddressInfo).port;
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${port}/graphql`,
+      wsUrl: `ws://${host}:${port}/graphql`,
+      port,
+      db,
+      bus,
+      log,
+      stop: () =>
+        (stopping ??= (async () => {
+          await apollo.stop();
+          await bus.close();
+          await db.close();
+        })()),
+    };
+  } catch (error) {
+    await bus.close().catch(() => {});
+    await db.close().catch(() => {});
+    throw error;
+  }
+}

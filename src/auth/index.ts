@@ -1,0 +1,4 @@
+export * from "./keys.ts";
+export * from "./passwords.ts";
+export * from "./roles.ts";
+export * from "./tokens.ts";

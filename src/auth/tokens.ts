@@ -1,0 +1,72 @@
+import { createHash, randomBytes } from "node:crypto";
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import type { SigningKey } from "./keys.ts";
+import { ROLES, type RoleName } from "./roles.ts";
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+  role: RoleName;
+  expiresAt: Date;
+}
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+}
+
+/** Why a token was refused; never shown to clients beyond "invalid or expired token". */
+export class TokenError extends Error {}
+
+export class AccessTokens {
+  constructor(
+    private readonly key: SigningKey,
+    private readonly settings: TokenSettings,
+  ) {}
+
+  async issue(subject: { userId: string; sessionId: string; role: RoleName }): Promise<{ token: string; expiresAt: Date }> {
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + this.settings.accessTokenTtlSeconds;
+    const token = await new SignJWT({ sid: subject.sessionId, role: subject.role })
+      .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: "at+jwt" })
+      .setSubject(subject.userId)
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setIssuedAt(now)
+      .setExpirationTime(exp)
+      .sign(this.key.privateKey);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  /** Verifies signature, algorithm, kid, issuer, audience and lifetime; throws TokenError otherwise. */
+  async verify(token: string): Promise<AccessClaims> {
+    try {
+      const { payload, protectedHeader } = await jwtVerify(token, this.key.publicKey, {
+        algorithms: [this.key.alg],
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        typ: "at+jwt",
+        requiredClaims: ["sub", "exp", "iat"],
+      });
+      if (protectedHeader.kid !== this.key.kid) throw new TokenError("unknown key id");
+      const role = payload.role as RoleName;
+      if (typeof payload.sid !== "string" || !ROLES.includes(role)) throw new TokenError("missing claims");
+      return { userId: payload.sub!, sessionId: payload.sid, role, expiresAt: new Date(payload.exp! * 1000) };
+    } catch (error) {
+      if (error instanceof TokenError) throw error;
+      if (error instanceof joseErrors.JOSEError) throw new TokenError(error.code);
+      throw new TokenError("malformed token");
+    }
+  }
+}
+
+/** Opaque refresh token (256 random bits) and the SHA-256 that is all the database keeps. */
+export function newRefreshToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString("base64url");
+  return { token, hash: hashRefreshToken(token) };
+}
+
+export function hashRefreshToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}

@@ -1,0 +1,112 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import pg from "pg";
+import { PrismaClient, type Prisma as PrismaNS } from "../generated/prisma/client.ts";
+import type { SqlRunner } from "./sql-runner.ts";
+
+export type Prisma = PrismaClient;
+/** The client a service receives inside `db.transaction` (same API minus connection control). */
+export type Tx = PrismaNS.TransactionClient;
+
+export interface Database {
+  readonly kind: "postgres" | "pglite";
+  readonly prisma: PrismaClient;
+  /** Raw SQL for the migration applier and readiness checks (bypasses Prisma). */
+  readonly sql: SqlRunner;
+  /** Statements Prisma has sent since start; read by /metrics and by tests counting N+1. */
+  statementCount(): number;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL URL; when absent the embedded PGlite database under `dataDir` is used. */
+  url?: string | undefined;
+  dataDir: string;
+  /** Pool size for PostgreSQL (default 10). */
+  poolSize?: number;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPglite(options.dataDir);
+}
+
+function countingClient(adapter: PrismaPg | PrismaPGlite) {
+  const client = new PrismaClient({ adapter, log: [{ level: "query", emit: "event" }] });
+  let statements = 0;
+  (client as unknown as { $on(event: "query", listener: () => void): void }).$on("query", () => {
+    statements += 1;
+  });
+  // The log option only changes $on's typing; the rest of the code sees the plain client type.
+  const prisma = client as unknown as PrismaClient;
+  return { prisma, statementCount: () => statements };
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // An idle client losing its connection must not crash the process; readiness reports it.
+  pool.on("error", () => {});
+  const { prisma, statementCount } = countingClient(new PrismaPg(pool));
+  const sql: SqlRunner = {
+    async query(text, params) {
+      const result = await pool.query(text, params as unknown[]);
+      return result.rows;
+    },
+    async withConnection(fn) {
+      const client = await pool.connect();
+      try {
+        return await fn({
+          query: async (text, params) => (await client.query(text, params as unknown[])).rows,
+          exec: async (text) => {
+            await client.query(text);
+          },
+        });
+      } finally {
+        client.release();
+      }
+    },
+  };
+  return {
+    kind: "postgres",
+    prisma,
+    sql,
+    statementCount,
+    async ping() {
+      await pool.query("SELECT 1");
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const dir = join(dataDir, "pglite");
+  mkdirSync(dir, { recursive: true });
+  const client = await PGlite.create(dir);
+  const { prisma, statementCount } = countingClient(new PrismaPGlite(client));
+  const conn = {
+    query: async (text: string, params?: readonly unknown[]) =>
+      (await client.query<Record<string, unknown>>(text, params as unknown[])).rows,
+    exec: async (text: string) => {
+      await client.exec(text);
+    },
+  };
+  return {
+    kind: "pglite",
+    prisma,
+    sql: { query: conn.query, withConnection: (fn) => fn(conn) },
+    statementCount,
+    async ping() {
+      await client.query("SELECT 1");
+    },
+    async close() {
+      await prisma.$disconnect();
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { getDirective, MapperKind, mapSchema } from "@graphql-tools/utils";
+import {
+  defaultFieldResolver,
+  DirectiveLocation,
+  GraphQLDirective,
+  GraphQLSchema,
+  type GraphQLEnumType,
+  type GraphQLFieldResolver,
+} from "graphql";
+import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
+import { forbidden, unauthenticated } from "./errors.ts";
+
+/**
+ * `@auth` as API.md defines it. One transformer wraps `resolve` and `subscribe` of every field the
+ * directive marks (on the field, or on its object type), so queries, mutations, subscriptions and
+ * every subscription payload are checked by the same code, per caller.
+ */
+export const AUTH_DIRECTIVE_DESCRIPTION =
+  "Who may read or call this. Without arguments: any signed-in user. `requires`: that role or higher (CUSTOMER < STAFF < ADMIN). `ownerOrRole`: the owner of the parent object, or that role or higher.";
+
+export function authDirective(roleEnum: GraphQLEnumType): GraphQLDirective {
+  return new GraphQLDirective({
+    name: "auth",
+    description: AUTH_DIRECTIVE_DESCRIPTION,
+    locations: [DirectiveLocation.OBJECT, DirectiveLocation.FIELD_DEFINITION],
+    args: { requires: { type: roleEnum }, ownerOrRole: { type: roleEnum } },
+  });
+}
+
+export interface AuthRule {
+  requires?: RoleName;
+  ownerOrRole?: RoleName;
+}
+
+/** For each type that uses `ownerOrRole`: the user id that owns a resolved value of that type. */
+export type OwnerResolvers = Record<string, (parent: unknown) => string | null | undefined>;
+
+/** Throws UNAUTHENTICATED or FORBIDDEN when `viewer` may not use a field guarded by `rule`. */
+export function checkAuth(rule: AuthRule, viewer: Viewer | null, owner: () => string | null | undefined): void {
+  if (!viewer) throw unauthenticated();
+  if (rule.requires && !hasRole(viewer.role, rule.requires)) {
+    throw forbidden(`Requires role ${rule.requires} or higher`);
+  }
+  if (rule.ownerOrRole && !hasRole(viewer.role, rule.ownerOrRole) && owner() !== viewer.userId) {
+    throw forbidden(`Only the owner or role ${rule.ownerOrRole} or higher may read this`);
+  }
+}
+
+export function applyAuthDirective(schema: GraphQLSchema, owners: OwnerResolvers): GraphQLSchema {
+  const rootTypes = new Set(
+    [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].map((t) => t?.name),
+  );
+  return mapSchema(schema, {
+    [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
+      const type = schema.getType(typeName)!;
+      const rule = (getDirective(schema, fieldConfig, "auth")?.[0] ?? getDirective(schema, type, "auth")?.[0]) as
+        | AuthRule
+        | undefined;
+      if (!rule) return fieldConfig;
+      let owner: (parent: unknown) => string | null | undefined = () => null;
+      if (rule.ownerOrRole) {
+        const resolver = owners[typeName];
+        if (!resolver || rootTypes.has(typeName)) {
+          throw new Error(`@auth(ownerOrRole) on ${typeName}.${fieldName}: no owner is defined for ${typeName}`);
+        }
+        owner = resolver;
+      }
+      const guard =
+        <T extends GraphQLFieldResolver<unknown, { viewer: Viewer | null }>>(inner: T) =>
+        (source: unknown, args: Record<string, unknown>, context: { viewer: Viewer | null }, info: Parameters<T>[3]) => {
+          checkAuth(rule, context.viewer, () => owner(source));
+          return inner(source, args, context, info);
+        };
+      return {
+        ...fieldConfig,
+        resolve: guard(fieldConfig.resolve ?? defaultFieldResolver),
+        ...(fieldConfig.subscribe ? { subscribe: guard(fieldConfig.subscribe) } : {}),
+      };
+    },
+  });
+}

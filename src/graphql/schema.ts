@@ -1,0 +1,65 @@
+import "reflect-metadata";
+import { MapperKind, mapSchema, printSchemaWithDirectives } from "@graphql-tools/utils";
+import { GraphQLEnumType, GraphQLSchema, lexicographicSortSchema } from "graphql";
+import { buildSchema } from "type-graphql";
+import { owners, resolvers } from "../modules/index.ts";
+import { applyAuthDirective, authDirective } from "./auth-directive.ts";
+import type { Context } from "./context.ts";
+import { DateTimeScalar } from "./scalars.ts";
+
+/**
+ * Builds the executable schema: type-graphql classes, the `@auth` directive definition, the one
+ * transformer that enforces it, and fresh loaders for every subscription event.
+ */
+export async function createSchema(): Promise<GraphQLSchema> {
+  const built = await buildSchema({
+    resolvers: [...resolvers] as [Function, ...Function[]],
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
+    validate: false,
+    // Every subscription declares its own `subscribe` over the typed EventBus (context.events);
+    // type-graphql insists on a PubSub anyway, so give it one that says so if ever used.
+    pubSub: {
+      publish: () => {
+        throw new Error("publish through context.events");
+      },
+      subscribe: () => {
+        throw new Error("subscribe through context.events");
+      },
+    },
+  });
+  const role = built.getType("Role");
+  if (!(role instanceof GraphQLEnumType)) throw new Error("schema has no Role enum");
+  const config = built.toConfig();
+  const withDirective = new GraphQLSchema({ ...config, directives: [...config.directives, authDirective(role)] });
+  return renewLoadersPerEvent(applyAuthDirective(withDirective, owners));
+}
+
+/** graphql-ws builds one context per subscription; each event gets fresh loaders all the same. */
+function renewLoadersPerEvent(schema: GraphQLSchema): GraphQLSchema {
+  const subscriptionType = schema.getSubscriptionType()?.name;
+  return mapSchema(schema, {
+    [MapperKind.OBJECT_FIELD]: (fieldConfig, _name, typeName) => {
+      const subscribe = fieldConfig.subscribe;
+      if (typeName !== subscriptionType || !subscribe) return fieldConfig;
+      return {
+        ...fieldConfig,
+        subscribe: async (source, args, context: Context, info) => {
+          const iterable = (await subscribe(source, args, context, info)) as AsyncIterable<unknown>;
+          return renewing(iterable, context);
+        },
+      };
+    },
+  });
+}
+
+async function* renewing(iterable: AsyncIterable<unknown>, context: Context): AsyncGenerator<unknown> {
+  for await (const value of iterable) {
+    context.renewLoaders();
+    yield value;
+  }
+}
+
+/** The reviewed contract: sorted, with directive definitions and usages printed. */
+export function printContract(schema: GraphQLSchema): string {
+  return `${printSchemaWithDirectives(lexicographicSortSchema(schema))}\n`;
+}

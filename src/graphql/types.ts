@@ -1,0 +1,66 @@
+import { Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
+
+/** Relay's Node interface; `__typename` on the resolved value picks the concrete type. */
+@InterfaceType({ resolveType: (value: { __typename?: string }) => value.__typename })
+export abstract class Node {
+  @Field(() => ID)
+  id!: string;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => Boolean)
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true })
+  endCursor!: string | null;
+}
+
+@ObjectType({ description: "An amount of money: integer minor units (cents) and an ISO-4217 currency code." })
+export class Money {
+  @Field(() => Int)
+  amountCents!: number;
+
+  @Field(() => String)
+  currency!: string;
+}
+
+export function money(amountCents: number, currency: string): Money {
+  return { amountCents, currency: currency.trim() };
+}
+
+/** What a connection resolver returns; `count` runs only when `totalCount` is selected. */
+export interface ConnectionResult<T> {
+  edges: { cursor: string; node: T }[];
+  pageInfo: PageInfo;
+  count: () => Promise<number>;
+}
+
+/** Declares `<Name>Connection` and `<Name>Edge` for a node type, as the contract spells them. */
+export function ConnectionType<T extends object>(name: string, node: () => ClassType<T>) {
+  @ObjectType(`${name}Edge`)
+  class Edge {
+    @Field(() => String)
+    cursor!: string;
+
+    @Field(node)
+    node!: T;
+  }
+
+  @ObjectType(`${name}Connection`)
+  class Connection {
+    @Field(() => [Edge])
+    edges!: Edge[];
+
+    @Field(() => PageInfo)
+    pageInfo!: PageInfo;
+
+    count!: () => Promise<number>;
+
+    @Field(() => Int)
+    totalCount(): Promise<number> {
+      return this.count();
+    }
+  }
+  return Connection;
+}

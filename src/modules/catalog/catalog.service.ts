@@ -1,0 +1,172 @@
+import type { Viewer } from "../../auth/roles.ts";
+import type { Prisma } from "../../db/client.ts";
+import { transactional } from "../../db/transaction.ts";
+import type { EventBus } from "../../events/bus.ts";
+import { event } from "../../events/topics.ts";
+import { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
+import { badInput, conflict, notFound } from "../../graphql/errors.ts";
+import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import type { ConnectionResult } from "../../graphql/types.ts";
+import { seesAllProducts } from "./catalog.loaders.ts";
+import type { ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
+import {
+  categoryKey,
+  productKey,
+  validCents,
+  validCurrency,
+  validSlug,
+  validText,
+} from "./catalog.validation.ts";
+import type { CategoryRow, ProductRow } from "./product.type.ts";
+
+type SortColumn = "name" | "priceCents" | "createdAt";
+const SORT_COLUMN: Record<ProductOrder["field"], SortColumn> = { NAME: "name", PRICE: "priceCents", CREATED_AT: "createdAt" };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_SEARCH = 100;
+
+export interface ListProductsInput {
+  first?: number | null;
+  after?: string | null;
+  filter?: ProductFilter | null;
+  orderBy?: ProductOrder | null;
+}
+
+/** Products and categories: listing, lookup and staff edits. Stock belongs to the inventory module. */
+export class CatalogService {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly bus: EventBus,
+  ) {}
+
+  isVisible(viewer: Viewer | null, product: ProductRow): boolean {
+    return product.status === "ACTIVE" || seesAllProducts(viewer);
+  }
+
+  async listProducts(viewer: Viewer | null, input: ListProductsInput): Promise<ConnectionResult<ProductRow>> {
+    const limit = pageSize(input.first);
+    const where = this.filterWhere(viewer, input.filter ?? {});
+    const column = SORT_COLUMN[input.orderBy?.field ?? "NAME"];
+    const direction = input.orderBy?.direction === "DESC" ? "desc" : "asc";
+    const cursor = decodeCursor(input.after, 2);
+    const keyset = cursor ? keysetWhere(column, direction, cursor) : undefined;
+    const rows = await this.prisma.product.findMany({
+      where: keyset ? { AND: [where, keyset] } : where,
+      orderBy: [{ [column]: direction }, { id: direction }],
+      take: limit + 1,
+    });
+    return toConnection(
+      rows,
+      limit,
+      (row) => [column === "createdAt" ? row.createdAt.toISOString() : row[column], row.id],
+      () => this.prisma.product.count({ where }),
+    );
+  }
+
+  private filterWhere(viewer: Viewer | null, filter: ProductFilter): PrismaNS.ProductWhereInput {
+    const and: PrismaNS.ProductWhereInput[] = [];
+    if (!seesAllProducts(viewer)) and.push({ status: "ACTIVE" });
+    if (filter.categoryId != null) and.push({ categoryId: categoryKey(filter.categoryId, "filter.categoryId") });
+    if (filter.search != null) {
+      const search = filter.search.trim();
+      if (search.length > MAX_SEARCH) throw badInput(`search must be at most ${MAX_SEARCH} characters`, "filter.search");
+      if (search) {
+        and.push({
+          OR: [
+            { name: { contains: search, mode: "insensitive" } },
+            { description: { contains: search, mode: "insensitive" } },
+          ],
+        });
+      }
+    }
+    const min = filter.minPriceCents != null ? validCents(filter.minPriceCents, "filter.minPriceCents") : undefined;
+    const max = filter.maxPriceCents != null ? validCents(filter.maxPriceCents, "filter.maxPriceCents") : undefined;
+    if (min !== undefined && max !== undefined && min > max) {
+      throw badInput("filter.minPriceCents must not exceed filter.maxPriceCents", "filter.minPriceCents");
+    }
+    if (min !== undefined || max !== undefined) and.push({ priceCents: { gte: min, lte: max } });
+    if (filter.inStock === true) and.push({ stockLevel: { onHand: { gt: 0 } } });
+    if (filter.inStock === false) and.push({ OR: [{ stockLevel: null }, { stockLevel: { onHand: { lte: 0 } } }] });
+    return { AND: and };
+  }
+
+  async categories(): Promise<CategoryRow[]> {
+    return this.prisma.category.findMany({ orderBy: [{ position: "asc" }, { name: "asc" }] });
+  }
+
+  async productBySlug(viewer: Viewer | null, slug: string): Promise<ProductRow | null> {
+    const row = await this.prisma.product.findUnique({ where: { slug } });
+    return row && this.isVisible(viewer, row) ? row : null;
+  }
+
+  async createProduct(input: ProductInput): Promise<ProductRow> {
+    const categoryId = categoryKey(input.categoryId);
+    const data = {
+      slug: validSlug(input.slug),
+      name: validText(input.name, "name", 200),
+      description: validText(input.description, "description", 5000, 0),
+      priceCents: validCents(input.priceCents, "priceCents"),
+      costCents: input.costCents == null ? null : validCents(input.costCents, "costCents"),
+      currency: validCurrency(input.currency ?? "USD"),
+      status: input.status ?? "ACTIVE",
+    };
+    await this.requireCategory(categoryId);
+    try {
+      return await this.prisma.product.create({
+        data: { ...data, category: { connect: { id: categoryId } }, stockLevel: { create: { onHand: 0 } } },
+      });
+    } catch (error) {
+      if (error instanceof PrismaNS.PrismaClientKnownRequestError && error.code === "P2002") {
+        throw conflict(`A product with slug "${data.slug}" already exists`);
+      }
+      throw error;
+    }
+  }
+
+  async updateProduct(id: string, patch: ProductPatch): Promise<ProductRow> {
+    const key = productKey(id);
+    const data: PrismaNS.ProductUncheckedUpdateInput = {};
+    if (patch.name != null) data.name = validText(patch.name, "patch.name", 200);
+    if (patch.description != null) data.description = validText(patch.description, "patch.description", 5000, 0);
+    if (patch.priceCents != null) data.priceCents = validCents(patch.priceCents, "patch.priceCents");
+    if (patch.costCents !== undefined) data.costCents = patch.costCents === null ? null : validCents(patch.costCents, "patch.costCents");
+    if (patch.status != null) data.status = patch.status;
+    if (patch.categoryId != null) {
+      data.categoryId = categoryKey(patch.categoryId, "patch.categoryId");
+      await this.requireCategory(data.categoryId);
+    }
+    return transactional(this.prisma, this.bus, async (tx, emit) => {
+      // Lock the row so concurrent edits see each other's "before" (for the change detection below).
+      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM products WHERE id = ${key}::uuid FOR UPDATE`;
+      if (locked.length === 0) throw notFound("Product");
+      const before = (await tx.product.findUnique({ where: { id: key } }))!;
+      const after = await tx.product.update({ where: { id: key }, data });
+      const visibleChange = (["name", "description", "priceCents", "status"] as const).some((f) => before[f] !== after[f]);
+      if (visibleChange) emit(event("PRODUCT_UPDATED", key, { productId: key }));
+      return after;
+    });
+  }
+
+  private async requireCategory(id: string): Promise<void> {
+    const found = await this.prisma.category.findUnique({ where: { id }, select: { id: true } });
+    if (!found) throw badInput("categoryId does not name an existing category", "categoryId");
+  }
+}
+
+function keysetWhere(column: SortColumn, direction: "asc" | "desc", cursor: (string | number)[]): PrismaNS.ProductWhereInput {
+  const [raw, id] = cursor;
+  const bad = () => badInput("after is not a cursor returned by this connection", "after");
+  if (typeof id !== "string" || !UUID.test(id)) throw bad();
+  let value: string | number | Date;
+  if (column === "priceCents") {
+    if (typeof raw !== "number" || !Number.isInteger(raw)) throw bad();
+    value = raw;
+  } else if (column === "createdAt") {
+    value = new Date(String(raw));
+    if (typeof raw !== "string" || Number.isNaN(value.getTime())) throw bad();
+  } else {
+    if (typeof raw !== "string") throw bad();
+    value = raw;
+  }
+  const op = direction === "asc" ? "gt" : "lt";
+  return { OR: [{ [column]: { [op]: value } }, { [column]: value, id: { [op]: id } }] };
+}

@@ -1,0 +1,33 @@
+import { Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
+import type { Context } from "../../graphql/context.ts";
+import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import { badInput } from "../../graphql/errors.ts";
+import { toGlobalId } from "../../lib/ids.ts";
+import { PageArgs } from "./catalog.args.ts";
+import { Category, type CategoryRow } from "./product.type.ts";
+
+@Resolver(() => Category)
+export class CategoryResolver {
+  @Query(() => [Category])
+  categories(@Ctx() ctx: Context) {
+    return ctx.services.catalog.categories();
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() category: CategoryRow) {
+    return toGlobalId("Category", category.id);
+  }
+
+  @FieldResolver()
+  async products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context) {
+    const limit = pageSize(args.first);
+    const cursor = decodeCursor(args.after, 2);
+    if (cursor && !cursor.every((v) => typeof v === "string")) throw badInput("after is not a cursor returned by this connection", "after");
+    const rows = await ctx.loaders.catalog.categoryPage.load({
+      categoryId: category.id,
+      take: limit + 1,
+      after: cursor as [string, string] | null,
+    });
+    return toConnection(rows, limit, (r) => [r.name, r.id], () => ctx.loaders.catalog.productCountByCategory.load(category.id));
+  }
+}

@@ -1,0 +1,73 @@
+import { Arg, Args, Ctx, Directive, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import type { Context } from "../../graphql/context.ts";
+import { badInput } from "../../graphql/errors.ts";
+import { money } from "../../graphql/types.ts";
+import { toGlobalId } from "../../lib/ids.ts";
+import { ProductInput, ProductPatch, ProductsArgs } from "./catalog.args.ts";
+import { productKey } from "./catalog.validation.ts";
+import { Product, ProductConnection, type ProductRow } from "./product.type.ts";
+import type { TopicPayloads } from "../../events/topics.ts";
+
+@Resolver(() => Product)
+export class ProductResolver {
+  @Query(() => ProductConnection)
+  products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: Context) {
+    return ctx.services.catalog.listProducts(ctx.viewer, args);
+  }
+
+  @Query(() => Product, { nullable: true, description: "A product by id or slug (exactly one); null when there is none." })
+  async product(
+    @Arg("id", () => ID, { nullable: true }) id: string | null,
+    @Arg("slug", () => String, { nullable: true }) slug: string | null,
+    @Ctx() ctx: Context,
+  ) {
+    if ((id == null) === (slug == null)) throw badInput("pass exactly one of id and slug");
+    if (slug != null) return ctx.services.catalog.productBySlug(ctx.viewer, slug);
+    const row = await ctx.loaders.catalog.productById.load(productKey(id!));
+    return row && ctx.services.catalog.isVisible(ctx.viewer, row) ? row : null;
+  }
+
+  @Mutation(() => Product)
+  @Directive("@auth(requires: STAFF)")
+  createProduct(@Arg("input", () => ProductInput) input: ProductInput, @Ctx() ctx: Context) {
+    return ctx.services.catalog.createProduct(input);
+  }
+
+  @Mutation(() => Product)
+  @Directive("@auth(requires: STAFF)")
+  updateProduct(
+    @Arg("id", () => ID) id: string,
+    @Arg("patch", () => ProductPatch) patch: ProductPatch,
+    @Ctx() ctx: Context,
+  ) {
+    return ctx.services.catalog.updateProduct(id, patch);
+  }
+
+  @Subscription(() => Product, {
+    description: "Public. Fires when the product's name, price, status or description changes.",
+    subscribe: ({ args, context }) => (context as Context).events.subscribe("PRODUCT_UPDATED", [productKey(args.id as string)]),
+  })
+  async productUpdated(@Arg("id", () => ID) _id: string, @Root() payload: TopicPayloads["PRODUCT_UPDATED"], @Ctx() ctx: Context) {
+    return ctx.loaders.catalog.productById.load(payload.productId);
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() product: ProductRow) {
+    return toGlobalId("Product", product.id);
+  }
+
+  @FieldResolver()
+  price(@Root() product: ProductRow) {
+    return money(product.priceCents, product.currency);
+  }
+
+  @FieldResolver()
+  costPrice(@Root() product: ProductRow) {
+    return product.costCents === null ? null : money(product.costCents, product.currency);
+  }
+
+  @FieldResolver()
+  category(@Root() product: ProductRow, @Ctx() ctx: Context) {
+    return ctx.loaders.catalog.categoryById.load(product.categoryId);
+  }
+}

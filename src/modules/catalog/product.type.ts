@@ -1,0 +1,81 @@
+import { Directive, Field, Int, ObjectType, registerEnumType } from "type-graphql";
+import { DateTimeScalar } from "../../graphql/scalars.ts";
+import { ConnectionType, Money, Node } from "../../graphql/types.ts";
+import type { ProductStatus as ProductStatusValue } from "../../generated/prisma/enums.ts";
+
+export const ProductStatus = { ACTIVE: "ACTIVE", DRAFT: "DRAFT", ARCHIVED: "ARCHIVED" } as const;
+registerEnumType(ProductStatus, { name: "ProductStatus" });
+
+/** A product row as the database returns it. */
+export interface ProductRow {
+  id: string;
+  slug: string;
+  name: string;
+  description: string;
+  priceCents: number;
+  costCents: number | null;
+  currency: string;
+  categoryId: string;
+  status: ProductStatusValue;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+@ObjectType({ implements: Node })
+export class Product extends Node {
+  @Field(() => String)
+  slug!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String)
+  description!: string;
+
+  @Field(() => Money)
+  price!: Money;
+
+  @Directive("@auth(requires: STAFF)")
+  @Field(() => Money, { nullable: true })
+  costPrice!: Money | null;
+
+  // Resolved by CategoryResolver-facing field resolvers; declared here so the type reads as the contract.
+  @Field(() => Category)
+  category!: Category;
+
+  @Field(() => Int, { description: "Units that can be sold now." })
+  stock!: number;
+
+  @Field(() => Boolean)
+  inStock!: boolean;
+
+  @Field(() => ProductStatus)
+  status!: ProductStatusValue;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+
+  @Field(() => DateTimeScalar)
+  updatedAt!: Date;
+}
+
+export interface CategoryRow {
+  id: string;
+  slug: string;
+  name: string;
+  position: number;
+}
+
+@ObjectType({ implements: Node })
+export class Category extends Node {
+  @Field(() => String)
+  slug!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => ProductConnection)
+  products!: InstanceType<typeof ProductConnection>;
+}
+
+export const ProductConnection = ConnectionType("Product", () => Product);

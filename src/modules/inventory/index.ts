@@ -1,0 +1,5 @@
+export { InventoryService, type Movement } from "./inventory.service.ts";
+export { createInventoryLoaders, type InventoryLoaders } from "./inventory.loaders.ts";
+import { ProductStockResolver, StockUpdateResolver } from "./inventory.resolver.ts";
+
+export const inventoryResolvers = [ProductStockResolver, StockUpdateResolver] as const;

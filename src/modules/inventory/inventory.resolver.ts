@@ -1,0 +1,47 @@
+import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Resolver, Root, Subscription } from "type-graphql";
+import type { TopicPayloads } from "../../events/topics.ts";
+import type { Context } from "../../graphql/context.ts";
+import { badInput } from "../../graphql/errors.ts";
+import { Product, productKey, type ProductRow } from "../catalog/index.ts";
+import { StockUpdate } from "./stock.type.ts";
+
+const MAX_WATCHED = 100;
+
+@Resolver(() => Product)
+export class ProductStockResolver {
+  @FieldResolver(() => Int, { description: "Units that can be sold now." })
+  stock(@Root() product: ProductRow, @Ctx() ctx: Context) {
+    return ctx.loaders.inventory.stockByProductId.load(product.id);
+  }
+
+  @FieldResolver(() => Boolean)
+  async inStock(@Root() product: ProductRow, @Ctx() ctx: Context) {
+    return (await ctx.loaders.inventory.stockByProductId.load(product.id)) > 0;
+  }
+
+  @Mutation(() => Product)
+  @Directive("@auth(requires: STAFF)")
+  adjustStock(@Arg("productId", () => ID) productId: string, @Arg("delta", () => Int) delta: number, @Ctx() ctx: Context) {
+    return ctx.services.inventory.adjustStock(ctx.viewer!, productId, delta);
+  }
+}
+
+@Resolver(() => StockUpdate)
+export class StockUpdateResolver {
+  @Subscription(() => StockUpdate, {
+    description: "Public. Fires when any of these products' stock changes.",
+    subscribe: ({ args, context }) => {
+      const ids = args.productIds as string[];
+      if (ids.length === 0 || ids.length > MAX_WATCHED) throw badInput(`productIds must list 1 to ${MAX_WATCHED} ids`, "productIds");
+      return (context as Context).events.subscribe("STOCK_CHANGED", [...new Set(ids.map((id) => productKey(id, "productIds")))]);
+    },
+  })
+  stockChanged(@Arg("productIds", () => [ID]) _ids: string[], @Root() payload: TopicPayloads["STOCK_CHANGED"]) {
+    return { productId: payload.productId, stock: payload.stock, inStock: payload.stock > 0 };
+  }
+
+  @FieldResolver(() => Product)
+  product(@Root() update: { productId: string }, @Ctx() ctx: Context) {
+    return ctx.loaders.catalog.productById.load(update.productId);
+  }
+}

@@ -1,0 +1,35 @@
+import { Arg, Ctx, ID, Query, Resolver } from "type-graphql";
+import { hasRole } from "../auth/roles.ts";
+import type { Context } from "../graphql/context.ts";
+import { Node } from "../graphql/types.ts";
+import { fromGlobalId } from "../lib/ids.ts";
+
+/** Relay's `node(id)`: any object by global id, or null when it does not exist or is not visible. */
+@Resolver()
+export class NodeResolver {
+  @Query(() => Node, { nullable: true })
+  async node(@Arg("id", () => ID) id: string, @Ctx() ctx: Context) {
+    const decoded = fromGlobalId(id);
+    if (!decoded) return null;
+    const { catalog, identity } = ctx.loaders;
+    switch (decoded.type) {
+      case "Product": {
+        const row = await catalog.productById.load(decoded.key);
+        return row && ctx.services.catalog.isVisible(ctx.viewer, row) ? { ...row, __typename: "Product" } : null;
+      }
+      case "Category": {
+        const row = await catalog.categoryById.load(decoded.key);
+        return row && { ...row, __typename: "Category" };
+      }
+      case "User": {
+        // Other people's accounts are not enumerable: the same null as for an unknown id.
+        const viewer = ctx.viewer;
+        if (!viewer || (viewer.userId !== decoded.key && !hasRole(viewer.role, "STAFF"))) return null;
+        const row = await identity.userById.load(decoded.key);
+        return row && { ...row, __typename: "User" };
+      }
+      default:
+        return null;
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { HeaderMap, type ApolloServer } from "@apollo/server";
+import type { Logger } from "pino";
+import type { Context } from "../graphql/context.ts";
+import type { Metrics } from "./metrics.ts";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface HttpDeps {
+  apollo: ApolloServer<Context>;
+  /** Builds the operation's context from the request; throws UNAUTHENTICATED for a bad token. */
+  context: (req: IncomingMessage) => Promise<Context>;
+  /** Resolves when the database and (if configured) Redis answer; rejects otherwise. */
+  ready: () => Promise<void>;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
+export function createHttpHandler(deps: HttpDeps) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const route = ["/graphql", "/health/live", "/health/ready", "/metrics"].includes(url.pathname) ? url.pathname : "other";
+    res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
+    try {
+      switch (route) {
+        case "/graphql":
+          return await graphql(deps, req, res, url);
+        case "/health/live":
+          return send(res, 200, { status: "ok" });
+        case "/health/ready":
+          try {
+            await deps.ready();
+            return send(res, 200, { status: "ready" });
+          } catch (error) {
+            return send(res, 503, { status: "unavailable", reason: (error as Error).message });
+          }
+        case "/metrics":
+          res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
+          return res.end(await deps.metrics.registry.metrics());
+        default:
+          return send(res, 404, { error: "not found" });
+      }
+    } catch (error) {
+      deps.log.error({ err: error }, "http handler failed");
+      if (!res.headersSent) send(res, 500, { error: "internal server error" });
+      else res.destroy();
+    }
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, url: URL) {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+  }
+  let body: unknown = undefined;
+  if (req.method === "POST") {
+    const raw = await readBody(req);
+    if (raw === null) return send(res, 413, { errors: [{ message: "request body too large", extensions: { code: "BAD_USER_INPUT" } }] });
+    if ((headers.get("content-type") ?? "").includes("json") && raw.length > 0) {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return send(res, 400, { errors: [{ message: "body is not valid JSON", extensions: { code: "BAD_USER_INPUT" } }] });
+      }
+    } else {
+      body = raw;
+    }
+  }
+  const result = await deps.apollo.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search: url.search, body },
+    context: () => deps.context(req),
+  });
+  for (const [key, value] of result.headers) res.setHeader(key, value);
+  res.statusCode = result.status ?? 200;
+  if (result.body.kind === "complete") return res.end(result.body.string);
+  for await (const chunk of result.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

@@ -1,0 +1,36 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Prometheus metrics of one server instance (its own registry, so several can share a process). */
+export function createMetrics(sqlStatements: () => number) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "cartwheel_" });
+  const httpRequests = new Counter({
+    name: "cartwheel_http_requests_total",
+    help: "HTTP requests by route and status",
+    labelNames: ["route", "status"] as const,
+    registers: [registry],
+  });
+  const operations = new Counter({
+    name: "cartwheel_graphql_operations_total",
+    help: "GraphQL operations by type and transport",
+    labelNames: ["type", "transport"] as const,
+    registers: [registry],
+  });
+  const wsConnections = new Gauge({
+    name: "cartwheel_ws_connections",
+    help: "Open WebSocket connections",
+    registers: [registry],
+  });
+  new Counter({
+    name: "cartwheel_sql_statements_total",
+    help: "SQL statements sent to the database",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sqlStatements());
+    },
+  });
+  return { registry, httpRequests, operations, wsConnections };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

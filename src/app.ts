@@ -73,6 +73,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       schema,
       formatError: format,
       introspection: true,
+      // main.ts owns signals: it drains everything, not just Apollo.
+      stopOnTerminationSignals: false,
       includeStacktraceInErrorResponses: false,
       plugins: [
         drainWebSocketPlugin(ws.cleanup),

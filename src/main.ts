@@ -19,8 +19,13 @@ log.info(
   `Cartwheel listening on ${app.url}`,
 );
 
+// `on`, not `once`: a second signal during the drain must not fall through to the default
+// handler (which would kill the process mid-drain); it is ignored, the drain goes on.
+let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     log.info({ signal }, "shutting down");
     app.stop().then(
       () => process.exit(0),

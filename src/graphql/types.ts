@@ -1,3 +1,4 @@
+import "reflect-metadata";
 import { Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
 
 /** Relay's Node interface; `__typename` on the resolved value picks the concrete type. */

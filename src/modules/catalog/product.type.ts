@@ -21,6 +21,25 @@ export interface ProductRow {
   updatedAt: Date;
 }
 
+export interface CategoryRow {
+  id: string;
+  slug: string;
+  name: string;
+  position: number;
+}
+
+@ObjectType({ implements: Node })
+export class Category extends Node {
+  @Field(() => String)
+  slug!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => ProductConnection)
+  products!: InstanceType<typeof ProductConnection>;
+}
+
 @ObjectType({ implements: Node })
 export class Product extends Node {
   @Field(() => String)
@@ -39,7 +58,6 @@ export class Product extends Node {
   @Field(() => Money, { nullable: true })
   costPrice!: Money | null;
 
-  // Resolved by CategoryResolver-facing field resolvers; declared here so the type reads as the contract.
   @Field(() => Category)
   category!: Category;
 
@@ -57,25 +75,6 @@ export class Product extends Node {
 
   @Field(() => DateTimeScalar)
   updatedAt!: Date;
-}
-
-export interface CategoryRow {
-  id: string;
-  slug: string;
-  name: string;
-  position: number;
-}
-
-@ObjectType({ implements: Node })
-export class Category extends Node {
-  @Field(() => String)
-  slug!: string;
-
-  @Field(() => String)
-  name!: string;
-
-  @Field(() => ProductConnection)
-  products!: InstanceType<typeof ProductConnection>;
 }
 
 export const ProductConnection = ConnectionType("Product", () => Product);

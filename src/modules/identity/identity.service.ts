@@ -12,6 +12,8 @@ export interface AuthResult {
   refreshToken: string;
   accessTokenExpiresAt: Date;
   user: UserRow;
+  /** The session's viewer: the rest of the response is authorized as this user. */
+  viewer: Viewer;
 }
 
 export interface NewUser {
@@ -89,7 +91,7 @@ export class IdentityService {
       throw unauthenticated("Refresh token was already used; the session has been revoked");
     }
     const access = await this.tokens.issue({ userId: found.session.userId, sessionId: found.sessionId, role: found.session.user.role });
-    return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: next.token, user: found.session.user };
+    return this.result(found.session.user, found.sessionId, access, next.token);
   }
 
   /** Revokes the session of this refresh token. False when the token is unknown. */
@@ -117,7 +119,17 @@ export class IdentityService {
       select: { id: true },
     });
     const access = await this.tokens.issue({ userId: user.id, sessionId: session.id, role: user.role });
-    return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, user };
+    return this.result(user, session.id, access, refresh.token);
+  }
+
+  private result(user: UserRow, sessionId: string, access: { token: string; expiresAt: Date }, refreshToken: string): AuthResult {
+    return {
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken,
+      user,
+      viewer: { userId: user.id, role: user.role, sessionId, tokenExpiresAt: access.expiresAt },
+    };
   }
 
   /**

@@ -1,0 +1,57 @@
+// `npm run bench`: requests per second and latency of the catalog's hot paths on a real server.
+// Uses the embedded default unless BENCH_DATABASE_URL is set; traffic goes to 127.0.0.1 only,
+// bounded by BENCH_REQUESTS (default 2000) per shape. Prints figures; asserts nothing.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startApp } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
+
+const total = Number(process.env.BENCH_REQUESTS ?? 2000);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const dataDir = mkdtempSync(join(tmpdir(), "cartwheel-bench-"));
+const app = await startApp(
+  loadConfig({
+    NODE_ENV: "development",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "silent",
+    DATA_DIR: dataDir,
+    SEED_DEMO: "true",
+    ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+  }),
+);
+
+const shapes: Record<string, string> = {
+  "products(first: 50) flat": `{ products(first: 50) { edges { node { id name price { amountCents currency } } } } }`,
+  "products(first: 50) + category + stock": `{ products(first: 50) { totalCount edges { node { id name category { name } stock } } } }`,
+  "categories x products(first: 10)": `{ categories { name products(first: 10) { edges { node { id name stock } } } } }`,
+};
+
+for (const [name, query] of Object.entries(shapes)) {
+  const body = JSON.stringify({ query });
+  const latencies: number[] = [];
+  const statementsBefore = app.db.statementCount();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next += 1;
+        const t = performance.now();
+        const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json" }, body });
+        await res.text();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(2);
+  const perRequest = (app.db.statementCount() - statementsBefore) / latencies.length;
+  console.log(
+    `${name.padEnd(42)} ${(latencies.length / seconds).toFixed(0).padStart(6)} req/s  p50 ${pct(50)} ms  p99 ${pct(99)} ms  ${perRequest.toFixed(1)} SQL/request`,
+  );
+}
+await app.stop();
+rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { App } from "../../src/app.ts";
+import { createTestDatabase, gql, startTestServer, tempDir } from "../harness/index.ts";
+
+let app: App;
+let cleanup: () => Promise<void>;
+
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  const dir = tempDir();
+  app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path });
+  cleanup = async () => {
+    await app.stop();
+    await db.drop();
+    dir.remove();
+  };
+});
+afterAll(() => cleanup?.());
+
+const QUERY = `query($first: Int) { products(first: $first) { totalCount edges { node { name category { name } stock inStock } } } }`;
+
+async function statementsFor(query: string, variables: Record<string, unknown>) {
+  const before = app.db.statementCount();
+  const res = await gql(app.url, query, variables);
+  expect(res.errors).toBeUndefined();
+  return { count: app.db.statementCount() - before, data: res.data };
+}
+
+it("products with category and stock costs the same few statements for 5 and 50 rows", async () => {
+  const five = await statementsFor(QUERY, { first: 5 });
+  const fifty = await statementsFor(QUERY, { first: 50 });
+  expect(five.data.products.edges).toHaveLength(5);
+  expect(fifty.data.products.edges).toHaveLength(50);
+  expect(fifty.count).toBe(five.count);
+  expect(fifty.count).toBeLessThanOrEqual(4);
+});
+
+it("categories with their products is batched too", async () => {
+  const q = `query($n: Int) { categories { name products(first: $n) { totalCount edges { node { name stock category { slug } } } } } }`;
+  const small = await statementsFor(q, { n: 1 });
+  const large = await statementsFor(q, { n: 10 });
+  expect(large.count).toBe(small.count);
+  expect(large.count).toBeLessThanOrEqual(5);
+});

@@ -1,0 +1,160 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { createClient, type Client } from "graphql-ws";
+import { inject } from "vitest";
+import WebSocket from "ws";
+import { startApp, type App } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { ADMIN_DATABASE_URL, REDIS_URL, databaseUrl } from "./env.ts";
+
+export { REDIS_URL };
+
+export const DEMO = {
+  customer: { email: "customer@cartwheel.test", password: "cartwheel-customer" },
+  staff: { email: "staff@cartwheel.test", password: "cartwheel-staff" },
+  admin: { email: "admin@cartwheel.test", password: "cartwheel-admin" },
+} as const;
+
+/** A fresh database cloned from the migrated, seeded template. */
+export async function createTestDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const template = inject("templateDatabase");
+  const name = `cw_test_${template.slice("cw_tpl_".length)}_${randomUUID().slice(0, 8)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await admin.connect();
+  try {
+    // Cloning fails while another clone of the same template is in progress: retry, bounded.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+        break;
+      } catch (error) {
+        if (attempt >= 50 || !/being accessed by other users/.test((error as Error).message)) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: databaseUrl(name),
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestServerOptions {
+  databaseUrl: string;
+  /** Redis key/channel prefix; instances that share it share events. Omit for in-process pub/sub. */
+  redisPrefix?: string;
+  /** Shared by instances that must accept each other's tokens. */
+  dataDir: string;
+  env?: Record<string, string>;
+}
+
+/** Starts the real server on 127.0.0.1, port 0. */
+export async function startTestServer(options: TestServerOptions): Promise<App> {
+  const config = loadConfig({
+    NODE_ENV: "test",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: options.databaseUrl,
+    DATA_DIR: options.dataDir,
+    SEED_DEMO: "false",
+    ...(options.redisPrefix ? { REDIS_URL, REDIS_PREFIX: options.redisPrefix } : {}),
+    ...options.env,
+  });
+  return startApp(config);
+}
+
+export function tempDir(prefix = "cartwheel-test-"): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface GqlResponse<T = any> {
+  status: number;
+  data?: T;
+  errors?: { message: string; path?: (string | number)[]; extensions: { code: string; [k: string]: unknown } }[];
+}
+
+export async function gql<T = any>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+): Promise<GqlResponse<T>> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, ...(await response.json()) };
+}
+
+export async function logIn(url: string, account: { email: string; password: string }): Promise<string> {
+  const res = await gql(url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, {
+    e: account.email,
+    p: account.password,
+  });
+  if (!res.data?.logIn) throw new Error(`logIn failed: ${JSON.stringify(res.errors)}`);
+  return res.data.logIn.accessToken as string;
+}
+
+export function wsClient(wsUrl: string, token?: string, onClose?: (code: number) => void): Client {
+  return createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 0,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    on: { closed: (event) => onClose?.((event as { code: number }).code) },
+    onNonLazyError: () => {},
+  });
+}
+
+/** Resolves with the next value, or rejects after `ms`: never waits forever. */
+export async function nextWithin<T>(iterator: AsyncIterator<T>, ms = 5_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no event within ${ms} ms`)), ms);
+  });
+  try {
+    const result = await Promise.race([iterator.next(), timeout]);
+    if (result.done) throw new Error("subscription ended");
+    return result.value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits until `count` subscribers listen on a Redis channel: the subscription is really set up
+ * (on whichever instance) before the test publishes. Bounded by `ms`.
+ */
+export async function waitForRedisSubscribers(channel: string, count = 1, ms = 5_000): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const [, n] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
+      if (Number(n) >= count) return;
+      if (Date.now() > deadline) throw new Error(`no subscriber on ${channel} within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function uniquePrefix(): string {
+  return `cwtest:${randomUUID().slice(0, 8)}:`;
+}

@@ -105,15 +105,12 @@ if (process.argv[1]?.endsWith("seed.ts") || process.argv[1]?.endsWith("seed.js")
   const { loadConfig } = await import("../src/config.ts");
   const { openDatabase } = await import("../src/db/client.ts");
   const { applyMigrations } = await import("../src/db/migrate.ts");
-  const { AccessTokens, loadSigningKey } = await import("../src/auth/index.ts");
-  const { IdentityService } = await import("../src/modules/identity/index.ts");
+  const { identityServiceFor } = await import("../src/modules/identity/index.ts");
   const config = loadConfig();
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     await applyMigrations(db.sql);
-    const key = await loadSigningKey({ pem: config.jwtPrivateKey, dataDir: config.dataDir });
-    const tokens = new AccessTokens(key, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
-    await seedDemoShop(db.prisma, new IdentityService(db.prisma, tokens, config.refreshTokenTtlSeconds));
+    await seedDemoShop(db.prisma, await identityServiceFor(db.prisma, config));
     console.log("demo shop seeded");
   } finally {
     await db.close();

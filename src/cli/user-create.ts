@@ -1,12 +1,11 @@
 // `npm run user:create -- --email a@b.c --password … --name … --role CUSTOMER|STAFF|ADMIN`
 // Creates an account on the database the server would use (DATABASE_URL or DATA_DIR).
 import { parseArgs } from "node:util";
-import { AccessTokens, loadSigningKey } from "../auth/index.ts";
 import { ROLES, type RoleName } from "../auth/roles.ts";
 import { loadConfig } from "../config.ts";
 import { openDatabase } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
-import { IdentityService } from "../modules/identity/index.ts";
+import { identityServiceFor } from "../modules/identity/index.ts";
 
 const { values } = parseArgs({
   options: { email: { type: "string" }, password: { type: "string" }, name: { type: "string" }, role: { type: "string", default: "CUSTOMER" } },
@@ -19,9 +18,7 @@ const config = loadConfig();
 const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
 try {
   await applyMigrations(db.sql);
-  const key = await loadSigningKey({ pem: config.jwtPrivateKey, dataDir: config.dataDir });
-  const tokens = new AccessTokens(key, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
-  const identity = new IdentityService(db.prisma, tokens, config.refreshTokenTtlSeconds);
+  const identity = await identityServiceFor(db.prisma, config);
   const user = await identity.createUser({ email: values.email, password: values.password, name: values.name, role: values.role as RoleName });
   console.log(`created ${user.role} ${user.email} (${user.id})`);
 } catch (error) {

@@ -1,83 +1,67 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT, decodeJwt, decodeProtectedHeader, importPKCS8 } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.ts";
+import { describe, expect, it } from "vitest";
 import { GENERATED_KEY_FILE } from "../../src/auth/keys.ts";
-import { DEMO, createTestDatabase, gql, logIn, startTestServer, tempDir } from "../harness/index.ts";
+import { DEMO, gql, logIn, useTestServer } from "../harness/index.ts";
 
-let app: App;
-let dataDir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  dataDir = dir.path;
-  app = await startTestServer({ databaseUrl: db.url, dataDir });
-  cleanup = async () => {
-    await app.stop();
-    await db.drop();
-    dir.remove();
-  };
-});
-afterAll(() => cleanup?.());
+const server = useTestServer();
 
 const CREATE = `mutation($input: ProductInput!) { createProduct(input: $input) { id slug costPrice { amountCents } } }`;
 
 async function categoryId() {
-  return (await gql(app.url, `{ categories { id } }`)).data.categories[0].id as string;
+  return (await gql(server.app.url, `{ categories { id } }`)).data.categories[0].id as string;
 }
 
 describe("accounts", () => {
   it("signUp then logIn; me is the new user", async () => {
     const email = `new-${Date.now()}@example.com`;
-    const signUp = await gql(app.url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken refreshToken accessTokenExpiresAt user { id email role name } } }`, {
+    const signUp = await gql(server.app.url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken refreshToken accessTokenExpiresAt user { id email role name } } }`, {
       i: { email, password: "correct horse battery", name: "New Person" },
     });
     expect(signUp.errors).toBeUndefined();
     expect(signUp.data.signUp.user).toMatchObject({ email, role: "CUSTOMER", name: "New Person" });
     expect(new Date(signUp.data.signUp.accessTokenExpiresAt).getTime()).toBeGreaterThan(Date.now());
 
-    const again = await gql(app.url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`, {
+    const again = await gql(server.app.url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`, {
       i: { email: email.toUpperCase(), password: "another password", name: "Dup" },
     });
     expect(again.errors?.[0]?.extensions.code).toBe("CONFLICT");
 
-    const wrong = await gql(app.url, `mutation { logIn(email: "${email}", password: "nope nope nope") { accessToken } }`);
+    const wrong = await gql(server.app.url, `mutation { logIn(email: "${email}", password: "nope nope nope") { accessToken } }`);
     expect(wrong.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
 
-    const token = await logIn(app.url, { email, password: "correct horse battery" });
-    const me = await gql(app.url, `{ me { id email role } }`, {}, token);
+    const token = await logIn(server.app.url, { email, password: "correct horse battery" });
+    const me = await gql(server.app.url, `{ me { id email role } }`, {}, token);
     expect(me.data.me).toEqual({ id: signUp.data.signUp.user.id, email, role: "CUSTOMER" });
-    expect((await gql(app.url, `{ me { id } }`)).data.me).toBeNull();
+    expect((await gql(server.app.url, `{ me { id } }`)).data.me).toBeNull();
   });
 
   it("rejects weak input with BAD_USER_INPUT and writes nothing", async () => {
-    const res = await gql(app.url, `mutation { signUp(input: { email: "not-an-email", password: "short", name: "" }) { accessToken } }`);
+    const res = await gql(server.app.url, `mutation { signUp(input: { email: "not-an-email", password: "short", name: "" }) { accessToken } }`);
     expect(res.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
   });
 
   it("refreshSession rotates; reusing the old token revokes the session", async () => {
-    const login = await gql(app.url, `mutation { logIn(email: "${DEMO.customer.email}", password: "${DEMO.customer.password}") { accessToken refreshToken } }`);
+    const login = await gql(server.app.url, `mutation { logIn(email: "${DEMO.customer.email}", password: "${DEMO.customer.password}") { accessToken refreshToken } }`);
     const first = login.data.logIn;
-    const refreshed = await gql(app.url, `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }`, { t: first.refreshToken });
+    const refreshed = await gql(server.app.url, `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }`, { t: first.refreshToken });
     expect(refreshed.errors).toBeUndefined();
     const second = refreshed.data.refreshSession;
     expect(second.refreshToken).not.toBe(first.refreshToken);
-    const reuse = await gql(app.url, `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`, { t: first.refreshToken });
+    const reuse = await gql(server.app.url, `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`, { t: first.refreshToken });
     expect(reuse.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
     // The whole session is gone: its newest refresh token and its access tokens stop working.
-    const after = await gql(app.url, `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`, { t: second.refreshToken });
+    const after = await gql(server.app.url, `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`, { t: second.refreshToken });
     expect(after.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
-    expect((await gql(app.url, `{ me { id } }`, {}, second.accessToken)).status).toBe(401);
+    expect((await gql(server.app.url, `{ me { id } }`, {}, second.accessToken)).status).toBe(401);
   });
 
   it("logOut revokes the session's access tokens", async () => {
-    const login = (await gql(app.url, `mutation { logIn(email: "${DEMO.customer.email}", password: "${DEMO.customer.password}") { accessToken refreshToken } }`)).data.logIn;
-    expect((await gql(app.url, `{ me { id } }`, {}, login.accessToken)).data.me).not.toBeNull();
-    expect((await gql(app.url, `mutation($t: String!) { logOut(refreshToken: $t) }`, { t: login.refreshToken })).data.logOut).toBe(true);
-    const res = await gql(app.url, `{ me { id } }`, {}, login.accessToken);
+    const login = (await gql(server.app.url, `mutation { logIn(email: "${DEMO.customer.email}", password: "${DEMO.customer.password}") { accessToken refreshToken } }`)).data.logIn;
+    expect((await gql(server.app.url, `{ me { id } }`, {}, login.accessToken)).data.me).not.toBeNull();
+    expect((await gql(server.app.url, `mutation($t: String!) { logOut(refreshToken: $t) }`, { t: login.refreshToken })).data.logOut).toBe(true);
+    const res = await gql(server.app.url, `{ me { id } }`, {}, login.accessToken);
     expect(res.status).toBe(401);
     expect(res.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
   });
@@ -86,60 +70,60 @@ describe("accounts", () => {
 describe("@auth on mutations and fields", () => {
   it("STAFF can createProduct, CUSTOMER is FORBIDDEN, anonymous is UNAUTHENTICATED", async () => {
     const input = { slug: `test-${Date.now()}`, name: "Test Product", description: "", priceCents: 1234, costCents: 600, categoryId: await categoryId() };
-    const staff = await logIn(app.url, DEMO.staff);
-    const customer = await logIn(app.url, DEMO.customer);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const customer = await logIn(server.app.url, DEMO.customer);
 
-    const anonymous = await gql(app.url, CREATE, { input });
+    const anonymous = await gql(server.app.url, CREATE, { input });
     expect(anonymous.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
-    const forbidden = await gql(app.url, CREATE, { input }, customer);
+    const forbidden = await gql(server.app.url, CREATE, { input }, customer);
     expect(forbidden.errors?.[0]?.extensions.code).toBe("FORBIDDEN");
-    expect((await gql(app.url, `query($s: String) { product(slug: $s) { id } }`, { s: input.slug }, staff)).data.product).toBeNull();
+    expect((await gql(server.app.url, `query($s: String) { product(slug: $s) { id } }`, { s: input.slug }, staff)).data.product).toBeNull();
 
-    const created = await gql(app.url, CREATE, { input }, staff);
+    const created = await gql(server.app.url, CREATE, { input }, staff);
     expect(created.errors).toBeUndefined();
     expect(created.data.createProduct).toMatchObject({ slug: input.slug, costPrice: { amountCents: 600 } });
-    const duplicate = await gql(app.url, CREATE, { input }, staff);
+    const duplicate = await gql(server.app.url, CREATE, { input }, staff);
     expect(duplicate.errors?.[0]?.extensions.code).toBe("CONFLICT");
-    const invalid = await gql(app.url, CREATE, { input: { ...input, slug: "Bad Slug", priceCents: -1 } }, staff);
+    const invalid = await gql(server.app.url, CREATE, { input: { ...input, slug: "Bad Slug", priceCents: -1 } }, staff);
     expect(invalid.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
   });
 
   it("costPrice: null with FORBIDDEN for customers (UNAUTHENTICATED anonymous), present for staff", async () => {
     const q = `{ products(first: 2) { edges { node { name costPrice { amountCents currency } } } } }`;
-    const customer = await gql(app.url, q, {}, await logIn(app.url, DEMO.customer));
+    const customer = await gql(server.app.url, q, {}, await logIn(server.app.url, DEMO.customer));
     expect(customer.data.products.edges.map((e: any) => e.node.costPrice)).toEqual([null, null]);
     expect(customer.errors?.map((e) => [e.extensions.code, e.path?.at(-1)])).toEqual([
       ["FORBIDDEN", "costPrice"],
       ["FORBIDDEN", "costPrice"],
     ]);
-    const anonymous = await gql(app.url, q);
+    const anonymous = await gql(server.app.url, q);
     expect(anonymous.errors?.every((e) => e.extensions.code === "UNAUTHENTICATED")).toBe(true);
-    const staff = await gql(app.url, q, {}, await logIn(app.url, DEMO.staff));
+    const staff = await gql(server.app.url, q, {}, await logIn(server.app.url, DEMO.staff));
     expect(staff.errors).toBeUndefined();
     expect(staff.data.products.edges.every((e: any) => e.node.costPrice.amountCents > 0)).toBe(true);
   });
 
   it("email and role of another user are not readable; own are", async () => {
-    const token = await logIn(app.url, DEMO.customer);
-    const me = await gql(app.url, `{ me { id email role } }`, {}, token);
+    const token = await logIn(server.app.url, DEMO.customer);
+    const me = await gql(server.app.url, `{ me { id email role } }`, {}, token);
     expect(me.errors).toBeUndefined();
-    const staffToken = await logIn(app.url, DEMO.staff);
-    const staffMe = (await gql(app.url, `{ me { id } }`, {}, staffToken)).data.me;
-    const other = await gql(app.url, `query($id: ID!) { node(id: $id) { id ... on User { email } } }`, { id: staffMe.id }, token);
+    const staffToken = await logIn(server.app.url, DEMO.staff);
+    const staffMe = (await gql(server.app.url, `{ me { id } }`, {}, staffToken)).data.me;
+    const other = await gql(server.app.url, `query($id: ID!) { node(id: $id) { id ... on User { email } } }`, { id: staffMe.id }, token);
     expect(other.data.node).toBeNull();
   });
 });
 
 describe("bad tokens are rejected, never treated as anonymous", () => {
   async function expectRejected(token: string) {
-    const res = await gql(app.url, `{ products(first: 1) { totalCount } }`, {}, token);
+    const res = await gql(server.app.url, `{ products(first: 1) { totalCount } }`, {}, token);
     expect(res.status).toBe(401);
     expect(res.data ?? null).toBeNull();
     expect(res.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
   }
 
   it("tampered payload", async () => {
-    const token = await logIn(app.url, DEMO.customer);
+    const token = await logIn(server.app.url, DEMO.customer);
     const [h, p, s] = token.split(".");
     const payload = JSON.parse(Buffer.from(p!, "base64url").toString());
     payload.role = "ADMIN";
@@ -147,16 +131,16 @@ describe("bad tokens are rejected, never treated as anonymous", () => {
   });
 
   it("alg: none", async () => {
-    const token = await logIn(app.url, DEMO.customer);
+    const token = await logIn(server.app.url, DEMO.customer);
     const claims = decodeJwt(token);
     const header = Buffer.from(JSON.stringify({ alg: "none", typ: "at+jwt" })).toString("base64url");
     await expectRejected(`${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.`);
   });
 
   it("expired, even when correctly signed", async () => {
-    const token = await logIn(app.url, DEMO.customer);
+    const token = await logIn(server.app.url, DEMO.customer);
     const { kid, alg } = decodeProtectedHeader(token);
-    const key = await importPKCS8(readFileSync(join(dataDir, GENERATED_KEY_FILE), "utf8"), alg!);
+    const key = await importPKCS8(readFileSync(join(server.dataDir, GENERATED_KEY_FILE), "utf8"), alg!);
     const claims = decodeJwt(token);
     const now = Math.floor(Date.now() / 1000);
     const expired = await new SignJWT({ ...claims, iat: now - 3600, exp: now - 60 })
@@ -165,12 +149,12 @@ describe("bad tokens are rejected, never treated as anonymous", () => {
     await expectRejected(expired);
     // The same claims with a live expiry pass: the rejection above is about expiry alone.
     const live = await new SignJWT({ ...claims, iat: now, exp: now + 60 }).setProtectedHeader({ alg: alg!, kid: kid!, typ: "at+jwt" }).sign(key);
-    expect((await gql(app.url, `{ me { email } }`, {}, live)).data.me.email).toBe(DEMO.customer.email);
+    expect((await gql(server.app.url, `{ me { email } }`, {}, live)).data.me.email).toBe(DEMO.customer.email);
   });
 
   it("garbage and malformed Authorization headers", async () => {
     await expectRejected("not.a.jwt");
-    const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json", authorization: "Basic abc" }, body: JSON.stringify({ query: "{ me { id } }" }) });
+    const res = await fetch(server.app.url, { method: "POST", headers: { "content-type": "application/json", authorization: "Basic abc" }, body: JSON.stringify({ query: "{ me { id } }" }) });
     expect(res.status).toBe(401);
   });
 });

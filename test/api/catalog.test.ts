@@ -1,22 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.ts";
+import { describe, expect, it } from "vitest";
 import { toGlobalId } from "../../src/lib/ids.ts";
-import { createTestDatabase, gql, startTestServer, tempDir } from "../harness/index.ts";
+import { gql, useTestServer } from "../harness/index.ts";
 
-let app: App;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path });
-  cleanup = async () => {
-    await app.stop();
-    await db.drop();
-    dir.remove();
-  };
-});
-afterAll(() => cleanup?.());
+const server = useTestServer();
 
 const PAGE = `query($first: Int, $after: String, $filter: ProductFilter, $orderBy: ProductOrder) {
   products(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {
@@ -31,7 +17,7 @@ async function all(filter?: unknown, orderBy?: unknown, first = 7) {
   let after: string | null = null;
   let totalCount = -1;
   for (let page = 0; page < 50; page++) {
-    const res: { data?: any; errors?: unknown } = await gql(app.url, PAGE, { first, after, filter, orderBy });
+    const res: { data?: any; errors?: unknown } = await gql(server.app.url, PAGE, { first, after, filter, orderBy });
     expect(res.errors).toBeUndefined();
     const conn: any = res.data.products;
     totalCount = conn.totalCount;
@@ -44,7 +30,7 @@ async function all(filter?: unknown, orderBy?: unknown, first = 7) {
 
 describe("products over HTTP, anonymous", () => {
   it("returns seeded products with cursors", async () => {
-    const res = await gql(app.url, PAGE, { first: 5 });
+    const res = await gql(server.app.url, PAGE, { first: 5 });
     expect(res.status).toBe(200);
     const conn = res.data.products;
     expect(conn.totalCount).toBeGreaterThanOrEqual(50);
@@ -78,7 +64,7 @@ describe("products over HTTP, anonymous", () => {
   });
 
   it("filters by category, search, price range and stock", async () => {
-    const categories = (await gql(app.url, `{ categories { id slug name } }`)).data.categories;
+    const categories = (await gql(server.app.url, `{ categories { id slug name } }`)).data.categories;
     expect(categories.length).toBeGreaterThanOrEqual(5);
     const kitchen = categories.find((c: any) => c.slug === "kitchen");
     const byCategory = await all({ categoryId: kitchen.id });
@@ -103,12 +89,12 @@ describe("products over HTTP, anonymous", () => {
   });
 
   it("Category.products pages through one category", async () => {
-    const res = await gql(app.url, `{ categories { slug products(first: 3) { totalCount pageInfo { hasNextPage endCursor } edges { node { name category { slug } } } } } }`);
+    const res = await gql(server.app.url, `{ categories { slug products(first: 3) { totalCount pageInfo { hasNextPage endCursor } edges { node { name category { slug } } } } } }`);
     expect(res.errors).toBeUndefined();
     const cat = res.data.categories[0];
     expect(cat.products.edges).toHaveLength(3);
     expect(cat.products.edges.every((e: any) => e.node.category.slug === cat.slug)).toBe(true);
-    const next = await gql(app.url, `query($a: String) { categories { slug products(first: 100, after: $a) { edges { node { name } } } } }`, {
+    const next = await gql(server.app.url, `query($a: String) { categories { slug products(first: 100, after: $a) { edges { node { name } } } } }`, {
       a: cat.products.pageInfo.endCursor,
     });
     const rest = next.data.categories.find((c: any) => c.slug === cat.slug).products.edges;
@@ -117,11 +103,11 @@ describe("products over HTTP, anonymous", () => {
 
   it("an unknown id is null without an error; product and node agree", async () => {
     const missing = toGlobalId("Product", "00000000-0000-4000-8000-000000000000");
-    const res = await gql(app.url, `query($id: ID!) { product(id: $id) { id } node(id: $id) { id } }`, { id: missing });
+    const res = await gql(server.app.url, `query($id: ID!) { product(id: $id) { id } node(id: $id) { id } }`, { id: missing });
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({ product: null, node: null });
-    const first = (await gql(app.url, `{ products(first: 1) { edges { node { id slug } } } }`)).data.products.edges[0].node;
-    const found = await gql(app.url, `query($id: ID!, $slug: String) { product(id: $id) { id } node(id: $id) { ... on Product { slug } } bySlug: product(slug: $slug) { id } }`, {
+    const first = (await gql(server.app.url, `{ products(first: 1) { edges { node { id slug } } } }`)).data.products.edges[0].node;
+    const found = await gql(server.app.url, `query($id: ID!, $slug: String) { product(id: $id) { id } node(id: $id) { ... on Product { slug } } bySlug: product(slug: $slug) { id } }`, {
       id: first.id,
       slug: first.slug,
     });
@@ -140,7 +126,7 @@ describe("products over HTTP, anonymous", () => {
       [`{ product { id } }`, {}],
     ];
     for (const [query, variables] of cases) {
-      const res = await gql(app.url, query, variables);
+      const res = await gql(server.app.url, query, variables);
       expect(res.errors?.[0]?.extensions.code, JSON.stringify(variables)).toBe("BAD_USER_INPUT");
     }
   });

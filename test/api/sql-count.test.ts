@@ -1,29 +1,15 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.ts";
-import { createTestDatabase, gql, startTestServer, tempDir } from "../harness/index.ts";
+import { expect, it } from "vitest";
+import { gql, useTestServer } from "../harness/index.ts";
 
-let app: App;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path });
-  cleanup = async () => {
-    await app.stop();
-    await db.drop();
-    dir.remove();
-  };
-});
-afterAll(() => cleanup?.());
+const server = useTestServer();
 
 const QUERY = `query($first: Int) { products(first: $first) { totalCount edges { node { name category { name } stock inStock } } } }`;
 
 async function statementsFor(query: string, variables: Record<string, unknown>) {
-  const before = app.db.statementCount();
-  const res = await gql(app.url, query, variables);
+  const before = server.app.db.statementCount();
+  const res = await gql(server.app.url, query, variables);
   expect(res.errors).toBeUndefined();
-  return { count: app.db.statementCount() - before, data: res.data };
+  return { count: server.app.db.statementCount() - before, data: res.data };
 }
 
 it("products with category and stock costs the same few statements for 5 and 50 rows", async () => {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { createClient, type Client } from "graphql-ws";
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
 import WebSocket from "ws";
 import { startApp, type App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -157,4 +157,26 @@ export async function waitForRedisSubscribers(channel: string, count = 1, ms = 5
 
 export function uniquePrefix(): string {
   return `cwtest:${randomUUID().slice(0, 8)}:`;
+}
+
+/**
+ * One server on a fresh clone of the seeded database for the whole test file, disposed after it.
+ * Read `.app` / `.dataDir` inside tests (they are set in beforeAll).
+ */
+export function useTestServer(options: { redisPrefix?: string } = {}) {
+  const state = {} as { app: App; dataDir: string };
+  let dispose: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    const dir = tempDir();
+    state.dataDir = dir.path;
+    state.app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, ...options });
+    dispose = async () => {
+      await state.app.stop();
+      await db.drop();
+      dir.remove();
+    };
+  });
+  afterAll(() => dispose?.());
+  return state;
 }

@@ -99,6 +99,9 @@ describe("products over HTTP, anonymous", () => {
     });
     const rest = next.data.categories.find((c: any) => c.slug === cat.slug).products.edges;
     expect(rest.length + 3).toBe(cat.products.totalCount);
+    const forged = Buffer.from(JSON.stringify(["Aurora", "not-a-uuid"])).toString("base64url");
+    const bad = await gql(server.app.url, `query($a: String) { categories { products(after: $a) { totalCount } } }`, { a: forged });
+    expect(bad.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
   });
 
   it("an unknown id is null without an error; product and node agree", async () => {

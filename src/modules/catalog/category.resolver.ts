@@ -6,6 +6,8 @@ import { toGlobalId } from "../../lib/ids.ts";
 import { PageArgs } from "./catalog.args.ts";
 import { Category, type CategoryRow } from "./product.type.ts";
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 @Resolver(() => Category)
 export class CategoryResolver {
   @Query(() => [Category])
@@ -22,7 +24,9 @@ export class CategoryResolver {
   async products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context) {
     const limit = pageSize(args.first);
     const cursor = decodeCursor(args.after, 2);
-    if (cursor && !cursor.every((v) => typeof v === "string")) throw badInput("after is not a cursor returned by this connection", "after");
+    if (cursor && (typeof cursor[0] !== "string" || typeof cursor[1] !== "string" || !UUID.test(cursor[1]))) {
+      throw badInput("after is not a cursor returned by this connection", "after");
+    }
     const rows = await ctx.loaders.catalog.categoryPage.load({
       categoryId: category.id,
       take: limit + 1,

@@ -113,8 +113,7 @@ describe("subscriptions over a real WebSocket", () => {
     expect(code).toBe(4403);
   });
 
-  it("a subscription guarded by @auth is refused to anonymous sockets", async () => {
-    // No authenticated subscription exists yet in the schema; the guard is exercised on Mutation over WS.
+  it("@auth guards operations sent over the WebSocket too (anonymous socket -> UNAUTHENTICATED)", async () => {
     const client = wsClient(a.wsUrl);
     try {
       const result = await nextWithin(client.iterate<any>({ query: `mutation { adjustStock(productId: "x", delta: 1) { id } }` }));

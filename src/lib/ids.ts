@@ -6,6 +6,11 @@ export type NodeType = "User" | "Category" | "Product" | "Order" | "Notification
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Whether `value` is a lower-case UUID as the database stores keys (for checking decoded cursors). */
+export function isUuid(value: unknown): value is string {
+  return typeof value === "string" && UUID.test(value);
+}
+
 export function toGlobalId(type: NodeType, key: string): string {
   return Buffer.from(`${type}:${key}`, "utf8").toString("base64url");
 }

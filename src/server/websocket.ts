@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import type { GraphQLFormattedError, GraphQLSchema } from "graphql";
+import { getOperationAST, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
 import type { Viewer } from "../auth/roles.ts";
 import type { Context } from "../graphql/context.ts";
@@ -59,9 +59,10 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
           return false; // graphql-ws closes with 4403 Forbidden
         }
       },
-      onSubscribe: (_ctx, _id, payload) => {
-        deps.metrics.operations.inc({ type: payload.query.trimStart().startsWith("subscription") ? "subscription" : "other", transport: "ws" });
-        return undefined;
+      onOperation: (_ctx, _id, _payload, args, result) => {
+        const type = getOperationAST(args.document, args.operationName)?.operation ?? "unknown";
+        deps.metrics.operations.inc({ type, transport: "ws" });
+        return result;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors?.length) return result;

@@ -111,6 +111,19 @@ describe("@auth on mutations and fields", () => {
     const staffMe = (await gql(server.app.url, `{ me { id } }`, {}, staffToken)).data.me;
     const other = await gql(server.app.url, `query($id: ID!) { node(id: $id) { id ... on User { email } } }`, { id: staffMe.id }, token);
     expect(other.data.node).toBeNull();
+
+    // @auth(ownerOrRole): STAFF may read a customer's role (ownerOrRole: STAFF) but not the email (ADMIN).
+    // email is non-null in the contract, so a refusal nulls the enclosing node as well.
+    const customerQuery = `query($id: ID!) { node(id: $id) { ... on User { role email } } }`;
+    const roleByStaff = await gql(server.app.url, `query($id: ID!) { node(id: $id) { ... on User { role } } }`, { id: me.data.me.id }, staffToken);
+    expect(roleByStaff.errors).toBeUndefined();
+    expect(roleByStaff.data.node).toEqual({ role: "CUSTOMER" });
+    const emailByStaff = await gql(server.app.url, customerQuery, { id: me.data.me.id }, staffToken);
+    expect(emailByStaff.data.node).toBeNull();
+    expect(emailByStaff.errors?.map((e) => [e.extensions.code, e.path?.at(-1)])).toEqual([["FORBIDDEN", "email"]]);
+    const byAdmin = await gql(server.app.url, customerQuery, { id: me.data.me.id }, await logIn(server.app.url, DEMO.admin));
+    expect(byAdmin.errors).toBeUndefined();
+    expect(byAdmin.data.node).toEqual({ role: "CUSTOMER", email: DEMO.customer.email });
   });
 });
 

@@ -7,6 +7,7 @@ import { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { badInput, conflict, notFound } from "../../graphql/errors.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
+import { isUuid } from "../../lib/ids.ts";
 import { seesAllProducts } from "./catalog.loaders.ts";
 import type { ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
 import {
@@ -21,7 +22,6 @@ import type { CategoryRow, ProductRow } from "./product.type.ts";
 
 type SortColumn = "name" | "priceCents" | "createdAt";
 const SORT_COLUMN: Record<ProductOrder["field"], SortColumn> = { NAME: "name", PRICE: "priceCents", CREATED_AT: "createdAt" };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_SEARCH = 100;
 
 export interface ListProductsInput {
@@ -135,10 +135,11 @@ export class CatalogService {
       await this.requireCategory(data.categoryId);
     }
     return transactional(this.prisma, this.bus, async (tx, emit) => {
-      // Lock the row so concurrent edits see each other's "before" (for the change detection below).
-      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM products WHERE id = ${key}::uuid FOR UPDATE`;
-      if (locked.length === 0) throw notFound("Product");
-      const before = (await tx.product.findUnique({ where: { id: key } }))!;
+      // Lock the row and read what subscribers see, so concurrent edits each compare with the other's result.
+      const [before] = await tx.$queryRaw<Pick<ProductRow, "name" | "description" | "priceCents" | "status">[]>`
+        SELECT name, description, price_cents AS "priceCents", status::text AS status
+        FROM products WHERE id = ${key}::uuid FOR UPDATE`;
+      if (!before) throw notFound("Product");
       const after = await tx.product.update({ where: { id: key }, data });
       const visibleChange = (["name", "description", "priceCents", "status"] as const).some((f) => before[f] !== after[f]);
       if (visibleChange) emit(event("PRODUCT_UPDATED", key, { productId: key }));
@@ -155,7 +156,7 @@ export class CatalogService {
 function keysetWhere(column: SortColumn, direction: "asc" | "desc", cursor: (string | number)[]): PrismaNS.ProductWhereInput {
   const [raw, id] = cursor;
   const bad = () => badInput("after is not a cursor returned by this connection", "after");
-  if (typeof id !== "string" || !UUID.test(id)) throw bad();
+  if (!isUuid(id)) throw bad();
   let value: string | number | Date;
   if (column === "priceCents") {
     if (typeof raw !== "number" || !Number.isInteger(raw)) throw bad();

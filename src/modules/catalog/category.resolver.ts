@@ -2,11 +2,9 @@ import { Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphq
 import type { Context } from "../../graphql/context.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
 import { badInput } from "../../graphql/errors.ts";
-import { toGlobalId } from "../../lib/ids.ts";
+import { isUuid, toGlobalId } from "../../lib/ids.ts";
 import { PageArgs } from "./catalog.args.ts";
 import { Category, type CategoryRow } from "./product.type.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 @Resolver(() => Category)
 export class CategoryResolver {
@@ -24,7 +22,7 @@ export class CategoryResolver {
   async products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context) {
     const limit = pageSize(args.first);
     const cursor = decodeCursor(args.after, 2);
-    if (cursor && (typeof cursor[0] !== "string" || typeof cursor[1] !== "string" || !UUID.test(cursor[1]))) {
+    if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {
       throw badInput("after is not a cursor returned by this connection", "after");
     }
     const rows = await ctx.loaders.catalog.categoryPage.load({

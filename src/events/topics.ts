@@ -1,12 +1,45 @@
 /**
- * Every event Cartwheel publishes, with its payload. Topics are scoped by id (`STOCK_CHANGED:<productId>`)
+ * Every event Cartwheel publishes, with its payload. Topics are scoped by id (`CART_UPDATED:<userId>`)
  * so a subscriber only receives what it asked for; payloads are ids and primitives (plain JSON on
  * Redis), and subscribers re-read everything else through their own loaders and authorization.
  */
 export interface TopicPayloads {
   STOCK_CHANGED: { productId: string; stock: number };
   PRODUCT_UPDATED: { productId: string };
+  /** Scoped by user id. The cart as this change left it, so every event shows its own version. */
+  CART_UPDATED: CartSnapshot;
+  /** Scoped by order id. */
+  ORDER_UPDATED: OrderChange;
+  /** Scoped by the owner's user id: all of one customer's orders. */
+  USER_ORDER_UPDATED: OrderChange;
+  /** Scoped by `all`: every order, for staff. */
+  ANY_ORDER_UPDATED: OrderChange;
+  /** Scoped by `all`: newly placed orders, for staff. */
+  ORDER_PLACED: OrderChange;
+  /** Scoped by the recipient's user id. */
+  NOTIFICATION_RECEIVED: { notificationId: string; userId: string };
 }
+
+export interface CartSnapshot {
+  cartId: string;
+  userId: string;
+  version: number;
+  /** ISO-8601. */
+  updatedAt: string;
+  items: { productId: string; quantity: number }[];
+}
+
+/** What an order became: status and time travel with the event, the rest is re-read. */
+export interface OrderChange {
+  orderId: string;
+  userId: string;
+  status: "PLACED" | "PAID" | "SHIPPED" | "DELIVERED" | "CANCELLED";
+  /** ISO-8601. */
+  updatedAt: string;
+}
+
+/** The scope id of topics that carry every event of their kind. */
+export const ALL = "all";
 
 export type TopicName = keyof TopicPayloads;
 

@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { MapperKind, mapSchema, printSchemaWithDirectives } from "@graphql-tools/utils";
 import { GraphQLEnumType, GraphQLSchema, lexicographicSortSchema } from "graphql";
 import { buildSchema } from "type-graphql";
+import { transform } from "../events/iterators.ts";
 import { owners, resolvers } from "../modules/index.ts";
 import { applyAuthDirective, authDirective } from "./auth-directive.ts";
 import type { Context } from "./context.ts";
@@ -52,11 +53,11 @@ function renewLoadersPerEvent(schema: GraphQLSchema): GraphQLSchema {
   });
 }
 
-async function* renewing(iterable: AsyncIterable<unknown>, context: Context): AsyncGenerator<unknown> {
-  for await (const value of iterable) {
+function renewing(iterable: AsyncIterable<unknown>, context: Context): AsyncIterableIterator<unknown> {
+  return transform(iterable, (value) => {
     context.renewLoaders();
-    yield value;
-  }
+    return value;
+  });
 }
 
 /** The reviewed contract: sorted, with directive definitions and usages printed. */

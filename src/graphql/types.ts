@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
+import { ArgsType, Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
 
 /** Relay's Node interface; `__typename` on the resolved value picks the concrete type. */
 @InterfaceType({ resolveType: (value: { __typename?: string }) => value.__typename })
@@ -64,4 +64,14 @@ export function ConnectionType<T extends object>(name: string, node: () => Class
     }
   }
   return Connection;
+}
+
+/** `first` and `after` of every connection field (validated by pagination.ts). */
+@ArgsType()
+export class PageArgs {
+  @Field(() => Int, { nullable: true })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
 }

@@ -2,15 +2,26 @@ import type { AccessTokens } from "../auth/tokens.ts";
 import type { Viewer } from "../auth/roles.ts";
 import type { Prisma } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
+import { CartService, cartResolvers } from "./cart/index.ts";
 import { CatalogService, catalogResolvers, createCatalogLoaders } from "./catalog/index.ts";
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers } from "./identity/index.ts";
 import { InventoryService, createInventoryLoaders, inventoryResolvers } from "./inventory/index.ts";
 import { NodeResolver } from "./node.resolver.ts";
+import { NotificationsService, createNotificationLoaders, notificationResolvers } from "./notifications/index.ts";
+import { OrdersService, createOrderLoaders, orderOwners, orderResolvers } from "./orders/index.ts";
 
 /** The registration list: every module's resolvers, services, loaders and owner rules. */
-export const resolvers = [NodeResolver, ...identityResolvers, ...catalogResolvers, ...inventoryResolvers] as const;
+export const resolvers = [
+  NodeResolver,
+  ...identityResolvers,
+  ...catalogResolvers,
+  ...inventoryResolvers,
+  ...cartResolvers,
+  ...orderResolvers,
+  ...notificationResolvers,
+] as const;
 
-export const owners = { ...identityOwners };
+export const owners = { ...identityOwners, ...orderOwners };
 
 export interface ServiceDeps {
   prisma: Prisma;
@@ -21,10 +32,17 @@ export interface ServiceDeps {
 
 /** Built once per process by main.ts. */
 export function createServices(deps: ServiceDeps) {
+  const { prisma, bus } = deps;
+  const notifications = new NotificationsService(prisma);
+  const inventory = new InventoryService(prisma, bus, notifications);
+  const cart = new CartService(prisma, bus);
   return {
-    identity: new IdentityService(deps.prisma, deps.tokens, deps.refreshTokenTtlSeconds),
-    catalog: new CatalogService(deps.prisma, deps.bus),
-    inventory: new InventoryService(deps.prisma, deps.bus),
+    identity: new IdentityService(prisma, deps.tokens, deps.refreshTokenTtlSeconds),
+    catalog: new CatalogService(prisma, bus, notifications),
+    inventory,
+    cart,
+    orders: new OrdersService(prisma, bus, inventory, cart, notifications),
+    notifications,
   };
 }
 
@@ -34,6 +52,8 @@ export function createLoaders(prisma: Prisma, viewer: Viewer | null) {
     identity: createIdentityLoaders(prisma),
     catalog: createCatalogLoaders(prisma, viewer),
     inventory: createInventoryLoaders(prisma),
+    orders: createOrderLoaders(prisma),
+    notifications: createNotificationLoaders(prisma),
   };
 }
 

@@ -3,6 +3,7 @@ import { hasRole } from "../auth/roles.ts";
 import type { Context } from "../graphql/context.ts";
 import { Node } from "../graphql/types.ts";
 import { fromGlobalId } from "../lib/ids.ts";
+import { canReadOrder } from "./orders/index.ts";
 
 /** Relay's `node(id)`: any object by global id, or null when it does not exist or is not visible. */
 @Resolver()
@@ -27,6 +28,14 @@ export class NodeResolver {
         if (!viewer || (viewer.userId !== decoded.key && !hasRole(viewer.role, "STAFF"))) return null;
         const row = await identity.userById.load(decoded.key);
         return row && { ...row, __typename: "User" };
+      }
+      case "Order": {
+        const row = await ctx.loaders.orders.orderById.load(decoded.key);
+        return row && canReadOrder(ctx.viewer, row) ? { ...row, __typename: "Order" } : null;
+      }
+      case "Notification": {
+        const row = await ctx.loaders.notifications.notificationById.load(decoded.key);
+        return row && ctx.viewer && row.userId === ctx.viewer.userId ? { ...row, __typename: "Notification" } : null;
       }
       default:
         return null;

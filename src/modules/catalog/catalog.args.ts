@@ -1,3 +1,4 @@
+import { PageArgs } from "../../graphql/types.ts";
 import { ArgsType, Field, ID, InputType, Int, registerEnumType } from "type-graphql";
 import { ProductStatus } from "./product.type.ts";
 import type { ProductStatus as ProductStatusValue } from "../../generated/prisma/enums.ts";
@@ -35,15 +36,6 @@ export class ProductOrder {
 
   @Field(() => OrderDirection)
   direction!: OrderDirectionValue;
-}
-
-@ArgsType()
-export class PageArgs {
-  @Field(() => Int, { nullable: true })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true })
-  after?: string | null;
 }
 
 @ArgsType()

@@ -7,7 +7,9 @@ import { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { badInput, conflict, notFound } from "../../graphql/errors.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { isUuid } from "../../lib/ids.ts";
+import { isUuid, toGlobalId } from "../../lib/ids.ts";
+import { formatMoney } from "../../lib/money.ts";
+import type { NotificationsService } from "../notifications/index.ts";
 import { seesAllProducts } from "./catalog.loaders.ts";
 import type { ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
 import {
@@ -36,6 +38,7 @@ export class CatalogService {
   constructor(
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
+    private readonly notifications: NotificationsService,
   ) {}
 
   isVisible(viewer: Viewer | null, product: ProductRow): boolean {
@@ -136,13 +139,22 @@ export class CatalogService {
     }
     return transactional(this.prisma, this.bus, async (tx, emit) => {
       // Lock the row and read what subscribers see, so concurrent edits each compare with the other's result.
+      // FOR NO KEY UPDATE: checkouts referencing the product (foreign keys) need not wait for the edit.
       const [before] = await tx.$queryRaw<Pick<ProductRow, "name" | "description" | "priceCents" | "status">[]>`
         SELECT name, description, price_cents AS "priceCents", status::text AS status
-        FROM products WHERE id = ${key}::uuid FOR UPDATE`;
+        FROM products WHERE id = ${key}::uuid FOR NO KEY UPDATE`;
       if (!before) throw notFound("Product");
       const after = await tx.product.update({ where: { id: key }, data });
       const visibleChange = (["name", "description", "priceCents", "status"] as const).some((f) => before[f] !== after[f]);
       if (visibleChange) emit(event("PRODUCT_UPDATED", key, { productId: key }));
+      if (after.priceCents < before.priceCents && after.status === "ACTIVE") {
+        const price = formatMoney(after.priceCents, after.currency);
+        await this.notifications.notify(tx, emit, "PRICE_DROPS", { cartHoldersOf: key }, {
+          title: `Price drop: ${after.name}`,
+          body: `${after.name}, in your cart, now costs ${price} (was ${formatMoney(before.priceCents, after.currency)}).`,
+          data: { productId: toGlobalId("Product", key) },
+        });
+      }
       return after;
     });
   }

@@ -3,7 +3,7 @@ import type { Context } from "../../graphql/context.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
 import { badInput } from "../../graphql/errors.ts";
 import { isUuid, toGlobalId } from "../../lib/ids.ts";
-import { PageArgs } from "./catalog.args.ts";
+import { PageArgs } from "../../graphql/types.ts";
 import { Category, type CategoryRow } from "./product.type.ts";
 
 @Resolver(() => Category)

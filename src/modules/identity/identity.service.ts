@@ -1,7 +1,10 @@
 import { AccessTokens, TokenError, hashPassword, hashRefreshToken, newRefreshToken, verifyPassword } from "../../auth/index.ts";
 import type { RoleName, Viewer } from "../../auth/roles.ts";
 import type { Prisma, Tx } from "../../db/client.ts";
-import { badInput, conflict, unauthenticated } from "../../graphql/errors.ts";
+import { badInput, conflict, notFound, unauthenticated } from "../../graphql/errors.ts";
+import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import type { ConnectionResult } from "../../graphql/types.ts";
+import { isUuid, keyOf } from "../../lib/ids.ts";
 import type { UserRow } from "./user.type.ts";
 
 const USER_SELECT = { id: true, email: true, name: true, role: true, createdAt: true } as const;
@@ -48,6 +51,37 @@ export class IdentityService {
     });
     if (!created[0]) throw conflict("An account with this email already exists");
     return created[0];
+  }
+
+  /** Every account, oldest first (ADMIN only, enforced by the schema). */
+  async listUsers(input: { first?: number | null; after?: string | null }): Promise<ConnectionResult<UserRow>> {
+    const limit = pageSize(input.first);
+    const cursor = decodeCursor(input.after, 2);
+    let after: { createdAt: Date; id: string } | null = null;
+    if (cursor) {
+      const createdAt = new Date(String(cursor[0]));
+      if (typeof cursor[0] !== "string" || Number.isNaN(createdAt.getTime()) || !isUuid(cursor[1])) {
+        throw badInput("after is not a cursor returned by this connection", "after");
+      }
+      after = { createdAt, id: cursor[1] };
+    }
+    const rows = await this.prisma.user.findMany({
+      where: after ? { OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] } : {},
+      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      take: limit + 1,
+      select: USER_SELECT,
+    });
+    return toConnection(rows, limit, (r) => [r.createdAt.toISOString(), r.id], () => this.prisma.user.count());
+  }
+
+  /** An admin changes someone else's role (never their own: an admin cannot lock themselves out). */
+  async setUserRole(viewer: Viewer, userId: string, role: RoleName): Promise<UserRow> {
+    const key = keyOf(userId, "User");
+    if (!key) throw badInput("userId is not a User id", "userId");
+    if (key === viewer.userId) throw badInput("You cannot change your own role", "userId");
+    const updated = await this.prisma.user.updateManyAndReturn({ where: { id: key }, data: { role }, select: USER_SELECT });
+    if (!updated[0]) throw notFound("User");
+    return updated[0];
   }
 
   async signUp(input: NewUser, userAgent?: string): Promise<AuthResult> {

@@ -1,7 +1,7 @@
 import { Directive, Field, ObjectType, registerEnumType } from "type-graphql";
 import { ROLES, type RoleName } from "../../auth/roles.ts";
 import { DateTimeScalar } from "../../graphql/scalars.ts";
-import { Node } from "../../graphql/types.ts";
+import { ConnectionType, Node } from "../../graphql/types.ts";
 
 export const Role = Object.fromEntries(ROLES.map((r) => [r, r])) as { [K in RoleName]: K };
 registerEnumType(Role, { name: "Role" });
@@ -31,6 +31,8 @@ export class User extends Node {
   @Field(() => DateTimeScalar)
   createdAt!: Date;
 }
+
+export const UserConnection = ConnectionType("User", () => User);
 
 @ObjectType()
 export class AuthPayload {

@@ -5,7 +5,9 @@ import type { EventBus } from "../../events/bus.ts";
 import { event, type Event } from "../../events/topics.ts";
 import { AppError, badInput, notFound } from "../../graphql/errors.ts";
 import type { StockMovementReason } from "../../generated/prisma/enums.ts";
+import { toGlobalId } from "../../lib/ids.ts";
 import { productKey, type ProductRow } from "../catalog/index.ts";
+import type { NotificationsService } from "../notifications/index.ts";
 
 export const MAX_ADJUSTMENT = 1_000_000;
 
@@ -25,11 +27,13 @@ export class InventoryService {
   constructor(
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
+    private readonly notifications: NotificationsService,
   ) {}
 
   /**
    * Applies one movement in `tx`; returns the new on-hand figure, or null when it would go below zero
-   * (nothing is written then). Emits STOCK_CHANGED, which is published after commit.
+   * (nothing is written then). Emits STOCK_CHANGED, which is published after commit. Stock coming
+   * back from zero notifies (in `tx`) those with the product in their cart who enabled BACK_IN_STOCK.
    */
   async move(tx: Tx, m: Movement, emit: (e: Event) => void): Promise<number | null> {
     const updated = await tx.stockLevel.updateManyAndReturn({
@@ -41,8 +45,20 @@ export class InventoryService {
     await tx.stockMovement.create({
       data: { productId: m.productId, delta: m.delta, reason: m.reason, orderId: m.orderId ?? null, actorId: m.actorId ?? null },
     });
-    emit(event("STOCK_CHANGED", m.productId, { productId: m.productId, stock: updated[0].onHand }));
-    return updated[0].onHand;
+    const onHand = updated[0].onHand;
+    emit(event("STOCK_CHANGED", m.productId, { productId: m.productId, stock: onHand }));
+    if (m.delta > 0 && onHand - m.delta <= 0) await this.backInStock(tx, m.productId, emit);
+    return onHand;
+  }
+
+  private async backInStock(tx: Tx, productId: string, emit: (e: Event) => void): Promise<void> {
+    const product = await tx.product.findUnique({ where: { id: productId }, select: { name: true, status: true } });
+    if (product?.status !== "ACTIVE") return;
+    await this.notifications.notify(tx, emit, "BACK_IN_STOCK", { cartHoldersOf: productId }, {
+      title: `${product.name} is back in stock`,
+      body: `${product.name}, in your cart, can be ordered again.`,
+      data: { productId: toGlobalId("Product", productId) },
+    });
   }
 
   /** Staff correction of stock by `delta` units (positive receives, negative removes). */

@@ -1,0 +1,182 @@
+import { createHash } from "node:crypto";
+import type { Viewer } from "../../auth/roles.ts";
+import type { Prisma, Tx } from "../../db/client.ts";
+import { transactional } from "../../db/transaction.ts";
+import type { EventBus } from "../../events/bus.ts";
+import { event, type Event } from "../../events/topics.ts";
+import { AppError, badInput, notFound } from "../../graphql/errors.ts";
+import { toGlobalId } from "../../lib/ids.ts";
+import { productKey } from "../catalog/index.ts";
+import type { CartLine, CartView } from "./cart.type.ts";
+
+/** Most units of one product a cart line (and so an order line) may hold. */
+export const MAX_LINE_QUANTITY = 99;
+/** Most distinct products in one cart. */
+export const MAX_LINES = 100;
+
+interface CartHead {
+  id: string;
+  version: number;
+  updatedAt: Date;
+}
+
+/**
+ * One cart per user. Every change runs in a transaction that first bumps the cart's version
+ * (which also locks the row, so concurrent changes from several devices apply one after another)
+ * and publishes the resulting cart to that user's CART_UPDATED topic after commit.
+ */
+export class CartService {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly bus: EventBus,
+  ) {}
+
+  async cart(viewer: Viewer): Promise<CartView> {
+    const found = await this.read(this.prisma, viewer.userId);
+    if (found) return found;
+    await this.prisma.cart.createMany({ data: [{ userId: viewer.userId }], skipDuplicates: true });
+    return (await this.read(this.prisma, viewer.userId))!;
+  }
+
+  /** Adds `quantity` units (1..99) of an ACTIVE product, within what is in stock. */
+  addToCart(viewer: Viewer, productId: string, quantity: number): Promise<CartView> {
+    const key = productKey(productId, "productId");
+    validQuantity(quantity, 1);
+    return this.change(viewer.userId, async (tx, lines, cartId) => {
+      const current = lines.find((l) => l.productId === key)?.quantity ?? 0;
+      await this.put(tx, cartId, lines, key, current + quantity);
+    });
+  }
+
+  /** Sets a line's quantity; 0 removes the line. Raising it is checked like adding. */
+  setCartItemQuantity(viewer: Viewer, productId: string, quantity: number): Promise<CartView> {
+    const key = productKey(productId, "productId");
+    validQuantity(quantity, 0);
+    return this.change(viewer.userId, async (tx, lines, cartId) => {
+      if (quantity === 0) {
+        await tx.cartItem.deleteMany({ where: { cartId, productId: key } });
+        return;
+      }
+      await this.put(tx, cartId, lines, key, quantity);
+    });
+  }
+
+  clearCart(viewer: Viewer): Promise<CartView> {
+    return this.change(viewer.userId, async (tx, _lines, cartId) => {
+      await tx.cartItem.deleteMany({ where: { cartId } });
+    });
+  }
+
+  /**
+   * For checkout, in its transaction: locks the user's cart (so checkouts of one user, and cart
+   * changes meanwhile, run one after another) and returns its lines ordered by product id.
+   */
+  async lockForCheckout(tx: Tx, userId: string): Promise<CartLine[]> {
+    const [head] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM carts WHERE user_id = ${userId}::uuid FOR UPDATE`;
+    if (!head) return [];
+    return tx.cartItem.findMany({ where: { cartId: head.id }, orderBy: { productId: "asc" }, select: { productId: true, quantity: true } });
+  }
+
+  /** Empties the cart in `tx` (after checkout) and tells the user's devices. */
+  async empty(tx: Tx, userId: string, emit: (e: Event) => void): Promise<void> {
+    const head = await this.bump(tx, userId);
+    await tx.cartItem.deleteMany({ where: { cartId: head.id } });
+    emit(cartEvent({ ...head, userId, items: [] }));
+  }
+
+  /** Sets one line to `quantity` (> 0); raising it requires an ACTIVE product, stock and room. */
+  private async put(tx: Tx, cartId: string, lines: CartLine[], key: string, quantity: number): Promise<void> {
+    const current = lines.find((l) => l.productId === key)?.quantity ?? 0;
+    const product = await tx.product.findUnique({
+      where: { id: key },
+      select: { name: true, status: true, currency: true, stockLevel: { select: { onHand: true } } },
+    });
+    if (!product) throw notFound("Product");
+    if (quantity > current) {
+      if (product.status !== "ACTIVE") throw badInput(`"${product.name}" is not for sale`, "productId");
+      if (quantity > MAX_LINE_QUANTITY) {
+        throw badInput(`At most ${MAX_LINE_QUANTITY} units of "${product.name}" fit in one cart line`, "quantity");
+      }
+      const available = product.stockLevel?.onHand ?? 0;
+      if (quantity > available) {
+        throw new AppError("INSUFFICIENT_STOCK", `Only ${available} of "${product.name}" in stock; ${quantity} wanted`, {
+          productId: toGlobalId("Product", key),
+          available,
+          requested: quantity,
+        });
+      }
+    }
+    if (current === 0) {
+      if (lines.length >= MAX_LINES) throw badInput(`A cart holds at most ${MAX_LINES} different products`, "productId");
+      const others = await tx.product.findFirst({
+        where: { id: { in: lines.map((l) => l.productId) }, currency: { not: product.currency } },
+        select: { currency: true },
+      });
+      if (others) throw badInput(`"${product.name}" is priced in ${product.currency}; this cart holds ${others.currency.trim()} items`, "productId");
+    }
+    await tx.cartItem.upsert({
+      where: { cartId_productId: { cartId, productId: key } },
+      create: { cartId, productId: key, quantity },
+      update: { quantity },
+    });
+  }
+
+  /** Bumps (creating if needed) the cart, applies `fn`, reads the result and emits it. */
+  private change(userId: string, fn: (tx: Tx, lines: CartLine[], cartId: string) => Promise<void>): Promise<CartView> {
+    return transactional(this.prisma, this.bus, async (tx, emit) => {
+      const head = await this.bump(tx, userId);
+      const before = await this.lines(tx, head.id);
+      await fn(tx, before, head.id);
+      const view: CartView = { ...head, userId, items: await this.lines(tx, head.id) };
+      emit(cartEvent(view));
+      return view;
+    });
+  }
+
+  /** +1 on the version, creating the cart on first use; locks the row until commit. */
+  private async bump(tx: Tx, userId: string): Promise<CartHead> {
+    const [head] = await tx.$queryRaw<CartHead[]>`
+      INSERT INTO carts (user_id, version) VALUES (${userId}::uuid, 1)
+      ON CONFLICT (user_id) DO UPDATE SET version = carts.version + 1, updated_at = now()
+      RETURNING id, version, updated_at AS "updatedAt"`;
+    return head!;
+  }
+
+  private lines(tx: Tx, cartId: string): Promise<CartLine[]> {
+    return tx.cartItem.findMany({
+      where: { cartId },
+      orderBy: [{ addedAt: "asc" }, { productId: "asc" }],
+      select: { productId: true, quantity: true },
+    });
+  }
+
+  private async read(client: Tx | Prisma, userId: string): Promise<CartView | null> {
+    const cart = await client.cart.findUnique({
+      where: { userId },
+      select: { id: true, version: true, updatedAt: true, items: { orderBy: [{ addedAt: "asc" }, { productId: "asc" }], select: { productId: true, quantity: true } } },
+    });
+    return cart && { id: cart.id, userId, version: cart.version, updatedAt: cart.updatedAt, items: cart.items };
+  }
+}
+
+function validQuantity(quantity: number, min: number): void {
+  if (!Number.isInteger(quantity) || quantity < min || quantity > MAX_LINE_QUANTITY) {
+    throw badInput(`quantity must be a whole number from ${min} to ${MAX_LINE_QUANTITY}`, "quantity");
+  }
+}
+
+export function cartEvent(view: CartView): Event<"CART_UPDATED"> {
+  return event("CART_UPDATED", view.userId, {
+    cartId: view.id,
+    userId: view.userId,
+    version: view.version,
+    updatedAt: view.updatedAt.toISOString(),
+    items: view.items,
+  });
+}
+
+/** Identifies a set of cart lines (order-independent): an idempotency key may only be replayed with it. */
+export function cartHash(lines: readonly CartLine[]): string {
+  const canonical = [...lines].sort((a, b) => a.productId.localeCompare(b.productId)).map((l) => `${l.productId}:${l.quantity}`);
+  return createHash("sha256").update(canonical.join(",")).digest("hex");
+}

@@ -1,0 +1,5 @@
+export { CartService, cartHash, MAX_LINE_QUANTITY } from "./cart.service.ts";
+export type { CartLine, CartView } from "./cart.type.ts";
+import { CartItemResolver, CartResolver } from "./cart.resolver.ts";
+
+export const cartResolvers = [CartResolver, CartItemResolver] as const;

@@ -1,0 +1,6 @@
+export { NotificationsService, DEFAULT_PREFERENCES, type Audience, type Message } from "./notifications.service.ts";
+export { createNotificationLoaders, type NotificationLoaders } from "./notifications.loaders.ts";
+export { Notification, type NotificationRow, type NotificationCategoryValue } from "./notification.type.ts";
+import { NotificationResolver } from "./notification.resolver.ts";
+
+export const notificationResolvers = [NotificationResolver] as const;

@@ -1,0 +1,71 @@
+import { Arg, Args, ArgsType, Ctx, Directive, Field, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import type { Context } from "../../graphql/context.ts";
+import { PageArgs } from "../../graphql/types.ts";
+import { SKIP, transform } from "../../events/iterators.ts";
+import type { TopicPayloads } from "../../events/topics.ts";
+import { toGlobalId } from "../../lib/ids.ts";
+import {
+  Notification,
+  NotificationCategory,
+  NotificationConnection,
+  NotificationPreference,
+  type NotificationCategoryValue,
+  type NotificationRow,
+} from "./notification.type.ts";
+
+@ArgsType()
+class NotificationsArgs extends PageArgs {
+  @Field(() => Boolean, { nullable: true })
+  unreadOnly?: boolean | null;
+}
+
+@Resolver(() => Notification)
+export class NotificationResolver {
+  @Query(() => NotificationConnection, { description: "The signed-in user's notifications, newest first." })
+  @Directive("@auth")
+  notifications(@Args(() => NotificationsArgs) args: NotificationsArgs, @Ctx() ctx: Context) {
+    return ctx.services.notifications.list(ctx.viewer!, args);
+  }
+
+  @Query(() => [NotificationPreference], { description: "Every category with whether it is on (defaults: all on except PROMOTIONS)." })
+  @Directive("@auth")
+  notificationPreferences(@Ctx() ctx: Context) {
+    return ctx.services.notifications.preferences(ctx.viewer!);
+  }
+
+  @Mutation(() => Notification)
+  @Directive("@auth")
+  markNotificationRead(@Arg("id", () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.notifications.markRead(ctx.viewer!, id);
+  }
+
+  @Mutation(() => NotificationPreference)
+  @Directive("@auth")
+  setNotificationPreference(
+    @Arg("category", () => NotificationCategory) category: NotificationCategoryValue,
+    @Arg("enabled", () => Boolean) enabled: boolean,
+    @Ctx() ctx: Context,
+  ) {
+    return ctx.services.notifications.setPreference(ctx.viewer!, category, enabled);
+  }
+
+  @Subscription(() => Notification, {
+    description: "New notifications for the signed-in user, only in categories they have enabled.",
+    subscribe: ({ context }) => {
+      const ctx = context as Context;
+      // Re-checked per event: the connection's viewer is the only recipient this socket serves.
+      return transform(ctx.events.subscribe("NOTIFICATION_RECEIVED", [ctx.viewer!.userId]), (p) =>
+        ctx.viewer && p.userId === ctx.viewer.userId ? p : SKIP,
+      );
+    },
+  })
+  @Directive("@auth")
+  async notificationReceived(@Root() payload: TopicPayloads["NOTIFICATION_RECEIVED"], @Ctx() ctx: Context) {
+    return ctx.loaders.notifications.notificationById.load(payload.notificationId);
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() row: NotificationRow) {
+    return toGlobalId("Notification", row.id);
+  }
+}

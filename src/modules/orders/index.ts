@@ -1,0 +1,8 @@
+export { OrdersService, canReadOrder } from "./orders.service.ts";
+export { createOrderLoaders, type OrderLoaders } from "./orders.loaders.ts";
+export { Order, type OrderRow } from "./order.type.ts";
+import { OrderItemResolver, OrderResolver, UserOrdersResolver } from "./order.resolver.ts";
+
+export const orderResolvers = [OrderResolver, OrderItemResolver, UserOrdersResolver] as const;
+/** Owner of each type this module guards with `@auth(ownerOrRole)`. */
+export const orderOwners = { Order: (order: unknown) => (order as { userId: string }).userId };

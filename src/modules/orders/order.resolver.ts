@@ -1,0 +1,149 @@
+import { Arg, Args, ArgsType, Ctx, Directive, Field, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import { hasRole } from "../../auth/roles.ts";
+import type { Context } from "../../graphql/context.ts";
+import { notFound } from "../../graphql/errors.ts";
+import { pageSize, toConnection } from "../../graphql/pagination.ts";
+import { money, PageArgs } from "../../graphql/types.ts";
+import { SKIP, transform } from "../../events/iterators.ts";
+import { ALL, type OrderChange } from "../../events/topics.ts";
+import { toGlobalId } from "../../lib/ids.ts";
+import { User, type UserRow } from "../identity/index.ts";
+import { Order, OrderConnection, OrderItem, OrderStatus, type OrderItemRow, type OrderRow, type OrderStatusValue } from "./order.type.ts";
+import { canReadOrder, decodeOrderCursor, orderCursor, orderKey } from "./orders.service.ts";
+
+@ArgsType()
+class OrdersArgs extends PageArgs {
+  @Field(() => OrderStatus, { nullable: true })
+  status?: OrderStatusValue | null;
+}
+
+/** An event's order: the row re-read for this subscriber, with the status and time the event carries. */
+async function orderOfChange(change: OrderChange, ctx: Context): Promise<OrderRow | null> {
+  const row = await ctx.loaders.orders.orderById.load(change.orderId);
+  return row && { ...row, status: change.status, updatedAt: new Date(change.updatedAt) };
+}
+
+@Resolver(() => Order)
+export class OrderResolver {
+  @Query(() => Order, { nullable: true, description: "An order of the signed-in user (STAFF: any); null when there is none to see." })
+  @Directive("@auth")
+  order(@Arg("id", () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.orders.get(ctx.viewer!, id, (key) => ctx.loaders.orders.orderById.load(key));
+  }
+
+  @Query(() => OrderConnection, { description: "The signed-in user's orders; STAFF and ADMIN see every order." })
+  @Directive("@auth")
+  orders(@Args(() => OrdersArgs) args: OrdersArgs, @Ctx() ctx: Context) {
+    return ctx.services.orders.list(ctx.viewer!, args);
+  }
+
+  @Mutation(() => Order, {
+    description: "Places the cart as an order. Never sells more units than are in stock. The same key returns the same order, however often it is retried.",
+  })
+  @Directive("@auth")
+  checkout(@Arg("idempotencyKey", () => String) idempotencyKey: string, @Ctx() ctx: Context) {
+    return ctx.services.orders.checkout(ctx.viewer!, idempotencyKey);
+  }
+
+  @Mutation(() => Order, { description: "Cancels a PLACED or PAID order of the signed-in user (STAFF: any) and returns its stock." })
+  @Directive("@auth")
+  cancelOrder(@Arg("id", () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.orders.cancel(ctx.viewer!, id);
+  }
+
+  @Mutation(() => Order, { description: "PLACED -> PAID -> SHIPPED -> DELIVERED; PLACED or PAID -> CANCELLED (stock returns)." })
+  @Directive("@auth(requires: STAFF)")
+  setOrderStatus(@Arg("id", () => ID) id: string, @Arg("status", () => OrderStatus) status: OrderStatusValue, @Ctx() ctx: Context) {
+    return ctx.services.orders.setStatus(ctx.viewer!, id, status);
+  }
+
+  @Subscription(() => Order, {
+    description: "Changes to the signed-in user's orders (one order if id is given). STAFF: any order.",
+    subscribe: async ({ args, context }) => {
+      const ctx = context as Context;
+      const viewer = ctx.viewer!;
+      let source;
+      if (args.id != null) {
+        // Someone else's order gets the same answer as one that does not exist.
+        const key = orderKey(args.id as string);
+        const row = await ctx.loaders.orders.orderById.load(key);
+        if (!row || !canReadOrder(viewer, row)) throw notFound("Order");
+        source = ctx.events.subscribe("ORDER_UPDATED", [key]);
+      } else {
+        source = hasRole(viewer.role, "STAFF")
+          ? ctx.events.subscribe("ANY_ORDER_UPDATED", [ALL])
+          : ctx.events.subscribe("USER_ORDER_UPDATED", [viewer.userId]);
+      }
+      // Checked again per event, against the connection's viewer as it is then.
+      return transform(source, (change) => (canReadOrder(ctx.viewer, change) ? change : SKIP));
+    },
+  })
+  @Directive("@auth")
+  orderUpdated(@Arg("id", () => ID, { nullable: true }) _id: string | null, @Root() change: OrderChange, @Ctx() ctx: Context) {
+    return orderOfChange(change, ctx);
+  }
+
+  @Subscription(() => Order, {
+    description: "Every newly placed order, for staff dashboards.",
+    subscribe: ({ context }) => (context as Context).events.subscribe("ORDER_PLACED", [ALL]),
+  })
+  @Directive("@auth(requires: STAFF)")
+  orderPlaced(@Root() change: OrderChange, @Ctx() ctx: Context) {
+    return orderOfChange(change, ctx);
+  }
+
+  @FieldResolver(() => ID)
+  id(@Root() order: OrderRow) {
+    return toGlobalId("Order", order.id);
+  }
+
+  @FieldResolver(() => [OrderItem])
+  items(@Root() order: OrderRow, @Ctx() ctx: Context) {
+    return ctx.loaders.orders.itemsByOrderId.load(order.id);
+  }
+
+  @FieldResolver()
+  total(@Root() order: OrderRow) {
+    return money(order.totalCents, order.currency);
+  }
+
+  @FieldResolver()
+  customer(@Root() order: OrderRow, @Ctx() ctx: Context) {
+    return ctx.loaders.identity.userById.load(order.userId);
+  }
+}
+
+@Resolver(() => OrderItem)
+export class OrderItemResolver {
+  /** The product as it is now (also when no longer ACTIVE: it is what the customer bought). */
+  @FieldResolver()
+  product(@Root() item: OrderItemRow, @Ctx() ctx: Context) {
+    return ctx.loaders.catalog.productById.load(item.productId);
+  }
+
+  @FieldResolver()
+  unitPrice(@Root() item: OrderItemRow) {
+    return money(item.unitPriceCents, item.currency);
+  }
+
+  @FieldResolver()
+  lineTotal(@Root() item: OrderItemRow) {
+    return money(item.unitPriceCents * item.quantity, item.currency);
+  }
+}
+
+@Resolver(() => User)
+export class UserOrdersResolver {
+  @FieldResolver(() => OrderConnection, { description: "This user's orders, newest first." })
+  @Directive("@auth(ownerOrRole: STAFF)")
+  async orders(@Root() user: UserRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context) {
+    const limit = pageSize(args.first);
+    const cursor = decodeOrderCursor(args.after);
+    const rows = await ctx.loaders.orders.userOrdersPage.load({
+      userId: user.id,
+      take: limit + 1,
+      after: cursor && [cursor.createdAt.toISOString(), cursor.id],
+    });
+    return toConnection(rows, limit, orderCursor, () => ctx.loaders.orders.orderCountByUser.load(user.id));
+  }
+}

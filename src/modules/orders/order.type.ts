@@ -1,0 +1,79 @@
+import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
+import type { OrderStatus as OrderStatusValue } from "../../generated/prisma/enums.ts";
+import { DateTimeScalar } from "../../graphql/scalars.ts";
+import { ConnectionType, Money, Node } from "../../graphql/types.ts";
+import { Product } from "../catalog/index.ts";
+import { User } from "../identity/index.ts";
+
+export const OrderStatus = {
+  PLACED: "PLACED",
+  PAID: "PAID",
+  SHIPPED: "SHIPPED",
+  DELIVERED: "DELIVERED",
+  CANCELLED: "CANCELLED",
+} as const satisfies Record<OrderStatusValue, OrderStatusValue>;
+registerEnumType(OrderStatus, { name: "OrderStatus" });
+
+export type { OrderStatusValue };
+
+export interface OrderRow {
+  id: string;
+  number: string;
+  userId: string;
+  status: OrderStatusValue;
+  totalCents: number;
+  currency: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface OrderItemRow {
+  id: string;
+  orderId: string;
+  productId: string;
+  productName: string;
+  unitPriceCents: number;
+  currency: string;
+  quantity: number;
+}
+
+@ObjectType({ description: "A line of an order: price and quantity as they were at checkout." })
+export class OrderItem {
+  @Field(() => Product)
+  product!: Product;
+
+  @Field(() => Int)
+  quantity!: number;
+
+  @Field(() => Money)
+  unitPrice!: Money;
+
+  @Field(() => Money)
+  lineTotal!: Money;
+}
+
+@ObjectType({ implements: Node })
+export class Order extends Node {
+  @Field(() => String, { description: "Human-readable and unique, e.g. CW-000042." })
+  number!: string;
+
+  @Field(() => OrderStatus)
+  status!: OrderStatusValue;
+
+  @Field(() => [OrderItem])
+  items!: OrderItem[];
+
+  @Field(() => Money)
+  total!: Money;
+
+  @Field(() => User)
+  customer!: User;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+
+  @Field(() => DateTimeScalar)
+  updatedAt!: Date;
+}
+
+export const OrderConnection = ConnectionType("Order", () => Order);

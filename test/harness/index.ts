@@ -180,3 +180,25 @@ export function useTestServer(options: { redisPrefix?: string } = {}) {
   afterAll(() => dispose?.());
   return state;
 }
+
+let signUps = 0;
+
+/** A fresh CUSTOMER account: its access token and global user id. */
+export async function signUp(url: string, name = "Test Customer"): Promise<{ token: string; userId: string; email: string }> {
+  const email = `t${process.pid}-${Date.now().toString(36)}-${(signUps += 1)}-${randomUUID().slice(0, 6)}@example.test`;
+  const res = await gql(
+    url,
+    `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }`,
+    { input: { email, password: "correct horse battery", name } },
+  );
+  if (!res.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`);
+  return { token: res.data.signUp.accessToken as string, userId: res.data.signUp.user.id as string, email };
+}
+
+/** The ids of the first `count` seeded products that are ACTIVE and in stock. */
+export async function someProducts(url: string, count: number): Promise<{ id: string; name: string; stock: number; priceCents: number }[]> {
+  const res = await gql(url, `{ products(first: 100, filter: { inStock: true }) { edges { node { id name stock price { amountCents } } } } }`);
+  const nodes = (res.data?.products.edges ?? []).map((e: any) => ({ ...e.node, priceCents: e.node.price.amountCents }));
+  if (nodes.length < count) throw new Error(`only ${nodes.length} products in stock`);
+  return nodes.slice(0, count);
+}

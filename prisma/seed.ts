@@ -1,8 +1,14 @@
-// The demo shop: categories, products with stock, and three demo accounts (README lists them).
+// The demo shop: categories, products with stock, three demo accounts (README lists them), and
+// for the demo customer a delivered order, an open order, a filled cart and their notifications.
 // `npm run db:seed` runs it against any database (idempotent: existing rows are left alone);
 // the server runs it on the first start of an empty embedded database.
 import type { Database, Prisma } from "../src/db/client.ts";
-import type { IdentityService } from "../src/modules/identity/index.ts";
+import { toGlobalId } from "../src/lib/ids.ts";
+import type { Viewer } from "../src/auth/roles.ts";
+import type { Services } from "../src/modules/index.ts";
+
+/** What seeding uses: accounts through identity, demo orders through the same cart and checkout as customers. */
+export type SeedServices = Pick<Services, "identity" | "cart" | "orders">;
 
 export const DEMO_ACCOUNTS = [
   { email: "customer@cartwheel.test", password: "cartwheel-customer", name: "Casey Customer", role: "CUSTOMER" },
@@ -55,7 +61,7 @@ export function demoProducts(): SeedProduct[] {
   return products;
 }
 
-export async function seedDemoShop(prisma: Prisma, identity: IdentityService): Promise<void> {
+export async function seedDemoShop(prisma: Prisma, services: SeedServices): Promise<void> {
   const categories = Object.entries(CATALOG);
   for (const [index, [slug, { name }]] of categories.entries()) {
     await prisma.category.upsert({ where: { slug }, create: { slug, name, position: index }, update: {} });
@@ -78,21 +84,56 @@ export async function seedDemoShop(prisma: Prisma, identity: IdentityService): P
   });
   for (const account of DEMO_ACCOUNTS) {
     const found = await prisma.user.findUnique({ where: { email: account.email }, select: { id: true } });
-    if (!found) await identity.createUser(account);
+    if (!found) await services.identity.createUser(account);
   }
+  await seedDemoOrders(prisma, services);
+}
+
+/** Once (when the demo customer has no orders): placed through the real cart and checkout, so stock, ledger and notifications agree. */
+async function seedDemoOrders(prisma: Prisma, services: SeedServices): Promise<void> {
+  const as = async (email: string): Promise<Viewer> => {
+    const user = await prisma.user.findUniqueOrThrow({ where: { email }, select: { id: true, role: true } });
+    return { userId: user.id, role: user.role, sessionId: "seed", tokenExpiresAt: new Date(8.64e15) };
+  };
+  const customer = await as(DEMO_ACCOUNTS[0].email);
+  const staff = await as(DEMO_ACCOUNTS[1].email);
+  if ((await prisma.order.count({ where: { userId: customer.userId } })) > 0) return;
+  const inStock = await prisma.product.findMany({
+    where: { status: "ACTIVE", stockLevel: { onHand: { gte: 5 } } },
+    orderBy: { slug: "asc" },
+    take: 4,
+    select: { id: true },
+  });
+  const [a, b, c, d] = inStock.map((p) => toGlobalId("Product", p.id));
+  if (!a || !b || !c || !d) return;
+
+  await services.cart.addToCart(customer, a, 2);
+  await services.cart.addToCart(customer, b, 1);
+  const delivered = await services.orders.checkout(customer, "demo-order-1");
+  for (const status of ["PAID", "SHIPPED", "DELIVERED"] as const) {
+    await services.orders.setStatus(staff, toGlobalId("Order", delivered.id), status);
+  }
+  await services.cart.addToCart(customer, c, 1);
+  await services.orders.checkout(customer, "demo-order-2");
+  await services.cart.addToCart(customer, d, 1);
+  // The delivered order's news has been seen; the open order's has not.
+  await prisma.notification.updateMany({
+    where: { userId: customer.userId, title: { startsWith: `Order ${delivered.number}` } },
+    data: { readAt: new Date() },
+  });
 }
 
 // Any constant distinct from the migration lock's.
 const SEED_LOCK = 72_707_370;
 
 /** Seeds when the database has no users and no products; several instances starting at once seed once. */
-export async function seedIfEmpty(db: Database, identity: IdentityService): Promise<boolean> {
+export async function seedIfEmpty(db: Database, services: SeedServices): Promise<boolean> {
   return db.sql.withConnection(async (conn) => {
     await conn.query("SELECT pg_advisory_lock($1)", [SEED_LOCK]);
     try {
       const [users, products] = await Promise.all([db.prisma.user.count(), db.prisma.product.count()]);
       if (users > 0 || products > 0) return false;
-      await seedDemoShop(db.prisma, identity);
+      await seedDemoShop(db.prisma, services);
       return true;
     } finally {
       await conn.query("SELECT pg_advisory_unlock($1)", [SEED_LOCK]);
@@ -105,12 +146,12 @@ if (process.argv[1]?.endsWith("seed.ts") || process.argv[1]?.endsWith("seed.js")
   const { loadConfig } = await import("../src/config.ts");
   const { openDatabase } = await import("../src/db/client.ts");
   const { applyMigrations } = await import("../src/db/migrate.ts");
-  const { identityServiceFor } = await import("../src/modules/identity/index.ts");
+  const { seedServicesFor } = await import("../src/modules/index.ts");
   const config = loadConfig();
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     await applyMigrations(db.sql);
-    await seedDemoShop(db.prisma, await identityServiceFor(db.prisma, config));
+    await seedDemoShop(db.prisma, await seedServicesFor(db.prisma, config));
     console.log("demo shop seeded");
   } finally {
     await db.close();

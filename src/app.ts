@@ -5,7 +5,6 @@ import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import type { Logger } from "pino";
-import { AccessTokens, loadSigningKey } from "./auth/index.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
@@ -15,6 +14,7 @@ import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { createServices } from "./modules/index.ts";
+import { accessTokensFor } from "./modules/identity/index.ts";
 import { createHttpHandler } from "./server/http.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
@@ -43,14 +43,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   try {
     const applied = await applyMigrations(db.sql);
     if (applied.length) log.info({ applied }, "migrations applied");
-    const key = await loadSigningKey({ pem: config.jwtPrivateKey, dataDir: config.dataDir });
-    const tokens = new AccessTokens(key, {
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
-      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-    });
+    const tokens = await accessTokensFor(config);
     const services = createServices({ prisma: db.prisma, bus, tokens, refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
-    if (config.seedDemo && (await seedIfEmpty(db, services.identity))) log.info("seeded the demo shop");
+    if (config.seedDemo && (await seedIfEmpty(db, services))) log.info("seeded the demo shop");
     const schema = await createSchema();
     const metrics = createMetrics(() => db.statementCount());
     const contextDeps = { prisma: db.prisma, services, events: bus };

@@ -1,10 +1,12 @@
 import type { AccessTokens } from "../auth/tokens.ts";
 import type { Viewer } from "../auth/roles.ts";
 import type { Prisma } from "../db/client.ts";
-import type { EventBus } from "../events/bus.ts";
+import { pino } from "pino";
+import type { Config } from "../config.ts";
+import { EventBus } from "../events/bus.ts";
 import { CartService, cartResolvers } from "./cart/index.ts";
 import { CatalogService, catalogResolvers, createCatalogLoaders } from "./catalog/index.ts";
-import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers } from "./identity/index.ts";
+import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
 import { InventoryService, createInventoryLoaders, inventoryResolvers } from "./inventory/index.ts";
 import { NodeResolver } from "./node.resolver.ts";
 import { NotificationsService, createNotificationLoaders, notificationResolvers } from "./notifications/index.ts";
@@ -44,6 +46,15 @@ export function createServices(deps: ServiceDeps) {
     orders: new OrdersService(prisma, bus, inventory, cart, notifications),
     notifications,
   };
+}
+
+/**
+ * Services for the seed CLI: the configured signing key and an in-process bus (the CLI has no
+ * subscribers; a running server learns of seeded rows by reading them).
+ */
+export async function seedServicesFor(prisma: Prisma, config: Config) {
+  const bus = EventBus.inProcess(pino({ level: "silent" }));
+  return createServices({ prisma, bus, tokens: await accessTokensFor(config), refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
 }
 
 /** Built per operation (and per subscription event): batching and caching never outlive it. */

@@ -9,7 +9,9 @@ import { seedDemoShop } from "../../prisma/seed.ts";
 import { AccessTokens, loadSigningKey } from "../../src/auth/index.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";
-import { IdentityService } from "../../src/modules/identity/index.ts";
+import { pino } from "pino";
+import { EventBus } from "../../src/events/bus.ts";
+import { createServices } from "../../src/modules/index.ts";
 import { ADMIN_DATABASE_URL, REDIS_URL, databaseUrl } from "./env.ts";
 
 declare module "vitest" {
@@ -44,7 +46,8 @@ export default async function setup(project: TestProject) {
     await applyMigrations(db.sql);
     const key = await loadSigningKey({ pem: undefined, dataDir });
     const tokens = new AccessTokens(key, { issuer: "seed", audience: "seed", accessTokenTtlSeconds: 60 });
-    await seedDemoShop(db.prisma, new IdentityService(db.prisma, tokens, 60));
+    const bus = EventBus.inProcess(pino({ level: "silent" }));
+    await seedDemoShop(db.prisma, createServices({ prisma: db.prisma, bus, tokens, refreshTokenTtlSeconds: 60 }));
   } finally {
     await db.close();
     rmSync(dataDir, { recursive: true, force: true });

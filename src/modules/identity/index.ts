@@ -12,9 +12,13 @@ export const identityResolvers = [AuthResolver, UserResolver] as const;
 /** Owner of each type this module guards with `@auth(ownerOrRole)`. */
 export const identityOwners = { User: (user: unknown) => (user as { id: string }).id };
 
-/** The identity service with the configured (or generated and kept) signing key: for CLIs and seeding. */
-export async function identityServiceFor(prisma: Prisma, config: Config): Promise<IdentityService> {
+/** Access tokens with the configured (or generated and kept) signing key: for CLIs and seeding. */
+export async function accessTokensFor(config: Config): Promise<AccessTokens> {
   const key = await loadSigningKey({ pem: config.jwtPrivateKey, dataDir: config.dataDir });
-  const tokens = new AccessTokens(key, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
-  return new IdentityService(prisma, tokens, config.refreshTokenTtlSeconds);
+  return new AccessTokens(key, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
+}
+
+/** The identity service with the configured signing key: for CLIs. */
+export async function identityServiceFor(prisma: Prisma, config: Config): Promise<IdentityService> {
+  return new IdentityService(prisma, await accessTokensFor(config), config.refreshTokenTtlSeconds);
 }

@@ -56,7 +56,7 @@ it("completing an idle subscription releases its Redis subscription at once, not
       user.token,
     );
     expect(add.errors).toBeUndefined();
-    const event = await nextWithin(again);
+    const event = (await nextWithin(again)) as { data?: { cartUpdated: { version: number } } };
     expect(event.data?.cartUpdated.version).toBe(add.data.addToCart.version);
     await again.return?.();
   } finally {

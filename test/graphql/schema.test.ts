@@ -16,3 +16,13 @@ it("every Mutation field carries an explicit auth decision", async () => {
     expect(guarded || publicMutations.has(field.name), `${field.name} has no @auth and is not listed as public`).toBe(true);
   }
 });
+
+it("every Subscription field carries an explicit auth decision", async () => {
+  const schema = await createSchema();
+  // Public on purpose: catalog facts anyone may watch.
+  const publicSubscriptions = new Set(["stockChanged", "productUpdated"]);
+  for (const field of Object.values(schema.getSubscriptionType()!.getFields())) {
+    const guarded = field.astNode?.directives?.some((d) => d.name.value === "auth") ?? false;
+    expect(guarded || publicSubscriptions.has(field.name), `${field.name} has no @auth and is not listed as public`).toBe(true);
+  }
+});

@@ -2,26 +2,11 @@
 // Uses the embedded default unless BENCH_DATABASE_URL is set (use a scratch database: it writes
 // users, products and orders). Traffic goes to 127.0.0.1 only, bounded by BENCH_CHECKOUTS
 // (default 200) per shape. Prints figures; asserts nothing.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startApp } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
+import { percentile, startBenchApp } from "./app.ts";
 
 const count = Number(process.env.BENCH_CHECKOUTS ?? 200);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const dataDir = mkdtempSync(join(tmpdir(), "cartwheel-bench-"));
-const app = await startApp(
-  loadConfig({
-    NODE_ENV: "development",
-    PORT: "0",
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
-    DATA_DIR: dataDir,
-    SEED_DEMO: "true",
-    ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
-  }),
-);
+const { app, done } = await startBenchApp();
 
 async function gql(query: string, variables: Record<string, unknown> = {}, token?: string) {
   const res = await fetch(app.url, {
@@ -77,7 +62,7 @@ async function measure(name: string, productFor: (i: number) => string) {
   });
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(1);
+  const pct = (p: number) => percentile(latencies, p);
   const sql = ((app.db.statementCount() - before) / latencies.length).toFixed(1);
   console.log(
     `${name.padEnd(34)} ${(latencies.length / seconds).toFixed(0).padStart(5)} checkouts/s  p50 ${pct(50)} ms  p99 ${pct(99)} ms  ${sql} SQL/checkout  ${JSON.stringify(Object.fromEntries(outcomes))}`,
@@ -90,5 +75,4 @@ await measure("one product per customer", (i) => own[i]!);
 const hot = await product("bench-hot", Math.floor(count / 2));
 await measure(`one hot product (${Math.floor(count / 2)} units)`, () => hot);
 
-await app.stop();
-rmSync(dataDir, { recursive: true, force: true });
+await done();

@@ -1,26 +1,11 @@
 // `npm run bench`: requests per second and latency of the catalog's hot paths on a real server.
 // Uses the embedded default unless BENCH_DATABASE_URL is set; traffic goes to 127.0.0.1 only,
 // bounded by BENCH_REQUESTS (default 2000) per shape. Prints figures; asserts nothing.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startApp } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
+import { percentile, startBenchApp } from "./app.ts";
 
 const total = Number(process.env.BENCH_REQUESTS ?? 2000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const dataDir = mkdtempSync(join(tmpdir(), "cartwheel-bench-"));
-const app = await startApp(
-  loadConfig({
-    NODE_ENV: "development",
-    PORT: "0",
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
-    DATA_DIR: dataDir,
-    SEED_DEMO: "true",
-    ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
-  }),
-);
+const { app, done } = await startBenchApp();
 
 const shapes: Record<string, string> = {
   "products(first: 50) flat": `{ products(first: 50) { edges { node { id name price { amountCents currency } } } } }`,
@@ -47,11 +32,10 @@ for (const [name, query] of Object.entries(shapes)) {
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(2);
+  const pct = (p: number) => percentile(latencies, p, 2);
   const perRequest = (app.db.statementCount() - statementsBefore) / latencies.length;
   console.log(
     `${name.padEnd(42)} ${(latencies.length / seconds).toFixed(0).padStart(6)} req/s  p50 ${pct(50)} ms  p99 ${pct(99)} ms  ${perRequest.toFixed(1)} SQL/request`,
   );
 }
-await app.stop();
-rmSync(dataDir, { recursive: true, force: true });
+await done();

@@ -1,3 +1,4 @@
+import { isUuid } from "../lib/ids.ts";
 import { badInput } from "./errors.ts";
 import type { ConnectionResult } from "./types.ts";
 
@@ -49,4 +50,21 @@ export function toConnection<T>(
     pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null },
     count,
   };
+}
+
+/** Decodes a cursor of a connection ordered by (createdAt, id); anything else is BAD_USER_INPUT. */
+export function decodeTimeCursor(after: string | null | undefined): { createdAt: Date; id: string } | null {
+  const cursor = decodeCursor(after, 2);
+  if (!cursor) return null;
+  const [at, id] = cursor;
+  const createdAt = new Date(String(at));
+  if (typeof at !== "string" || Number.isNaN(createdAt.getTime()) || !isUuid(id)) {
+    throw badInput("after is not a cursor returned by this connection", "after");
+  }
+  return { createdAt, id };
+}
+
+/** The cursor values of a row in a (createdAt, id) ordered connection. */
+export function timeCursor(row: { createdAt: Date; id: string }): [string, string] {
+  return [row.createdAt.toISOString(), row.id];
 }

@@ -2,9 +2,9 @@ import { AccessTokens, TokenError, hashPassword, hashRefreshToken, newRefreshTok
 import type { RoleName, Viewer } from "../../auth/roles.ts";
 import type { Prisma, Tx } from "../../db/client.ts";
 import { badInput, conflict, notFound, unauthenticated } from "../../graphql/errors.ts";
-import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { isUuid, keyOf } from "../../lib/ids.ts";
+import { keyOf } from "../../lib/ids.ts";
 import type { UserRow } from "./user.type.ts";
 
 const USER_SELECT = { id: true, email: true, name: true, role: true, createdAt: true } as const;
@@ -56,22 +56,14 @@ export class IdentityService {
   /** Every account, oldest first (ADMIN only, enforced by the schema). */
   async listUsers(input: { first?: number | null; after?: string | null }): Promise<ConnectionResult<UserRow>> {
     const limit = pageSize(input.first);
-    const cursor = decodeCursor(input.after, 2);
-    let after: { createdAt: Date; id: string } | null = null;
-    if (cursor) {
-      const createdAt = new Date(String(cursor[0]));
-      if (typeof cursor[0] !== "string" || Number.isNaN(createdAt.getTime()) || !isUuid(cursor[1])) {
-        throw badInput("after is not a cursor returned by this connection", "after");
-      }
-      after = { createdAt, id: cursor[1] };
-    }
+    const after = decodeTimeCursor(input.after);
     const rows = await this.prisma.user.findMany({
       where: after ? { OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] } : {},
       orderBy: [{ createdAt: "asc" }, { id: "asc" }],
       take: limit + 1,
       select: USER_SELECT,
     });
-    return toConnection(rows, limit, (r) => [r.createdAt.toISOString(), r.id], () => this.prisma.user.count());
+    return toConnection(rows, limit, timeCursor, () => this.prisma.user.count());
   }
 
   /** An admin changes someone else's role (never their own: an admin cannot lock themselves out). */

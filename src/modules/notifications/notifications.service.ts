@@ -3,9 +3,9 @@ import type { Prisma, Tx } from "../../db/client.ts";
 import { event, type Event } from "../../events/topics.ts";
 import type { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { badInput, notFound } from "../../graphql/errors.ts";
-import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { isUuid, keyOf } from "../../lib/ids.ts";
+import { keyOf } from "../../lib/ids.ts";
 import type { NotificationCategoryValue, NotificationRow } from "./notification.type.ts";
 
 /**
@@ -62,23 +62,17 @@ export class NotificationsService {
   ): Promise<ConnectionResult<NotificationRow>> {
     const limit = pageSize(input.first);
     const where: PrismaNS.NotificationWhereInput = { userId: viewer.userId, ...(input.unreadOnly ? { readAt: null } : {}) };
-    const cursor = decodeCursor(input.after, 2);
-    let keyset: PrismaNS.NotificationWhereInput | undefined;
-    if (cursor) {
-      const [at, id] = cursor;
-      const date = new Date(String(at));
-      if (typeof at !== "string" || Number.isNaN(date.getTime()) || !isUuid(id)) {
-        throw badInput("after is not a cursor returned by this connection", "after");
-      }
-      keyset = { OR: [{ createdAt: { lt: date } }, { createdAt: date, id: { lt: id } }] };
-    }
+    const cursor = decodeTimeCursor(input.after);
+    const keyset: PrismaNS.NotificationWhereInput | null = cursor && {
+      OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }],
+    };
     const rows = await this.prisma.notification.findMany({
       where: keyset ? { AND: [where, keyset] } : where,
       orderBy: [{ createdAt: "desc" }, { id: "desc" }],
       take: limit + 1,
       select: ROW,
     });
-    return toConnection(rows, limit, (r) => [r.createdAt.toISOString(), r.id], () => this.prisma.notification.count({ where }));
+    return toConnection(rows, limit, timeCursor, () => this.prisma.notification.count({ where }));
   }
 
   /** Marks the viewer's own notification read (keeps the first read time). Anyone else's: NOT_FOUND. */

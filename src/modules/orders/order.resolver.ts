@@ -2,14 +2,14 @@ import { Arg, Args, ArgsType, Ctx, Directive, Field, FieldResolver, ID, Mutation
 import { hasRole } from "../../auth/roles.ts";
 import type { Context } from "../../graphql/context.ts";
 import { notFound } from "../../graphql/errors.ts";
-import { pageSize, toConnection } from "../../graphql/pagination.ts";
+import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import { money, PageArgs } from "../../graphql/types.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
 import { ALL, type OrderChange } from "../../events/topics.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { User, type UserRow } from "../identity/index.ts";
 import { Order, OrderConnection, OrderItem, OrderStatus, type OrderItemRow, type OrderRow, type OrderStatusValue } from "./order.type.ts";
-import { canReadOrder, decodeOrderCursor, orderCursor, orderKey } from "./orders.service.ts";
+import { canReadOrder, orderKey } from "./orders.service.ts";
 
 @ArgsType()
 class OrdersArgs extends PageArgs {
@@ -138,12 +138,12 @@ export class UserOrdersResolver {
   @Directive("@auth(ownerOrRole: STAFF)")
   async orders(@Root() user: UserRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context) {
     const limit = pageSize(args.first);
-    const cursor = decodeOrderCursor(args.after);
+    const cursor = decodeTimeCursor(args.after);
     const rows = await ctx.loaders.orders.userOrdersPage.load({
       userId: user.id,
       take: limit + 1,
-      after: cursor && [cursor.createdAt.toISOString(), cursor.id],
+      after: cursor && timeCursor(cursor),
     });
-    return toConnection(rows, limit, orderCursor, () => ctx.loaders.orders.orderCountByUser.load(user.id));
+    return toConnection(rows, limit, timeCursor, () => ctx.loaders.orders.orderCountByUser.load(user.id));
   }
 }

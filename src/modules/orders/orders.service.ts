@@ -5,9 +5,9 @@ import type { EventBus } from "../../events/bus.ts";
 import { ALL, event, type Event } from "../../events/topics.ts";
 import type { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { AppError, badInput, conflict, notFound } from "../../graphql/errors.ts";
-import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { isUuid, keyOf, toGlobalId } from "../../lib/ids.ts";
+import { keyOf, toGlobalId } from "../../lib/ids.ts";
 import { MAX_AMOUNT_CENTS } from "../../lib/money.ts";
 import { cartHash, type CartService } from "../cart/index.ts";
 import type { InventoryService } from "../inventory/index.ts";
@@ -77,7 +77,7 @@ export class OrdersService {
       ...(hasRole(viewer.role, "STAFF") ? {} : { userId: viewer.userId }),
       ...(input.status ? { status: input.status } : {}),
     };
-    const cursor = decodeOrderCursor(input.after);
+    const cursor = decodeTimeCursor(input.after);
     const keyset: PrismaNS.OrderWhereInput | null = cursor && {
       OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }],
     };
@@ -87,7 +87,7 @@ export class OrdersService {
       take: limit + 1,
       select: ORDER_ROW,
     });
-    return toConnection(rows, limit, orderCursor, () => this.prisma.order.count({ where }));
+    return toConnection(rows, limit, timeCursor, () => this.prisma.order.count({ where }));
   }
 
   /**
@@ -235,20 +235,4 @@ export class OrdersService {
       data: { orderId: toGlobalId("Order", order.id) },
     });
   }
-}
-
-export function orderCursor(row: OrderRow): [string, string] {
-  return [row.createdAt.toISOString(), row.id];
-}
-
-/** Decodes an `after` of an order connection (newest first); anything else is BAD_USER_INPUT. */
-export function decodeOrderCursor(after: string | null | undefined): { createdAt: Date; id: string } | null {
-  const cursor = decodeCursor(after, 2);
-  if (!cursor) return null;
-  const [at, id] = cursor;
-  const createdAt = new Date(String(at));
-  if (typeof at !== "string" || Number.isNaN(createdAt.getTime()) || !isUuid(id)) {
-    throw badInput("after is not a cursor returned by this connection", "after");
-  }
-  return { createdAt, id };
 }

@@ -1,0 +1,34 @@
+// The server every benchmark measures: the real app on 127.0.0.1, port 0, seeded. The embedded
+// default unless BENCH_DATABASE_URL is set. `done()` stops it and removes its temporary data.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startApp, type App } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
+
+export async function startBenchApp(): Promise<{ app: App; done(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), "cartwheel-bench-"));
+  const app = await startApp(
+    loadConfig({
+      NODE_ENV: "development",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "silent",
+      DATA_DIR: dataDir,
+      SEED_DEMO: "true",
+      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+    }),
+  );
+  return {
+    app,
+    async done() {
+      await app.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The p-th percentile of sorted latencies, in ms with `digits` decimals. */
+export function percentile(sorted: readonly number[], p: number, digits = 1): string {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(digits);
+}

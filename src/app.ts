@@ -13,6 +13,8 @@ import { EventBus } from "./events/bus.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { Redis } from "ioredis";
+import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createHttpHandler } from "./server/http.ts";
@@ -40,11 +42,22 @@ const READY_TIMEOUT_MS = 2_000;
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
+  let limiterRedis: Redis | undefined;
   try {
     const applied = await applyMigrations(db.sql);
     if (applied.length) log.info({ applied }, "migrations applied");
     const tokens = await accessTokensFor(config);
-    const services = createServices({ prisma: db.prisma, bus, tokens, refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
+    limiterRedis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
+    limiterRedis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits) connection error"));
+    const loginLimiter = new LoginLimiter(config.loginLimits, limiterRedis && { redis: limiterRedis, prefix: config.redisPrefix });
+    const services = createServices({
+      prisma: db.prisma,
+      bus,
+      tokens,
+      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+      loginLimiter,
+      ...(config.oidc ? { externalTokens: new ExternalTokens(config.oidc) } : {}),
+    });
     if (config.seedDemo && (await seedIfEmpty(db, services))) log.info("seeded the demo shop");
     const schema = await createSchema();
     const metrics = createMetrics(() => db.statementCount());
@@ -60,7 +73,17 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const ws = attachWebSocket(httpServer, {
       schema,
       authenticate: (token) => services.identity.viewerFromToken(token),
-      context: (viewer) => createContext(contextDeps, { viewer }),
+      context: (viewer, connection, clientAddress) => createContext(contextDeps, { viewer, connection, clientAddress }),
+      watchViewer: (userId, on) => {
+        const changes = bus.subscribe("VIEWER_CHANGED", [userId]);
+        void (async () => {
+          for await (const change of changes) {
+            if (change.revokedSessions) on.revoked(change.revokedSessions);
+            if (change.role) on.role(change.role);
+          }
+        })().catch((error: unknown) => log.warn({ err: (error as Error).message }, "viewer watch ended"));
+        return () => void changes.return?.();
+      },
       formatError: format,
       metrics,
     });
@@ -91,6 +114,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       return createContext(contextDeps, {
         viewer,
         userAgent: req.headers["user-agent"],
+        clientAddress: req.socket.remoteAddress,
         requestId: typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"].slice(0, 100) : undefined,
       });
     };
@@ -100,7 +124,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       );
       await Promise.race([Promise.all([db.ping(), bus.ping()]), timeout]);
     };
-    httpServer.on("request", createHttpHandler({ apollo, context: httpContext, ready, metrics, log }));
+    httpServer.on("request", createHttpHandler({ apollo, context: httpContext, ready, metrics, log, jwks: () => jwks(tokens.keys) }));
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());
@@ -119,11 +143,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         (stopping ??= (async () => {
           await apollo.stop();
           await bus.close();
+          limiterRedis?.disconnect();
           await db.close();
         })()),
     };
   } catch (error) {
     await bus.close().catch(() => {});
+    limiterRedis?.disconnect();
     await db.close().catch(() => {});
     throw error;
   }

@@ -19,14 +19,20 @@ export interface Config {
   redisPrefix: string;
   dataDir: string;
   logLevel: LogLevel;
-  /** PKCS#8 PEM (ES256 or EdDSA); undefined outside production means "generate under dataDir". */
+  /** The signing key, PKCS#8 PEM or private JWK (ES256 or EdDSA); undefined outside production means "generate under dataDir". */
   jwtPrivateKey: string | undefined;
+  /** Previous keys still accepted for verification (JWKS/JWK JSON or PEM public keys). */
+  jwtVerifyKeys: string | undefined;
   jwtIssuer: string;
   jwtAudience: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   /** Seed the demo shop into an empty database at start (default: on for the embedded database). */
   seedDemo: boolean;
+  /** Failed log-ins allowed per account and per client address within the window. */
+  loginLimits: { perAccount: number; perAddress: number; windowSeconds: number };
+  /** An external OpenID Connect provider whose access tokens are accepted; undefined when not configured. */
+  oidc: { issuer: string; audience: string; jwksUrl: string; algorithms: string[] } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -74,9 +80,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}")`);
 
   const jwtPrivateKey = text("JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
-  if (jwtPrivateKey && !jwtPrivateKey.includes("-----BEGIN PRIVATE KEY-----")) {
-    problems.push("JWT_PRIVATE_KEY must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----), ES256 or EdDSA");
+  if (jwtPrivateKey && !jwtPrivateKey.includes("-----BEGIN PRIVATE KEY-----") && !/^\{[\s\S]*"d"[\s\S]*\}$/.test(jwtPrivateKey)) {
+    problems.push("JWT_PRIVATE_KEY must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----) or a private JWK, ES256 or EdDSA");
   }
+  const jwtVerifyKeys = text("JWT_VERIFY_KEYS")?.replace(/\\n/g, "\n");
   if (production && !jwtPrivateKey) problems.push("JWT_PRIVATE_KEY is required when NODE_ENV=production");
 
   const duration = (name: string, fallback: string): number => {
@@ -98,6 +105,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const seedDemo = seedText === undefined ? databaseUrl === undefined : seedText === "true" || seedText === "1";
   if (production && seedDemo) problems.push("SEED_DEMO must not be enabled when NODE_ENV=production (demo passwords are public)");
 
+  const count = (name: string, fallback: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+      problems.push(`${name} must be a whole number of at least 1 (got "${raw}")`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const loginLimits = {
+    perAccount: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),
+    perAddress: count("LOGIN_MAX_FAILURES_PER_ADDRESS", 50),
+    windowSeconds: duration("LOGIN_FAILURE_WINDOW", "1m"),
+  };
+
+  const oidcIssuer = text("OIDC_ISSUER");
+  const oidcAudience = text("OIDC_AUDIENCE");
+  const oidcJwksUrl = url("OIDC_JWKS_URL", ["https:", "http:"]);
+  const oidcSet = [oidcIssuer, oidcAudience, oidcJwksUrl].filter((v) => v !== undefined).length;
+  if (oidcSet !== 0 && oidcSet !== 3) problems.push("OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL must be set together");
+  const ALLOWED_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+  const oidcAlgorithms = (text("OIDC_ALGORITHMS") ?? "RS256,ES256").split(",").map((a) => a.trim()).filter(Boolean);
+  const badAlgs = oidcAlgorithms.filter((a) => !ALLOWED_ALGS.includes(a));
+  if (badAlgs.length) problems.push(`OIDC_ALGORITHMS may only list asymmetric algorithms ${ALLOWED_ALGS.join(", ")} (got ${badAlgs.join(", ")})`);
+  if (oidcIssuer && oidcIssuer === (text("JWT_ISSUER") ?? "cartwheel")) problems.push("OIDC_ISSUER must differ from JWT_ISSUER");
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: nodeEnv as Config["env"],
@@ -109,10 +142,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(text("DATA_DIR") ?? ".data"),
     logLevel,
     jwtPrivateKey,
+    jwtVerifyKeys,
     jwtIssuer: text("JWT_ISSUER") ?? "cartwheel",
     jwtAudience: text("JWT_AUDIENCE") ?? "cartwheel",
     accessTokenTtlSeconds,
     refreshTokenTtlSeconds,
     seedDemo,
+    loginLimits,
+    oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
   };
 }

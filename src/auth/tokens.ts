@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
-import type { SigningKey } from "./keys.ts";
+import type { KeyRing } from "./keys.ts";
 import { ROLES, type RoleName } from "./roles.ts";
 
 export interface AccessClaims {
@@ -21,7 +21,7 @@ export class TokenError extends Error {}
 
 export class AccessTokens {
   constructor(
-    private readonly key: SigningKey,
+    readonly keys: KeyRing,
     private readonly settings: TokenSettings,
   ) {}
 
@@ -29,27 +29,34 @@ export class AccessTokens {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + this.settings.accessTokenTtlSeconds;
     const token = await new SignJWT({ sid: subject.sessionId, role: subject.role })
-      .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: "at+jwt" })
+      .setProtectedHeader({ alg: this.keys.signing.alg, kid: this.keys.signing.kid, typ: "at+jwt" })
       .setSubject(subject.userId)
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
       .setIssuedAt(now)
       .setExpirationTime(exp)
-      .sign(this.key.privateKey);
+      .sign(this.keys.signing.privateKey);
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
-  /** Verifies signature, algorithm, kid, issuer, audience and lifetime; throws TokenError otherwise. */
+  /**
+   * Verifies with the key the header's `kid` names (one of the ring's; nothing else is tried), that
+   * key's algorithm only, issuer, audience, type and lifetime; throws TokenError otherwise.
+   */
   async verify(token: string): Promise<AccessClaims> {
     try {
-      const { payload, protectedHeader } = await jwtVerify(token, this.key.publicKey, {
-        algorithms: [this.key.alg],
+      const { payload } = await jwtVerify(token, (header) => {
+        const key = typeof header.kid === "string" ? this.keys.verification.get(header.kid) : undefined;
+        if (!key) throw new TokenError("unknown key id");
+        if (header.alg !== key.alg) throw new TokenError("algorithm does not match the key");
+        return key.publicKey;
+      }, {
+        algorithms: ["ES256", "EdDSA"],
         issuer: this.settings.issuer,
         audience: this.settings.audience,
         typ: "at+jwt",
         requiredClaims: ["sub", "exp", "iat"],
       });
-      if (protectedHeader.kid !== this.key.kid) throw new TokenError("unknown key id");
       const role = payload.role as RoleName;
       if (typeof payload.sid !== "string" || !ROLES.includes(role)) throw new TokenError("missing claims");
       return { userId: payload.sub!, sessionId: payload.sid, role, expiresAt: new Date(payload.exp! * 1000) };

@@ -18,6 +18,15 @@ export interface TopicPayloads {
   ORDER_PLACED: OrderChange;
   /** Scoped by the recipient's user id. */
   NOTIFICATION_RECEIVED: { notificationId: string; userId: string };
+  /** Scoped by user id: open sockets of that user apply it at once (close revoked sessions, take the new role). */
+  VIEWER_CHANGED: ViewerChange;
+}
+
+export interface ViewerChange {
+  userId: string;
+  /** Sessions logged out or revoked; `"all"` for every session of the user. */
+  revokedSessions?: string[] | "all";
+  role?: "CUSTOMER" | "STAFF" | "ADMIN";
 }
 
 export interface CartSnapshot {

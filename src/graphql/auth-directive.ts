@@ -8,6 +8,7 @@ import {
   type GraphQLFieldResolver,
 } from "graphql";
 import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
+import { SKIP, transform } from "../events/iterators.ts";
 import { forbidden, unauthenticated } from "./errors.ts";
 
 /**
@@ -46,6 +47,15 @@ export function checkAuth(rule: AuthRule, viewer: Viewer | null, owner: () => st
   }
 }
 
+function allows(rule: AuthRule, viewer: Viewer | null): boolean {
+  try {
+    checkAuth(rule, viewer, () => null);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function applyAuthDirective(schema: GraphQLSchema, owners: OwnerResolvers): GraphQLSchema {
   const rootTypes = new Set(
     [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].map((t) => t?.name),
@@ -71,10 +81,21 @@ export function applyAuthDirective(schema: GraphQLSchema, owners: OwnerResolvers
           checkAuth(rule, context.viewer, () => owner(source));
           return inner(source, args, context, info);
         };
+      const subscribe = fieldConfig.subscribe;
       return {
         ...fieldConfig,
         resolve: guard(fieldConfig.resolve ?? defaultFieldResolver),
-        ...(fieldConfig.subscribe ? { subscribe: guard(fieldConfig.subscribe) } : {}),
+        ...(subscribe
+          ? {
+              // Checked when subscribing and again for every event: a subscriber whose role was
+              // lowered (or whose connection changed hands) stops receiving events at once.
+              subscribe: async (source: unknown, args: Record<string, unknown>, context: { viewer: Viewer | null }, info: Parameters<typeof subscribe>[3]) => {
+                checkAuth(rule, context.viewer, () => owner(source));
+                const events = (await subscribe(source, args, context, info)) as AsyncIterable<unknown>;
+                return transform(events, (event) => (allows(rule, context.viewer) ? event : SKIP));
+              },
+            }
+          : {}),
       };
     },
   });

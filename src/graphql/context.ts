@@ -9,11 +9,21 @@ export interface Context {
   requestId: string;
   viewer: Viewer | null;
   userAgent: string | undefined;
+  /** The caller's network address (for log-in limits); undefined when unknown. */
+  clientAddress: string | undefined;
+  /** Set for operations sent over a WebSocket: control of that connection. */
+  connection: ConnectionControl | undefined;
   services: Services;
   events: EventBus;
   loaders: Loaders;
   /** Replaces the loaders: called before each subscription event so no event reads a stale row. */
   renewLoaders(): void;
+}
+
+/** What an operation may do to the WebSocket connection it arrived on. */
+export interface ConnectionControl {
+  /** Replaces the connection's viewer (and its expiry timer) with that of a fresh token of the same user. */
+  renew(viewer: Viewer): void;
 }
 
 export interface ContextDeps {
@@ -24,12 +34,20 @@ export interface ContextDeps {
 
 export function createContext(
   deps: ContextDeps,
-  request: { viewer: Viewer | null; userAgent?: string | undefined; requestId?: string | undefined },
+  request: {
+    viewer: Viewer | null;
+    userAgent?: string | undefined;
+    requestId?: string | undefined;
+    clientAddress?: string | undefined;
+    connection?: ConnectionControl | undefined;
+  },
 ): Context {
   const context: Context = {
     requestId: request.requestId ?? randomUUID(),
     viewer: request.viewer,
     userAgent: request.userAgent,
+    clientAddress: request.clientAddress,
+    connection: request.connection,
     services: deps.services,
     events: deps.events,
     loaders: createLoaders(deps.prisma, request.viewer),

@@ -1,4 +1,4 @@
-import type { AccessTokens } from "../auth/tokens.ts";
+import type { AccessTokens, ExternalTokens, LoginLimiter } from "../auth/index.ts";
 import type { Viewer } from "../auth/roles.ts";
 import type { Prisma } from "../db/client.ts";
 import { pino } from "pino";
@@ -30,6 +30,10 @@ export interface ServiceDeps {
   bus: EventBus;
   tokens: AccessTokens;
   refreshTokenTtlSeconds: number;
+  /** Failed log-in limits (the server always has one; CLIs and seeding need none). */
+  loginLimiter?: LoginLimiter;
+  /** Tokens of an external OpenID Connect provider, when configured. */
+  externalTokens?: ExternalTokens;
 }
 
 /** Built once per process by main.ts. */
@@ -39,7 +43,11 @@ export function createServices(deps: ServiceDeps) {
   const inventory = new InventoryService(prisma, bus, notifications);
   const cart = new CartService(prisma, bus);
   return {
-    identity: new IdentityService(prisma, deps.tokens, deps.refreshTokenTtlSeconds),
+    identity: new IdentityService(prisma, deps.tokens, deps.refreshTokenTtlSeconds, {
+      bus,
+      ...(deps.loginLimiter ? { limiter: deps.loginLimiter } : {}),
+      ...(deps.externalTokens ? { external: deps.externalTokens } : {}),
+    }),
     catalog: new CatalogService(prisma, bus, notifications),
     inventory,
     cart,

@@ -14,13 +14,15 @@ export interface HttpDeps {
   ready: () => Promise<void>;
   metrics: Metrics;
   log: Logger;
+  /** The public keys that verify access tokens, served at /.well-known/jwks.json. */
+  jwks: () => unknown;
 }
 
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
 export function createHttpHandler(deps: HttpDeps) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const route = ["/graphql", "/health/live", "/health/ready", "/metrics"].includes(url.pathname) ? url.pathname : "other";
+    const route = ["/graphql", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
     res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
     try {
       switch (route) {
@@ -35,6 +37,9 @@ export function createHttpHandler(deps: HttpDeps) {
           } catch (error) {
             return send(res, 503, { status: "unavailable", reason: (error as Error).message });
           }
+        case "/.well-known/jwks.json":
+          res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300" });
+          return res.end(JSON.stringify(deps.jwks()));
         case "/metrics":
           res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
           return res.end(await deps.metrics.registry.metrics());

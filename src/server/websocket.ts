@@ -4,7 +4,7 @@ import { useServer } from "graphql-ws/use/ws";
 import { getOperationAST, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
 import type { Viewer } from "../auth/roles.ts";
-import type { Context } from "../graphql/context.ts";
+import type { ConnectionControl, Context } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
 
 // setTimeout's ceiling (~24.8 days); longer lifetimes are re-armed when it fires.
@@ -14,7 +14,12 @@ export interface WebSocketDeps {
   schema: GraphQLSchema;
   /** Verifies a bearer token; throws when it is invalid, expired or revoked. */
   authenticate: (token: string) => Promise<Viewer>;
-  context: (viewer: Viewer | null) => Context;
+  context: (viewer: Viewer | null, connection: ConnectionControl, clientAddress: string | undefined) => Context;
+  /**
+   * Follows changes to a user's sessions and role, from every instance: `revoked(sessionIds)`
+   * ("all" for every session) and `role(newRole)`. Returns the function that stops following.
+   */
+  watchViewer: (userId: string, on: { revoked(sessions: string[] | "all"): void; role(role: Viewer["role"]): void }) => () => void;
   formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
   metrics: Metrics;
 }
@@ -22,7 +27,22 @@ export interface WebSocketDeps {
 type Extra = {
   viewer?: Viewer | null;
   expiry?: NodeJS.Timeout;
+  unwatch?: () => void;
+  control?: ConnectionControl;
 };
+
+/** Closes the socket with 4403 when the viewer's token expires (re-armed on renewal). */
+function armExpiry(extra: Extra & { socket: { close(code: number, reason: string): void } }): void {
+  clearTimeout(extra.expiry);
+  const viewer = extra.viewer;
+  if (!viewer) return;
+  const remaining = viewer.tokenExpiresAt.getTime() - Date.now();
+  extra.expiry = setTimeout(
+    () => (remaining > MAX_TIMER_MS ? armExpiry(extra) : extra.socket.close(CloseCode.Forbidden, "Forbidden: access token expired")),
+    Math.max(0, Math.min(remaining, MAX_TIMER_MS)),
+  );
+  extra.expiry.unref();
+}
 
 /**
  * graphql-ws on the HTTP server's port at /graphql. The viewer is established at connection_init
@@ -33,8 +53,16 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema: deps.schema,
-      context: (ctx) => deps.context(ctx.extra.viewer ?? null),
+      context: (ctx) =>
+        deps.context(ctx.extra.viewer ?? null, ctx.extra.control!, ctx.extra.request.socket.remoteAddress),
       onConnect: async (ctx) => {
+        ctx.extra.control = {
+          renew: (next) => {
+            if (!ctx.extra.viewer) throw new Error("renewing an anonymous connection");
+            Object.assign(ctx.extra.viewer, next);
+            armExpiry(ctx.extra);
+          },
+        };
         const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         if (header === undefined || header === null || header === "") {
           ctx.extra.viewer = null;
@@ -42,22 +70,27 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         }
         const match = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
         if (!match) return false;
+        let viewer: Viewer;
         try {
-          const viewer = await deps.authenticate(match[1]!);
-          ctx.extra.viewer = viewer;
-          const arm = () => {
-            const remaining = viewer.tokenExpiresAt.getTime() - Date.now();
-            ctx.extra.expiry = setTimeout(
-              () => (remaining > MAX_TIMER_MS ? arm() : ctx.extra.socket.close(CloseCode.Forbidden, "Forbidden: access token expired")),
-              Math.max(0, Math.min(remaining, MAX_TIMER_MS)),
-            );
-            ctx.extra.expiry.unref();
-          };
-          arm();
-          return true;
+          viewer = await deps.authenticate(match[1]!);
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden
         }
+        // One viewer object per connection: every operation's context reads it, so a renewal or
+        // a role change applies to the next event of every subscription on this socket.
+        ctx.extra.viewer = viewer;
+        ctx.extra.unwatch = deps.watchViewer(viewer.userId, {
+          revoked: (sessions) => {
+            if (sessions === "all" || sessions.includes(viewer.sessionId)) {
+              ctx.extra.socket.close(CloseCode.Forbidden, "Forbidden: session revoked");
+            }
+          },
+          role: (role) => {
+            viewer.role = role;
+          },
+        });
+        armExpiry(ctx.extra);
+        return true;
       },
       onOperation: (_ctx, _id, _payload, args, result) => {
         const type = getOperationAST(args.document, args.operationName)?.operation ?? "unknown";
@@ -71,6 +104,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => deps.formatError(e.toJSON ? e.toJSON() : e, e)) as never,
       onClose: (ctx) => {
         clearTimeout(ctx.extra.expiry);
+        ctx.extra.unwatch?.();
       },
     },
     wss,

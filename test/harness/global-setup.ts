@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { seedDemoShop } from "../../prisma/seed.ts";
-import { AccessTokens, loadSigningKey } from "../../src/auth/index.ts";
+import { AccessTokens, loadKeyRing } from "../../src/auth/index.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";
 import { pino } from "pino";
@@ -44,7 +44,7 @@ export default async function setup(project: TestProject) {
   const db = await openDatabase({ url: databaseUrl(template), dataDir });
   try {
     await applyMigrations(db.sql);
-    const key = await loadSigningKey({ pem: undefined, dataDir });
+    const key = await loadKeyRing({ privateKey: undefined, dataDir });
     const tokens = new AccessTokens(key, { issuer: "seed", audience: "seed", accessTokenTtlSeconds: 60 });
     const bus = EventBus.inProcess(pino({ level: "silent" }));
     await seedDemoShop(db.prisma, createServices({ prisma: db.prisma, bus, tokens, refreshTokenTtlSeconds: 60 }));

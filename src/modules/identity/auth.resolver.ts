@@ -1,5 +1,7 @@
-import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
+import { Arg, Ctx, Directive, Mutation, Resolver } from "type-graphql";
 import type { Context } from "../../graphql/context.ts";
+import { badInput, forbidden } from "../../graphql/errors.ts";
+import { DateTimeScalar } from "../../graphql/scalars.ts";
 import { SignUpInput } from "./identity.args.ts";
 import type { AuthResult } from "./identity.service.ts";
 import { AuthPayload } from "./user.type.ts";
@@ -19,7 +21,7 @@ export class AuthResolver {
 
   @Mutation(() => AuthPayload)
   async logIn(@Arg("email", () => String) email: string, @Arg("password", () => String) password: string, @Ctx() ctx: Context) {
-    return signedIn(ctx, await ctx.services.identity.logIn(email, password, ctx.userAgent));
+    return signedIn(ctx, await ctx.services.identity.logIn(email, password, ctx.userAgent, ctx.clientAddress));
   }
 
   @Mutation(() => AuthPayload, {
@@ -32,5 +34,24 @@ export class AuthResolver {
   @Mutation(() => Boolean)
   logOut(@Arg("refreshToken", () => String) refreshToken: string, @Ctx() ctx: Context) {
     return ctx.services.identity.logOut(refreshToken);
+  }
+
+  @Mutation(() => Boolean, { description: "Revokes every session of the signed-in user; their open sockets close (4403) within a second." })
+  @Directive("@auth")
+  logOutEverywhere(@Ctx() ctx: Context) {
+    return ctx.services.identity.logOutEverywhere(ctx.viewer!);
+  }
+
+  @Mutation(() => DateTimeScalar, {
+    description:
+      "Sent over a WebSocket before its token expires: replaces the connection's access token with a fresh one of the same user, keeping every subscription. Returns the new expiry.",
+  })
+  @Directive("@auth")
+  async renewConnection(@Arg("accessToken", () => String) accessToken: string, @Ctx() ctx: Context) {
+    if (!ctx.connection) throw badInput("renewConnection is sent over the WebSocket whose token it renews", "accessToken");
+    const next = await ctx.services.identity.viewerFromToken(accessToken);
+    if (next.userId !== ctx.viewer!.userId) throw forbidden("The new token belongs to another user");
+    ctx.connection.renew(next);
+    return next.tokenExpiresAt;
   }
 }

@@ -1,7 +1,21 @@
-import { AccessTokens, TokenError, hashPassword, hashRefreshToken, newRefreshToken, verifyPassword } from "../../auth/index.ts";
+import { decodeJwt } from "jose";
+import {
+  AccessTokens,
+  ExternalTokens,
+  LoginLimiter,
+  TokenError,
+  TooManyAttempts,
+  hashPassword,
+  hashRefreshToken,
+  newRefreshToken,
+  verifyPassword,
+} from "../../auth/index.ts";
+import { isUniqueViolation } from "../../db/transaction.ts";
+import type { EventBus } from "../../events/bus.ts";
+import { event, type ViewerChange } from "../../events/topics.ts";
 import type { RoleName, Viewer } from "../../auth/roles.ts";
 import type { Prisma, Tx } from "../../db/client.ts";
-import { badInput, conflict, notFound, unauthenticated } from "../../graphql/errors.ts";
+import { AppError, badInput, conflict, notFound, unauthenticated } from "../../graphql/errors.ts";
 import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
 import { keyOf } from "../../lib/ids.ts";
@@ -26,13 +40,27 @@ export interface NewUser {
   role?: RoleName;
 }
 
+export interface IdentityOptions {
+  /** Where session revocations and role changes are announced to open sockets (all instances). */
+  bus?: EventBus;
+  /** Failed log-in counting; without it log-in attempts are not limited (CLIs, seeding). */
+  limiter?: LoginLimiter;
+  /** Accepts access tokens of an external OpenID Connect provider when configured. */
+  external?: ExternalTokens;
+}
+
 /** Accounts, passwords and sessions. Knows nothing of GraphQL beyond the contract's error codes. */
 export class IdentityService {
   constructor(
     private readonly prisma: Prisma,
     private readonly tokens: AccessTokens,
     private readonly refreshTtlSeconds: number,
+    private readonly options: IdentityOptions = {},
   ) {}
+
+  private async announce(change: ViewerChange): Promise<void> {
+    await this.options.bus?.publish([event("VIEWER_CHANGED", change.userId, change)]);
+  }
 
   /** Validates and creates an account (sign-up, seed and the user:create CLI all come here). */
   async createUser(input: NewUser, tx: Tx = this.prisma): Promise<UserRow> {
@@ -73,6 +101,7 @@ export class IdentityService {
     if (key === viewer.userId) throw badInput("You cannot change your own role", "userId");
     const updated = await this.prisma.user.updateManyAndReturn({ where: { id: key }, data: { role }, select: USER_SELECT });
     if (!updated[0]) throw notFound("User");
+    await this.announce({ userId: key, role });
     return updated[0];
   }
 
@@ -81,13 +110,29 @@ export class IdentityService {
     return this.startSession(user, userAgent);
   }
 
-  async logIn(email: string, password: string, userAgent?: string): Promise<AuthResult> {
-    const row = await this.prisma.user.findUnique({
-      where: { email: email.trim().toLowerCase() },
-      select: { ...USER_SELECT, passwordHash: true },
-    });
+  /**
+   * Checks the password (in constant work whether or not the account exists). After too many
+   * failures for the account or the client address, refuses with RATE_LIMITED even a right one.
+   */
+  async logIn(email: string, password: string, userAgent?: string, clientAddress?: string): Promise<AuthResult> {
+    const account = email.trim().toLowerCase();
+    const limiter = this.options.limiter;
+    try {
+      await limiter?.check(account, clientAddress);
+    } catch (error) {
+      if (!(error instanceof TooManyAttempts)) throw error;
+      throw new AppError("RATE_LIMITED", `Too many failed sign-in attempts; try again in ${error.retryAfterSeconds} s`, {
+        retryAfterSeconds: error.retryAfterSeconds,
+        http: { status: 429 },
+      });
+    }
+    const row = await this.prisma.user.findUnique({ where: { email: account }, select: { ...USER_SELECT, passwordHash: true } });
     const ok = await verifyPassword(row?.passwordHash, password);
-    if (!row || !ok) throw unauthenticated("Wrong email or password");
+    if (!row || !ok) {
+      await limiter?.failed(account, clientAddress);
+      throw unauthenticated("Wrong email or password");
+    }
+    await limiter?.succeeded(account);
     const { passwordHash: _hash, ...user } = row;
     return this.startSession(user, userAgent);
   }
@@ -128,8 +173,23 @@ export class IdentityService {
     return true;
   }
 
+  /** Revokes every session of the viewer's user; their open sockets are closed within a second. */
+  async logOutEverywhere(viewer: Viewer): Promise<boolean> {
+    await this.prisma.session.updateMany({
+      where: { userId: viewer.userId, revokedAt: null },
+      data: { revokedAt: new Date(), revokedReason: "logout everywhere" },
+    });
+    await this.announce({ userId: viewer.userId, revokedSessions: "all" });
+    return true;
+  }
+
   private async revokeSession(sessionId: string, reason: string): Promise<void> {
-    await this.prisma.session.updateMany({ where: { id: sessionId, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: reason } });
+    const revoked = await this.prisma.session.updateManyAndReturn({
+      where: { id: sessionId, revokedAt: null },
+      data: { revokedAt: new Date(), revokedReason: reason },
+      select: { userId: true },
+    });
+    if (revoked[0]) await this.announce({ userId: revoked[0].userId, revokedSessions: [sessionId] });
   }
 
   private async startSession(user: UserRow, userAgent?: string): Promise<AuthResult> {
@@ -163,6 +223,8 @@ export class IdentityService {
    * role as stored now (not as when the token was issued). Throws UNAUTHENTICATED otherwise.
    */
   async viewerFromToken(token: string): Promise<Viewer> {
+    const external = this.options.external;
+    if (external && issuerOf(token) === external.settings.issuer) return this.externalViewer(external, token);
     let claims;
     try {
       claims = await this.tokens.verify(token);
@@ -176,5 +238,46 @@ export class IdentityService {
     });
     if (!session || session.revokedAt || session.userId !== claims.userId) throw unauthenticated();
     return { userId: claims.userId, sessionId: claims.sessionId, role: session.user.role, tokenExpiresAt: claims.expiresAt };
+  }
+
+  /** The local user of an external provider's token, created as CUSTOMER on first sight. */
+  private async externalViewer(external: ExternalTokens, token: string): Promise<Viewer> {
+    let claims;
+    try {
+      claims = await external.verify(token);
+    } catch (error) {
+      if (error instanceof TokenError) throw unauthenticated();
+      throw error;
+    }
+    const where = { issuer_subject: { issuer: claims.issuer, subject: claims.subject } };
+    let link = await this.prisma.externalIdentity.findUnique({ where, select: { user: { select: { id: true, role: true } } } });
+    if (!link) {
+      try {
+        await this.prisma.$transaction(async (tx) => {
+          const email = claims.email?.trim().toLowerCase();
+          const taken = email ? await tx.user.findUnique({ where: { email }, select: { id: true } }) : null;
+          // An email already used locally is not taken over: the account gets a placeholder address.
+          const address = email && !taken && EMAIL.test(email) ? email : `${claims.subject.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 60)}.${Date.now().toString(36)}@external.invalid`;
+          const user = await tx.user.create({ data: { email: address, name: (claims.name ?? "External user").slice(0, 100), role: "CUSTOMER" } });
+          await tx.externalIdentity.create({ data: { issuer: claims.issuer, subject: claims.subject, userId: user.id } });
+        });
+      } catch (error) {
+        // Two first requests at once: the other one created the link.
+        if (!isUniqueViolation(error)) throw error;
+      }
+      link = await this.prisma.externalIdentity.findUnique({ where, select: { user: { select: { id: true, role: true } } } });
+      if (!link) throw unauthenticated();
+    }
+    return { userId: link.user.id, role: link.user.role, sessionId: `external:${claims.issuer}`, tokenExpiresAt: claims.expiresAt };
+  }
+}
+
+/** The unverified `iss` of a JWT, only to choose which verifier checks it; null when unreadable. */
+function issuerOf(token: string): string | null {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === "string" ? iss : null;
+  } catch {
+    return null;
   }
 }

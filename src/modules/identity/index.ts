@@ -1,7 +1,7 @@
 export { IdentityService, type AuthResult, type NewUser } from "./identity.service.ts";
 export { createIdentityLoaders, type IdentityLoaders } from "./identity.loaders.ts";
 export { User, type UserRow } from "./user.type.ts";
-import { AccessTokens, loadSigningKey } from "../../auth/index.ts";
+import { AccessTokens, loadKeyRing } from "../../auth/index.ts";
 import type { Config } from "../../config.ts";
 import type { Prisma } from "../../db/client.ts";
 import { IdentityService } from "./identity.service.ts";
@@ -14,8 +14,8 @@ export const identityOwners = { User: (user: unknown) => (user as { id: string }
 
 /** Access tokens with the configured (or generated and kept) signing key: for CLIs and seeding. */
 export async function accessTokensFor(config: Config): Promise<AccessTokens> {
-  const key = await loadSigningKey({ pem: config.jwtPrivateKey, dataDir: config.dataDir });
-  return new AccessTokens(key, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
+  const keys = await loadKeyRing({ privateKey: config.jwtPrivateKey, verifyKeys: config.jwtVerifyKeys, dataDir: config.dataDir });
+  return new AccessTokens(keys, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
 }
 
 /** The identity service with the configured signing key: for CLIs. */

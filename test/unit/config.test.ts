@@ -26,6 +26,21 @@ describe("config", () => {
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/SEED_DEMO must not be enabled/);
   });
 
+  it("external OIDC needs issuer, audience and JWKS URL together, and asymmetric algorithms only", () => {
+    const oidc = { OIDC_ISSUER: "https://idp.example", OIDC_AUDIENCE: "api", OIDC_JWKS_URL: "https://idp.example/jwks" };
+    expect(loadConfig(oidc).oidc).toEqual({ issuer: "https://idp.example", audience: "api", jwksUrl: "https://idp.example/jwks", algorithms: ["RS256", "ES256"] });
+    expect(loadConfig({}).oidc).toBeUndefined();
+    expect(() => loadConfig({ OIDC_ISSUER: "https://idp.example" })).toThrow(/must be set together/);
+    expect(() => loadConfig({ ...oidc, OIDC_ALGORITHMS: "RS256,HS256" })).toThrow(/OIDC_ALGORITHMS.*HS256/);
+    expect(() => loadConfig({ ...oidc, OIDC_ISSUER: "cartwheel" })).toThrow(/must differ from JWT_ISSUER/);
+  });
+
+  it("log-in limits default to 5 per account and 50 per address a minute", () => {
+    expect(loadConfig({}).loginLimits).toEqual({ perAccount: 5, perAddress: 50, windowSeconds: 60 });
+    expect(loadConfig({ LOGIN_MAX_FAILURES_PER_ACCOUNT: "3", LOGIN_FAILURE_WINDOW: "10m" }).loginLimits).toMatchObject({ perAccount: 3, windowSeconds: 600 });
+    expect(() => loadConfig({ LOGIN_MAX_FAILURES_PER_ADDRESS: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_ADDRESS/);
+  });
+
   it("parses durations", () => {
     expect(parseDurationSeconds("15m")).toBe(900);
     expect(parseDurationSeconds("900")).toBe(900);

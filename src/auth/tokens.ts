@@ -1,7 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { KeyRing } from "./keys.ts";
+import { isUuid } from "../lib/ids.ts";
 import { ROLES, type RoleName } from "./roles.ts";
+
+/** Tolerated difference between the clocks of the instances that issue and verify tokens. */
+const CLOCK_SKEW_SECONDS = 60;
 
 export interface AccessClaims {
   userId: string;
@@ -56,9 +60,13 @@ export class AccessTokens {
         audience: this.settings.audience,
         typ: "at+jwt",
         requiredClaims: ["sub", "exp", "iat"],
+        // Refuses an `iat` in the future or older than a token of ours can be (clock skew: 60 s).
+        maxTokenAge: this.settings.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS,
+        clockTolerance: CLOCK_SKEW_SECONDS,
       });
       const role = payload.role as RoleName;
-      if (typeof payload.sid !== "string" || !ROLES.includes(role)) throw new TokenError("missing claims");
+      if (!isUuid(payload.sid) || !isUuid(payload.sub) || !ROLES.includes(role)) throw new TokenError("missing or malformed claims");
+      if (payload.exp! - payload.iat! > this.settings.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS) throw new TokenError("lifetime too long");
       return { userId: payload.sub!, sessionId: payload.sid, role, expiresAt: new Date(payload.exp! * 1000) };
     } catch (error) {
       if (error instanceof TokenError) throw error;

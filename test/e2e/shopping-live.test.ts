@@ -1,19 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { Client } from "graphql-ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.ts";
+import { describe, expect, it } from "vitest";
 import { keyOf, toGlobalId } from "../../src/lib/ids.ts";
 import {
   DEMO,
-  createTestDatabase,
   gql,
   logIn,
   nextWithin,
   signUp,
+  useInstancePair,
   someProducts,
-  startTestServer,
-  tempDir,
-  uniquePrefix,
   waitForRedisSubscribers,
   wsClient,
 } from "../harness/index.ts";
@@ -21,24 +17,7 @@ import {
 // Two instances on one database, one Redis prefix and one signing key (shared DATA_DIR).
 // Single-instance tests use A; B is there for the cross-instance test and to make two
 // subscriptions of one user observable in Redis (one instance SUBSCRIBEs a channel only once).
-let a: App;
-let b: App;
-let prefix: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  prefix = uniquePrefix();
-  a = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, redisPrefix: prefix });
-  b = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, redisPrefix: prefix });
-  cleanup = async () => {
-    await Promise.all([a.stop(), b.stop()]);
-    await db.drop();
-    dir.remove();
-  };
-});
-afterAll(() => cleanup?.());
+const pair = useInstancePair();
 
 const PASSWORD = "correct horse battery";
 const CART = `id version itemCount items { quantity product { id } }`;
@@ -49,7 +28,7 @@ const ORDER_PLACED = `subscription { orderPlaced { ${ORDER} total { amountCents 
 const STOCK_CHANGED = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock inStock product { id stock } } }`;
 const NOTIFICATION = `subscription { notificationReceived { id category title body readAt } }`;
 
-const channel = (topic: string, id: string) => `${prefix}${topic}:${id}`;
+const channel = (topic: string, id: string) => `${pair.prefix}${topic}:${id}`;
 const userKey = (id: string) => keyOf(id, "User")!;
 
 /** Runs a mutation/query and insists it succeeded. */
@@ -98,16 +77,16 @@ async function closeAll(iterators: AsyncIterator<unknown>[], clients: Client[]) 
 
 describe("live shopping over WebSocket", () => {
   it("cartUpdated: every session of the user sees each change in version order; another user sees none of it", async () => {
-    const [p1, p2] = await someProducts(a.url, 2);
-    const u = await signUp(a.url, "Cart Owner");
-    const session2 = await logIn(a.url, { email: u.email, password: PASSWORD });
-    const session3 = await logIn(a.url, { email: u.email, password: PASSWORD });
-    const v = await signUp(a.url, "Someone Else");
+    const [p1, p2] = await someProducts(pair.a.url, 2);
+    const u = await signUp(pair.a.url, "Cart Owner");
+    const session2 = await logIn(pair.a.url, { email: u.email, password: PASSWORD });
+    const session3 = await logIn(pair.a.url, { email: u.email, password: PASSWORD });
+    const v = await signUp(pair.a.url, "Someone Else");
     // Sessions 2 and 3 on different instances: each instance's Redis SUBSCRIBE then proves its
     // subscription is live before the mutation (two on one instance share one SUBSCRIBE).
-    const c2 = wsClient(a.wsUrl, session2);
-    const c3 = wsClient(b.wsUrl, session3);
-    const cv = wsClient(a.wsUrl, v.token);
+    const c2 = wsClient(pair.a.wsUrl, session2);
+    const c3 = wsClient(pair.b.wsUrl, session3);
+    const cv = wsClient(pair.a.wsUrl, v.token);
     const it2 = c2.iterate<any>({ query: CART_UPDATED });
     const it3 = c3.iterate<any>({ query: CART_UPDATED });
     const itV = cv.iterate<any>({ query: CART_UPDATED });
@@ -117,10 +96,10 @@ describe("live shopping over WebSocket", () => {
       let vReceived: unknown = undefined;
       const vFirst = nextWithin(itV, 10_000).then((event) => (vReceived = event));
 
-      const added = await addToCart(a.url, u.token, p1!.id, 1);
+      const added = await addToCart(pair.a.url, u.token, p1!.id, 1);
       expect(added).toMatchObject({ version: 1, itemCount: 1, items: [{ quantity: 1, product: { id: p1!.id } }] });
       const changed = (
-        await ok(a.url, `mutation($p: ID!) { setCartItemQuantity(productId: $p, quantity: 3) { ${CART} } }`, { p: p1!.id }, u.token)
+        await ok(pair.a.url, `mutation($p: ID!) { setCartItemQuantity(productId: $p, quantity: 3) { ${CART} } }`, { p: p1!.id }, u.token)
       ).setCartItemQuantity;
       expect(changed).toEqual({ id: added.id, version: 2, itemCount: 3, items: [{ quantity: 3, product: { id: p1!.id } }] });
 
@@ -131,7 +110,7 @@ describe("live shopping over WebSocket", () => {
       // Both of U's events have reached U's clients; V has been told nothing so far.
       expect(vReceived).toBeUndefined();
       // V's own change is V's first event: had V been given U's events, they would come first.
-      const vCart = await addToCart(a.url, v.token, p2!.id, 2);
+      const vCart = await addToCart(pair.a.url, v.token, p2!.id, 2);
       expect(vCart).toMatchObject({ version: 1, itemCount: 2 });
       expect(vCart.id).not.toBe(added.id);
       expect((await vFirst as any).data.cartUpdated).toEqual(vCart);
@@ -141,13 +120,13 @@ describe("live shopping over WebSocket", () => {
   });
 
   it("orders: orderPlaced for staff only, orderUpdated(id) per status change for the owner, NOT_FOUND for others", async () => {
-    const [product] = await someProducts(a.url, 1);
-    const owner = await signUp(a.url, "Order Owner");
-    const other = await signUp(a.url, "Other Customer");
-    const staff = await logIn(a.url, DEMO.staff);
-    const staffWs = wsClient(a.wsUrl, staff);
-    const ownerWs = wsClient(a.wsUrl, owner.token);
-    const otherWs = wsClient(a.wsUrl, other.token);
+    const [product] = await someProducts(pair.a.url, 1);
+    const owner = await signUp(pair.a.url, "Order Owner");
+    const other = await signUp(pair.a.url, "Other Customer");
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const staffWs = wsClient(pair.a.wsUrl, staff);
+    const ownerWs = wsClient(pair.a.wsUrl, owner.token);
+    const otherWs = wsClient(pair.a.wsUrl, other.token);
     const placed = staffWs.iterate<any>({ query: ORDER_PLACED });
     let updates: AsyncIterator<any> | undefined;
     try {
@@ -156,18 +135,18 @@ describe("live shopping over WebSocket", () => {
       expect(forbidden?.extensions?.code).toBe("FORBIDDEN");
 
       await waitForRedisSubscribers(channel("ORDER_PLACED", "all"), 1);
-      await addToCart(a.url, owner.token, product!.id, 2);
-      const order = await checkout(a.url, owner.token);
+      await addToCart(pair.a.url, owner.token, product!.id, 2);
+      const order = await checkout(pair.a.url, owner.token);
       expect(order.status).toBe("PLACED");
       const placedEvent = (await nextWithin(placed)).data.orderPlaced;
       expect(placedEvent).toEqual({ ...order, total: { amountCents: 2 * product!.priceCents } });
 
       // Someone else's order looks exactly like one that does not exist.
       const fake = toGlobalId("Order", randomUUID());
-      const otherRead = await gql(a.url, `query($id: ID!) { order(id: $id) { id } }`, { id: order.id }, other.token);
+      const otherRead = await gql(pair.a.url, `query($id: ID!) { order(id: $id) { id } }`, { id: order.id }, other.token);
       expect(otherRead.errors).toBeUndefined();
       expect(otherRead.data.order).toBeNull();
-      expect((await gql(a.url, `query($id: ID!) { order(id: $id) { id } }`, { id: fake }, other.token)).data.order).toBeNull();
+      expect((await gql(pair.a.url, `query($id: ID!) { order(id: $id) { id } }`, { id: fake }, other.token)).data.order).toBeNull();
       const notMine = await refusal(otherWs, ORDER_UPDATED, { id: order.id });
       const missing = await refusal(otherWs, ORDER_UPDATED, { id: fake });
       expect(notMine?.extensions?.code).toBe("NOT_FOUND");
@@ -177,7 +156,7 @@ describe("live shopping over WebSocket", () => {
       updates = ownerWs.iterate<any>({ query: ORDER_UPDATED, variables: { id: order.id } });
       await waitForRedisSubscribers(channel("ORDER_UPDATED", keyOf(order.id, "Order")!), 1);
       const steps = ["PAID", "SHIPPED", "DELIVERED"];
-      for (const status of steps) expect((await setStatus(a.url, staff, order.id, status)).status).toBe(status);
+      for (const status of steps) expect((await setStatus(pair.a.url, staff, order.id, status)).status).toBe(status);
       // One event per change, in order: a duplicate or a missing event shifts what follows.
       for (const status of steps) {
         expect((await nextWithin(updates)).data.orderUpdated).toEqual({ id: order.id, number: order.number, status });
@@ -188,36 +167,36 @@ describe("live shopping over WebSocket", () => {
   });
 
   it("cancelOrder returns the stock, announced on stockChanged, and the owner's orderUpdated says CANCELLED", async () => {
-    const staff = await logIn(a.url, DEMO.staff);
-    const categoryId = (await ok(a.url, `{ categories { id } }`, {})).categories[0].id;
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const categoryId = (await ok(pair.a.url, `{ categories { id } }`, {})).categories[0].id;
     const slug = `live-cancel-${randomUUID().slice(0, 8)}`;
     const product = (
       await ok(
-        a.url,
+        pair.a.url,
         `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
         { input: { slug, name: `Cancel test ${slug}`, description: "For the cancel test", priceCents: 1250, categoryId } },
         staff,
       )
     ).createProduct;
-    const before = (await ok(a.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 5) { stock } }`, { p: product.id }, staff)).adjustStock.stock;
+    const before = (await ok(pair.a.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 5) { stock } }`, { p: product.id }, staff)).adjustStock.stock;
     expect(before).toBe(5);
-    const owner = await signUp(a.url, "Cancelling Customer");
-    const watcher = wsClient(a.wsUrl);
-    const ownerWs = wsClient(a.wsUrl, owner.token);
+    const owner = await signUp(pair.a.url, "Cancelling Customer");
+    const watcher = wsClient(pair.a.wsUrl);
+    const ownerWs = wsClient(pair.a.wsUrl, owner.token);
     const stock = watcher.iterate<any>({ query: STOCK_CHANGED, variables: { ids: [product.id] } });
     const orders = ownerWs.iterate<any>({ query: ORDER_UPDATED, variables: {} });
     try {
       await waitForRedisSubscribers(channel("STOCK_CHANGED", keyOf(product.id, "Product")!), 1);
       await waitForRedisSubscribers(channel("USER_ORDER_UPDATED", userKey(owner.userId)), 1);
-      await addToCart(a.url, owner.token, product.id, 2);
-      const order = await checkout(a.url, owner.token);
-      expect(await stockOf(a.url, product.id)).toBe(3);
+      await addToCart(pair.a.url, owner.token, product.id, 2);
+      const order = await checkout(pair.a.url, owner.token);
+      expect(await stockOf(pair.a.url, product.id)).toBe(3);
       expect((await nextWithin(stock)).data.stockChanged).toEqual({ stock: 3, inStock: true, product: { id: product.id, stock: 3 } });
       expect((await nextWithin(orders)).data.orderUpdated).toEqual({ ...order, status: "PLACED" });
 
-      const cancelled = (await ok(a.url, `mutation($id: ID!) { cancelOrder(id: $id) { ${ORDER} } }`, { id: order.id }, owner.token)).cancelOrder;
+      const cancelled = (await ok(pair.a.url, `mutation($id: ID!) { cancelOrder(id: $id) { ${ORDER} } }`, { id: order.id }, owner.token)).cancelOrder;
       expect(cancelled).toEqual({ ...order, status: "CANCELLED" });
-      expect(await stockOf(a.url, product.id)).toBe(before);
+      expect(await stockOf(pair.a.url, product.id)).toBe(before);
       expect((await nextWithin(stock)).data.stockChanged).toEqual({ stock: before, inStock: true, product: { id: product.id, stock: before } });
       expect((await nextWithin(orders)).data.orderUpdated).toEqual({ ...order, status: "CANCELLED" });
     } finally {
@@ -226,43 +205,43 @@ describe("live shopping over WebSocket", () => {
   });
 
   it("a checkout on instance B reaches the user's cartUpdated and orderUpdated subscriptions on instance A", async () => {
-    const [product] = await someProducts(b.url, 1);
-    const u = await signUp(b.url, "Two Instance Customer");
-    const added = await addToCart(b.url, u.token, product!.id, 1);
-    const ws = wsClient(a.wsUrl, u.token);
+    const [product] = await someProducts(pair.b.url, 1);
+    const u = await signUp(pair.b.url, "Two Instance Customer");
+    const added = await addToCart(pair.b.url, u.token, product!.id, 1);
+    const ws = wsClient(pair.a.wsUrl, u.token);
     const cart = ws.iterate<any>({ query: CART_UPDATED });
     const orders = ws.iterate<any>({ query: ORDER_UPDATED, variables: {} });
     try {
       await waitForRedisSubscribers(channel("CART_UPDATED", userKey(u.userId)), 1);
       await waitForRedisSubscribers(channel("USER_ORDER_UPDATED", userKey(u.userId)), 1);
-      const order = await checkout(b.url, u.token);
+      const order = await checkout(pair.b.url, u.token);
       const emptied = (await nextWithin(cart)).data.cartUpdated;
       expect(emptied).toEqual({ id: added.id, version: added.version + 1, itemCount: 0, items: [] });
       expect((await nextWithin(orders)).data.orderUpdated).toEqual({ id: order.id, number: order.number, status: "PLACED" });
       // What A pushed is what B's database now says.
-      expect((await ok(a.url, `{ cart { ${CART} } }`, {}, u.token)).cart).toEqual(emptied);
+      expect((await ok(pair.a.url, `{ cart { ${CART} } }`, {}, u.token)).cart).toEqual(emptied);
     } finally {
       await closeAll([cart, orders], [ws]);
     }
   });
 
   it("notificationReceived: the owner is told in ORDER_UPDATES when staff mark the order PAID", async () => {
-    const [product] = await someProducts(a.url, 1);
-    const owner = await signUp(a.url, "Notified Customer");
-    const staff = await logIn(a.url, DEMO.staff);
-    await addToCart(a.url, owner.token, product!.id, 1);
-    const order = await checkout(a.url, owner.token);
-    const ws = wsClient(a.wsUrl, owner.token);
+    const [product] = await someProducts(pair.a.url, 1);
+    const owner = await signUp(pair.a.url, "Notified Customer");
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    await addToCart(pair.a.url, owner.token, product!.id, 1);
+    const order = await checkout(pair.a.url, owner.token);
+    const ws = wsClient(pair.a.wsUrl, owner.token);
     const notifications = ws.iterate<any>({ query: NOTIFICATION });
     try {
       await waitForRedisSubscribers(channel("NOTIFICATION_RECEIVED", userKey(owner.userId)), 1);
-      await setStatus(a.url, staff, order.id, "PAID");
+      await setStatus(pair.a.url, staff, order.id, "PAID");
       const received = (await nextWithin(notifications)).data.notificationReceived;
       expect(received).toMatchObject({ category: "ORDER_UPDATES", readAt: null });
       expect(received.title).toContain(order.number);
       expect(`${received.title} ${received.body}`.toLowerCase()).toContain("paid");
       // It is the stored notification: the newest in the owner's list.
-      const list = (await ok(a.url, `{ notifications(first: 1) { edges { node { id category title } } } }`, {}, owner.token)).notifications;
+      const list = (await ok(pair.a.url, `{ notifications(first: 1) { edges { node { id category title } } } }`, {}, owner.token)).notifications;
       expect(list.edges[0].node).toEqual({ id: received.id, category: received.category, title: received.title });
     } finally {
       await closeAll([notifications], [ws]);

@@ -1,38 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import {
   DEMO,
-  createTestDatabase,
   gql,
   logIn,
+  useInstancePair,
   nextWithin,
-  startTestServer,
-  tempDir,
-  uniquePrefix,
   waitForRedisSubscribers,
   wsClient,
 } from "../harness/index.ts";
 
-let a: App;
-let b: App;
-let prefix: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  prefix = uniquePrefix();
-  // Two instances: same database, same Redis prefix, same signing key (shared DATA_DIR).
-  a = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, redisPrefix: prefix });
-  b = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, redisPrefix: prefix });
-  cleanup = async () => {
-    await Promise.all([a.stop(), b.stop()]);
-    await db.drop();
-    dir.remove();
-  };
-});
-afterAll(() => cleanup?.());
+// Two instances: same database, same Redis prefix, same signing key (shared DATA_DIR).
+const pair = useInstancePair();
 
 const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock inStock product { id name stock } } }`;
 
@@ -52,16 +32,16 @@ async function adjust(app: App, token: string, productId: string, delta: number)
 
 describe("subscriptions over a real WebSocket", () => {
   it("stockChanged delivers each adjustStock, read through fresh loaders per event", async () => {
-    const product = await someProduct(a);
-    const staff = await logIn(a.url, DEMO.staff);
-    const client = wsClient(a.wsUrl);
+    const product = await someProduct(pair.a);
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const client = wsClient(pair.a.wsUrl);
     const events = client.iterate<any>({ query: STOCK, variables: { ids: [product.id] } });
     try {
-      await waitForRedisSubscribers(`${prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`);
-      expect(await adjust(a, staff, product.id, 3)).toBe(product.stock + 3);
+      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`);
+      expect(await adjust(pair.a, staff, product.id, 3)).toBe(product.stock + 3);
       const first = (await nextWithin(events)).data.stockChanged;
       expect(first).toEqual({ stock: product.stock + 3, inStock: true, product: { id: product.id, name: product.name, stock: product.stock + 3 } });
-      await adjust(a, staff, product.id, -2);
+      await adjust(pair.a, staff, product.id, -2);
       const second = (await nextWithin(events)).data.stockChanged;
       // A stale per-subscription loader would still say stock + 3 here.
       expect(second.stock).toBe(product.stock + 1);
@@ -73,18 +53,18 @@ describe("subscriptions over a real WebSocket", () => {
   });
 
   it("a subscriber on instance A receives the event of a mutation on instance B", async () => {
-    const product = await someProduct(a);
-    const staff = await logIn(b.url, DEMO.staff);
-    const client = wsClient(a.wsUrl);
+    const product = await someProduct(pair.a);
+    const staff = await logIn(pair.b.url, DEMO.staff);
+    const client = wsClient(pair.a.wsUrl);
     const stock = client.iterate<any>({ query: STOCK, variables: { ids: [product.id] } });
     const updated = client.iterate<any>({ query: `subscription($id: ID!) { productUpdated(id: $id) { id name price { amountCents } } }`, variables: { id: product.id } });
     try {
       const key = keyOf(product.id, "Product");
-      await waitForRedisSubscribers(`${prefix}STOCK_CHANGED:${key}`);
-      await waitForRedisSubscribers(`${prefix}PRODUCT_UPDATED:${key}`);
-      const after = await adjust(b, staff, product.id, 5);
+      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${key}`);
+      await waitForRedisSubscribers(`${pair.prefix}PRODUCT_UPDATED:${key}`);
+      const after = await adjust(pair.b, staff, product.id, 5);
       expect((await nextWithin(stock)).data.stockChanged.stock).toBe(after);
-      const rename = await gql(b.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Renamed on B", priceCents: 4242 }) { id } }`, { id: product.id }, staff);
+      const rename = await gql(pair.b.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Renamed on B", priceCents: 4242 }) { id } }`, { id: product.id }, staff);
       expect(rename.errors).toBeUndefined();
       expect((await nextWithin(updated)).data.productUpdated).toEqual({ id: product.id, name: "Renamed on B", price: { amountCents: 4242 } });
     } finally {
@@ -95,26 +75,26 @@ describe("subscriptions over a real WebSocket", () => {
   });
 
   it("removing more stock than there is fails with INSUFFICIENT_STOCK and changes nothing", async () => {
-    const product = await someProduct(a);
-    const staff = await logIn(a.url, DEMO.staff);
-    const res = await gql(a.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { id } }`, { p: product.id, d: -(product.stock + 1) }, staff);
+    const product = await someProduct(pair.a);
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const res = await gql(pair.a.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { id } }`, { p: product.id, d: -(product.stock + 1) }, staff);
     expect(res.errors?.[0]?.extensions.code).toBe("INSUFFICIENT_STOCK");
     expect(res.errors?.[0]?.message).toContain(product.name);
-    expect((await gql(a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product.id })).data.product.stock).toBe(product.stock);
-    const ledger = await a.db.prisma.stockMovement.aggregate({ where: { productId: keyOf(product.id, "Product")! }, _sum: { delta: true } });
+    expect((await gql(pair.a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product.id })).data.product.stock).toBe(product.stock);
+    const ledger = await pair.a.db.prisma.stockMovement.aggregate({ where: { productId: keyOf(product.id, "Product")! }, _sum: { delta: true } });
     expect(ledger._sum.delta).toBe(product.stock);
   });
 
   it("connection_init with an invalid token is closed with 4403", async () => {
     const code = await new Promise<number>((resolve) => {
-      const client = wsClient(a.wsUrl, "invalid.token.here", resolve);
+      const client = wsClient(pair.a.wsUrl, "invalid.token.here", resolve);
       setTimeout(() => client.dispose(), 5_000).unref();
     });
     expect(code).toBe(4403);
   });
 
   it("@auth guards operations sent over the WebSocket too (anonymous socket -> UNAUTHENTICATED)", async () => {
-    const client = wsClient(a.wsUrl);
+    const client = wsClient(pair.a.wsUrl);
     try {
       const result = await nextWithin(client.iterate<any>({ query: `mutation { adjustStock(productId: "x", delta: 1) { id } }` }));
       expect(result.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");

@@ -202,3 +202,27 @@ export async function someProducts(url: string, count: number): Promise<{ id: st
   if (nodes.length < count) throw new Error(`only ${nodes.length} products in stock`);
   return nodes.slice(0, count);
 }
+
+/**
+ * Two server instances on one fresh database, one Redis prefix and one signing key (shared
+ * DATA_DIR): they act as one deployment behind a load balancer. Read `.a`, `.b`, `.prefix` inside tests.
+ */
+export function useInstancePair(env?: Record<string, string>) {
+  const state = {} as { a: App; b: App; prefix: string };
+  let dispose: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    const dir = tempDir();
+    state.prefix = uniquePrefix();
+    const options = { databaseUrl: db.url, dataDir: dir.path, redisPrefix: state.prefix, ...(env ? { env } : {}) };
+    state.a = await startTestServer(options);
+    state.b = await startTestServer(options);
+    dispose = async () => {
+      await Promise.all([state.a.stop(), state.b.stop()]);
+      await db.drop();
+      dir.remove();
+    };
+  });
+  afterAll(() => dispose?.());
+  return state;
+}

@@ -61,7 +61,14 @@ export class EventBus {
     await Promise.all([this.redis.publisher.ping(), this.redis.subscriber.ping()]);
   }
 
+  /** Closes the Redis connections: politely (QUIT) when connected, at once when Redis is unreachable. */
   async close(): Promise<void> {
-    if (this.engine instanceof RedisPubSub) await this.engine.close();
+    if (!this.redis) return;
+    await Promise.all(
+      [this.redis.publisher, this.redis.subscriber].map(async (client) => {
+        if (client.status !== "ready") return client.disconnect();
+        await client.quit().catch(() => client.disconnect());
+      }),
+    );
   }
 }

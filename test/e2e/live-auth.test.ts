@@ -1,6 +1,8 @@
 // Live subscriptions stay as authorized as a fresh request: token expiry and in-band renewal,
 // revocations and role changes reaching open sockets on every instance.
+import { createClient } from "graphql-ws";
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { keyOf } from "../../src/lib/ids.ts";
 import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useInstancePair, waitForRedisSubscribers, wsClient } from "../harness/index.ts";
 
@@ -28,6 +30,39 @@ async function addToCart(url: string, token: string, productId: string) {
   expect(res.errors).toBeUndefined();
   return res.data.addToCart.version as number;
 }
+
+describe("connection_init", () => {
+  it("an authorization without a token, or with a bad one, is closed with 4403; none at all is anonymous (API.md)", async () => {
+    const closes: number[] = [];
+    for (const authorization of ["Bearer ", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-jwt"]) {
+      const code = await new Promise<number>((resolve, reject) => {
+        const client = createClient({
+          url: pair.a.wsUrl,
+          webSocketImpl: WebSocket,
+          lazy: false,
+          retryAttempts: 0,
+          connectionParams: { authorization },
+          on: { closed: (event) => resolve((event as { code: number }).code) },
+          onNonLazyError: () => {},
+        });
+        setTimeout(() => {
+          void client.dispose();
+          reject(new Error(`socket with "${authorization}" not closed within 3 s`));
+        }, 3_000).unref();
+      });
+      closes.push(code);
+    }
+    expect(closes).toEqual([4403, 4403, 4403, 4403]);
+    const anonymous = socket(pair.a.wsUrl);
+    try {
+      const res = (await nextWithin(anonymous.client.iterate({ query: "subscription { cartUpdated { version } }" })).catch((e) => e)) as unknown;
+      expect(JSON.stringify(res)).toContain("UNAUTHENTICATED");
+      expect(await anonymous.isOpen()).toBe(true);
+    } finally {
+      await anonymous.client.dispose();
+    }
+  });
+});
 
 describe("token expiry and renewConnection", () => {
   it("an unrenewed socket is closed with 4403 at expiry; a renewed one keeps its subscription", async () => {

@@ -102,4 +102,40 @@ describe("subscriptions over a real WebSocket", () => {
       await client.dispose();
     }
   });
+  it("events of a DRAFT product reach staff but not anonymous watchers, until it is ACTIVE", async () => {
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const categoryId = (await gql(pair.a.url, `{ categories { id } }`)).data.categories[0].id;
+    const created = await gql(
+      pair.a.url,
+      `mutation($i: ProductInput!) { createProduct(input: $i) { id } }`,
+      { i: { slug: `draft-${Date.now().toString(36)}`, name: "Secret Draft", description: "unreleased", priceCents: 100, categoryId, status: "DRAFT" } },
+      staff,
+    );
+    const id = created.data.createProduct.id as string;
+    const anonymous = wsClient(pair.a.wsUrl);
+    const staffWs = wsClient(pair.b.wsUrl, staff);
+    const anonStock = anonymous.iterate({ query: STOCK, variables: { ids: [id] } });
+    const anonProduct = anonymous.iterate({ query: `subscription($id: ID!) { productUpdated(id: $id) { name status } }`, variables: { id } });
+    const staffStock = staffWs.iterate({ query: STOCK, variables: { ids: [id] } });
+    try {
+      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(id, "Product")}`, 2);
+      await waitForRedisSubscribers(`${pair.prefix}PRODUCT_UPDATED:${keyOf(id, "Product")}`, 1);
+      await adjust(pair.a, staff, id, 3);
+      expect(((await nextWithin(staffStock)) as any).data.stockChanged.stock).toBe(3);
+      const renamed = await gql(pair.a.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Still Secret" }) { name } }`, { id }, staff);
+      expect(renamed.errors).toBeUndefined();
+      // Released: from now on anonymous watchers hear of it. Their first events are these, so the
+      // draft's stock change and rename above were never delivered to them.
+      await gql(pair.a.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { status: ACTIVE, name: "Now Public" }) { id } }`, { id }, staff);
+      expect(((await nextWithin(anonProduct)) as any).data.productUpdated).toEqual({ name: "Now Public", status: "ACTIVE" });
+      await adjust(pair.a, staff, id, 1);
+      expect(((await nextWithin(anonStock)) as any).data.stockChanged.stock).toBe(4);
+    } finally {
+      await anonStock.return?.();
+      await anonProduct.return?.();
+      await staffStock.return?.();
+      await anonymous.dispose();
+      await staffWs.dispose();
+    }
+  });
 });

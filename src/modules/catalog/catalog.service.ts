@@ -45,6 +45,16 @@ export class CatalogService {
     return product.status === "ACTIVE" || seesAllProducts(viewer);
   }
 
+  /**
+   * Whether the product may be shown to `viewer` now, read fresh (for subscription events, which
+   * must not tell anonymous watchers about drafts and archived products).
+   */
+  async isVisibleNow(viewer: Viewer | null, productId: string): Promise<boolean> {
+    if (seesAllProducts(viewer)) return true;
+    const row = await this.prisma.product.findUnique({ where: { id: productId }, select: { status: true } });
+    return row?.status === "ACTIVE";
+  }
+
   async listProducts(viewer: Viewer | null, input: ListProductsInput): Promise<ConnectionResult<ProductRow>> {
     const limit = pageSize(input.first);
     const where = this.filterWhere(viewer, input.filter ?? {});

@@ -7,6 +7,7 @@ import { ProductInput, ProductPatch, ProductsArgs } from "./catalog.args.ts";
 import { productKey } from "./catalog.validation.ts";
 import { Product, ProductConnection, type ProductRow } from "./product.type.ts";
 import type { TopicPayloads } from "../../events/topics.ts";
+import { SKIP, transform } from "../../events/iterators.ts";
 
 @Resolver(() => Product)
 export class ProductResolver {
@@ -45,7 +46,11 @@ export class ProductResolver {
 
   @Subscription(() => Product, {
     description: "Public. Fires when the product's name, price, status or description changes.",
-    subscribe: ({ args, context }) => (context as Context).events.subscribe("PRODUCT_UPDATED", [productKey(args.id as string)]),
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      const events = ctx.events.subscribe("PRODUCT_UPDATED", [productKey(args.id as string)]);
+      return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId)) ? e : SKIP));
+    },
   })
   async productUpdated(@Arg("id", () => ID) _id: string, @Root() payload: TopicPayloads["PRODUCT_UPDATED"], @Ctx() ctx: Context) {
     return ctx.loaders.catalog.productById.load(payload.productId);

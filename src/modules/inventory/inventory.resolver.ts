@@ -1,5 +1,6 @@
 import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Resolver, Root, Subscription } from "type-graphql";
 import type { TopicPayloads } from "../../events/topics.ts";
+import { SKIP, transform } from "../../events/iterators.ts";
 import type { Context } from "../../graphql/context.ts";
 import { badInput } from "../../graphql/errors.ts";
 import { Product, productKey, type ProductRow } from "../catalog/index.ts";
@@ -33,7 +34,10 @@ export class StockUpdateResolver {
     subscribe: ({ args, context }) => {
       const ids = args.productIds as string[];
       if (ids.length === 0 || ids.length > MAX_WATCHED) throw badInput(`productIds must list 1 to ${MAX_WATCHED} ids`, "productIds");
-      return (context as Context).events.subscribe("STOCK_CHANGED", [...new Set(ids.map((id) => productKey(id, "productIds")))]);
+      const ctx = context as Context;
+      const events = ctx.events.subscribe("STOCK_CHANGED", [...new Set(ids.map((id) => productKey(id, "productIds")))]);
+      // Drafts and archived products stay hidden from those who may not see them, as in product(id).
+      return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId)) ? e : SKIP));
     },
   })
   stockChanged(@Arg("productIds", () => [ID]) _ids: string[], @Root() payload: TopicPayloads["STOCK_CHANGED"]) {

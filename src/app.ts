@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
-import { seedIfEmpty } from "../prisma/seed.ts";
+import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
 import { EventBus } from "./events/bus.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
@@ -17,6 +17,7 @@ import { Redis } from "ioredis";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
+import { createExplorer } from "./server/explorer.ts";
 import { createHttpHandler } from "./server/http.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
@@ -124,7 +125,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       );
       await Promise.race([Promise.all([db.ping(), bus.ping()]), timeout]);
     };
-    httpServer.on("request", createHttpHandler({ apollo, context: httpContext, ready, metrics, log, jwks: () => jwks(tokens.keys) }));
+    const explorer = config.explorer ? createExplorer({ demoAccounts: config.seedDemo ? DEMO_ACCOUNTS : [] }) : undefined;
+    httpServer.on(
+      "request",
+      createHttpHandler({ apollo, context: httpContext, ready, metrics, log, jwks: () => jwks(tokens.keys), explorer: explorer?.handle }),
+    );
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());

@@ -33,6 +33,21 @@ export interface Config {
   loginLimits: { perAccount: number; perAddress: number; windowSeconds: number };
   /** An external OpenID Connect provider whose access tokens are accepted; undefined when not configured. */
   oidc: { issuer: string; audience: string; jwksUrl: string; algorithms: string[] } | undefined;
+  /** Serve the GraphiQL explorer to browsers at GET /graphql (default: on, off when NODE_ENV=production). */
+  explorer: boolean;
+  /** Persisted queries: APQ for everyone; partner keys and trusted-documents mode (see server/persisted). */
+  persistedQueries: {
+    /** Accept Automatic Persisted Queries (default true); cached in Redis when REDIS_URL is set. */
+    apq: boolean;
+    /** Seconds a registered APQ document is kept (default 1 day). */
+    apqTtlSeconds: number;
+    /** JSON file naming the partner keys (as sha256) and each partner's manifest; undefined: no partners. */
+    partnersFile: string | undefined;
+    /** Require manifest operations from every request that is not staff (default false). */
+    trustedDocumentsOnly: boolean;
+    /** The manifest used by trustedDocumentsOnly for non-partner traffic (default: codegen's). */
+    manifest: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -131,6 +146,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (badAlgs.length) problems.push(`OIDC_ALGORITHMS may only list asymmetric algorithms ${ALLOWED_ALGS.join(", ")} (got ${badAlgs.join(", ")})`);
   if (oidcIssuer && oidcIssuer === (text("JWT_ISSUER") ?? "cartwheel")) problems.push("OIDC_ISSUER must differ from JWT_ISSUER");
 
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    if (!["true", "false", "1", "0"].includes(raw)) {
+      problems.push(`${name} must be true or false (got "${raw}")`);
+      return fallback;
+    }
+    return raw === "true" || raw === "1";
+  };
+  const explorer = flag("EXPLORER", !production);
+  const persistedQueries = {
+    apq: flag("APQ", true),
+    apqTtlSeconds: duration("APQ_TTL", "1d"),
+    partnersFile: text("PARTNERS_FILE") ? resolve(text("PARTNERS_FILE")!) : undefined,
+    trustedDocumentsOnly: flag("TRUSTED_DOCUMENTS_ONLY", false),
+    manifest: resolve(text("TRUSTED_DOCUMENTS_MANIFEST") ?? "client/persisted-documents.json"),
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: nodeEnv as Config["env"],
@@ -150,5 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemo,
     loginLimits,
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
+    explorer,
+    persistedQueries,
   };
 }

@@ -16,12 +16,18 @@ export interface HttpDeps {
   log: Logger;
   /** The public keys that verify access tokens, served at /.well-known/jwks.json. */
   jwks: () => unknown;
+  /** Serves the explorer page and its assets; returns false when the request is not for it. Absent when disabled. */
+  explorer?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
 }
 
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
 export function createHttpHandler(deps: HttpDeps) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    if (req.method === "GET" && deps.explorer?.(req, res, url)) {
+      res.on("finish", () => deps.metrics.httpRequests.inc({ route: "explorer", status: String(res.statusCode) }));
+      return;
+    }
     const route = ["/graphql", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
     res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
     try {

@@ -1,32 +1,31 @@
-// GraphQL Code Generator configuration for `npm run codegen`. This is a stub: the client issue
-// installs @graphql-codegen/cli and the client preset, adds the operations under
-// client/operations/, and fills this in (e.g. the persisted-documents manifest for
-// trusted-documents mode). Until then the config is a plain object, so this file typechecks
-// without those packages; type it as CodegenConfig from "@graphql-codegen/cli" once installed.
+import type { CodegenConfig } from "@graphql-codegen/cli";
 
-interface CodegenOutput {
-  preset?: string;
-  plugins?: string[];
-  presetConfig?: Record<string, unknown>;
-  config?: Record<string, unknown>;
-}
-
-interface CodegenConfig {
-  schema: string | string[];
-  documents?: string | string[];
-  generates: Record<string, CodegenOutput>;
-  ignoreNoDocuments?: boolean;
-}
-
+/**
+ * `npm run codegen`: typed documents for the storefront operations in client/operations/, plus
+ * the persisted-documents manifest (`"sha256:<hex>" -> document text`) that partner keys and
+ * trusted-documents mode allow. Reads the emitted contract, so no server has to run. The output
+ * is committed; test/api/codegen.test.ts fails when it is stale or no longer compiles.
+ */
 const config: CodegenConfig = {
-  // The emitted contract (`npm run schema:emit`), so codegen needs no running server.
   schema: "schema.graphql",
   documents: "client/operations/**/*.graphql",
-  // There are no operations yet; this lets the stub run without any.
-  ignoreNoDocuments: true,
+  ignoreNoDocuments: false,
   generates: {
     "client/generated/": {
       preset: "client",
+      presetConfig: {
+        // Plain typed results: a Node or server-side client has no component tree to unmask fragments in.
+        fragmentMasking: false,
+        // The hash is sha256 of the printed document, the same text the server receives.
+        persistedDocuments: { mode: "embedHashInDocument", hashAlgorithm: "sha256" },
+      },
+      config: {
+        useTypeImports: true,
+        // Node ESM (and this repo's tsconfig) need explicit extensions on relative imports.
+        importExtension: ".ts",
+        enumsAsTypes: true,
+        scalars: { DateTime: "string" },
+      },
     },
   },
 };

@@ -18,6 +18,8 @@ import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createExplorer } from "./server/explorer.ts";
+import { RedisKeyValueCache } from "./server/persisted/apq-cache.ts";
+import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted-documents.ts";
 import { createHttpHandler } from "./server/http.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
@@ -43,14 +45,14 @@ const READY_TIMEOUT_MS = 2_000;
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
-  let limiterRedis: Redis | undefined;
+  let redis: Redis | undefined;
   try {
     const applied = await applyMigrations(db.sql);
     if (applied.length) log.info({ applied }, "migrations applied");
     const tokens = await accessTokensFor(config);
-    limiterRedis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
-    limiterRedis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits) connection error"));
-    const loginLimiter = new LoginLimiter(config.loginLimits, limiterRedis && { redis: limiterRedis, prefix: config.redisPrefix });
+    redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
+    redis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits, APQ cache) connection error"));
+    const loginLimiter = new LoginLimiter(config.loginLimits, redis && { redis: redis, prefix: config.redisPrefix });
     const services = createServices({
       prisma: db.prisma,
       bus,
@@ -62,6 +64,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     if (config.seedDemo && (await seedIfEmpty(db, services))) log.info("seeded the demo shop");
     const schema = await createSchema();
     const metrics = createMetrics(() => db.statementCount());
+    const { persistedQueries } = config;
+    const trusted =
+      persistedQueries.partnersFile || persistedQueries.trustedDocumentsOnly ? TrustedDocuments.load(persistedQueries, metrics) : undefined;
+    if (trusted) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
+    const isStaff = (viewer: { role: string } | null | undefined) => viewer?.role === "STAFF" || viewer?.role === "ADMIN";
     const contextDeps = { prisma: db.prisma, services, events: bus };
 
     const onUnexpected = (error: unknown) => {
@@ -87,6 +94,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       },
       formatError: format,
       metrics,
+      ...(trusted && {
+        trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
+      }),
     });
     const apollo = new ApolloServer<Context>({
       schema,
@@ -95,6 +105,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       // main.ts owns signals: it drains everything, not just Apollo.
       stopOnTerminationSignals: false,
       includeStacktraceInErrorResponses: false,
+      // APQ for every client; shared through Redis when there is one, else Apollo's in-memory LRU.
+      persistedQueries: persistedQueries.apq
+        ? {
+            ttl: persistedQueries.apqTtlSeconds,
+            ...(redis && { cache: new RedisKeyValueCache(redis, config.redisPrefix, log) }),
+          }
+        : false,
       plugins: [
         drainWebSocketPlugin(ws.cleanup),
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 5_000 }),
@@ -128,7 +145,21 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const explorer = config.explorer ? createExplorer({ demoAccounts: config.seedDemo ? DEMO_ACCOUNTS : [] }) : undefined;
     httpServer.on(
       "request",
-      createHttpHandler({ apollo, context: httpContext, ready, metrics, log, jwks: () => jwks(tokens.keys), explorer: explorer?.handle }),
+      createHttpHandler({
+        apollo,
+        context: httpContext,
+        ready,
+        metrics,
+        log,
+        jwks: () => jwks(tokens.keys),
+        explorer: explorer?.handle,
+        ...(trusted && {
+          trustedDocuments: (req, params, context) => {
+            const key = req.headers[PARTNER_KEY_HEADER];
+            return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => isStaff(c.viewer), () => true), "http");
+          },
+        }),
+      }),
     );
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
@@ -148,13 +179,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         (stopping ??= (async () => {
           await apollo.stop();
           await bus.close();
-          limiterRedis?.disconnect();
+          redis?.disconnect();
           await db.close();
         })()),
     };
   } catch (error) {
     await bus.close().catch(() => {});
-    limiterRedis?.disconnect();
+    redis?.disconnect();
     await db.close().catch(() => {});
     throw error;
   }

@@ -161,7 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apqTtlSeconds: duration("APQ_TTL", "1d"),
     partnersFile: text("PARTNERS_FILE") ? resolve(text("PARTNERS_FILE")!) : undefined,
     trustedDocumentsOnly: flag("TRUSTED_DOCUMENTS_ONLY", false),
-    manifest: resolve(text("TRUSTED_DOCUMENTS_MANIFEST") ?? "client/persisted-documents.json"),
+    manifest: resolve(text("TRUSTED_DOCUMENTS_MANIFEST") ?? "client/generated/persisted-documents.json"),
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

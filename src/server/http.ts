@@ -3,6 +3,7 @@ import { HeaderMap, type ApolloServer } from "@apollo/server";
 import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -18,6 +19,11 @@ export interface HttpDeps {
   jwks: () => unknown;
   /** Serves the explorer page and its assets; returns false when the request is not for it. Absent when disabled. */
   explorer?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+  /**
+   * Partner keys and trusted documents: decides whether the request may run and which document
+   * text it runs. `context` is the request's own (built once), for callers whose role matters.
+   */
+  trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<Context>) => Promise<Decision>;
 }
 
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
@@ -84,15 +90,56 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
       body = raw;
     }
   }
+  // Built at most once: the trusted-documents gate and Apollo share it.
+  let contextValue: Promise<Context> | undefined;
+  const context = () => (contextValue ??= deps.context(req));
+  let search = url.search;
+  if (deps.trustedDocuments) {
+    const get = req.method === "GET";
+    const params: RequestParams = get ? paramsFromSearch(url.searchParams) : isObject(body) ? body : {};
+    const decision = await deps.trustedDocuments(req, params, context);
+    if (decision.kind === "refuse") {
+      const status = (decision.error.extensions.http as { status?: number } | undefined)?.status ?? 400;
+      const { http: _http, ...extensions } = decision.error.extensions;
+      return send(res, status, { errors: [{ message: decision.error.message, extensions }] });
+    }
+    if (decision.kind === "use") {
+      // The manifest's text runs, whatever else came along; the hash has done its job.
+      if (get) {
+        const next = new URLSearchParams(url.searchParams);
+        next.set("query", decision.entry.text);
+        next.delete("extensions");
+        next.delete("documentId");
+        search = `?${next.toString()}`;
+      } else {
+        const { documentId: _id, extensions: _ext, ...rest } = body as Record<string, unknown>;
+        body = { ...rest, query: decision.entry.text };
+      }
+    }
+  }
   const result = await deps.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search: url.search, body },
-    context: () => deps.context(req),
+    httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
+    context,
   });
   for (const [key, value] of result.headers) res.setHeader(key, value);
   res.statusCode = result.status ?? 200;
   if (result.body.kind === "complete") return res.end(result.body.string);
   for await (const chunk of result.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** GET parameters as the gate needs them; `extensions` is JSON-encoded in the URL. */
+function paramsFromSearch(search: URLSearchParams): RequestParams {
+  let extensions: unknown;
+  try {
+    extensions = JSON.parse(search.get("extensions") ?? "null");
+  } catch {
+    extensions = undefined; // Apollo answers malformed extensions itself.
+  }
+  return { query: search.get("query") ?? undefined, documentId: search.get("documentId") ?? undefined, extensions };
 }
 
 function readBody(req: IncomingMessage): Promise<string | null> {

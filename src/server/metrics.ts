@@ -21,6 +21,12 @@ export function createMetrics(sqlStatements: () => number) {
     help: "Open WebSocket connections",
     registers: [registry],
   });
+  const partnerOperations = new Counter({
+    name: "cartwheel_partner_operations_total",
+    help: "Operations requested with a partner key, by partner, manifest operation and outcome (allowed or refused)",
+    labelNames: ["partner", "operation", "outcome", "transport"] as const,
+    registers: [registry],
+  });
   new Counter({
     name: "cartwheel_sql_statements_total",
     help: "SQL statements sent to the database",
@@ -30,7 +36,7 @@ export function createMetrics(sqlStatements: () => number) {
       this.inc(sqlStatements());
     },
   });
-  return { registry, httpRequests, operations, wsConnections };
+  return { registry, httpRequests, operations, wsConnections, partnerOperations };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -6,6 +6,7 @@ import { WebSocketServer } from "ws";
 import type { Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
+import { PARTNER_KEY_HEADER, type Decision, type RequestParams } from "./persisted/trusted-documents.ts";
 
 // setTimeout's ceiling (~24.8 days); longer lifetimes are re-armed when it fires.
 const MAX_TIMER_MS = 2_147_483_647;
@@ -22,6 +23,8 @@ export interface WebSocketDeps {
   watchViewer: (userId: string, on: { revoked(sessions: string[] | "all"): void; role(role: Viewer["role"]): void }) => () => void;
   formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
   metrics: Metrics;
+  /** Partner keys and trusted documents, as over HTTP (see TrustedDocuments.decide). */
+  trustedDocuments?: (partnerKey: string | undefined, params: RequestParams, isStaff: () => Promise<boolean>) => Promise<Decision>;
 }
 
 type Extra = {
@@ -91,6 +94,19 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         });
         armExpiry(ctx.extra);
         return true;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        if (!deps.trustedDocuments) return undefined;
+        // Browsers cannot set headers on a WebSocket, so the key may come in connection_init too.
+        const fromInit = ctx.connectionParams?.partnerKey;
+        const fromHeader = ctx.extra.request.headers[PARTNER_KEY_HEADER];
+        const partnerKey = typeof fromInit === "string" ? fromInit : typeof fromHeader === "string" ? fromHeader : undefined;
+        const viewer = ctx.extra.viewer;
+        const decision = await deps.trustedDocuments(partnerKey, payload, async () => viewer?.role === "STAFF" || viewer?.role === "ADMIN");
+        if (decision.kind === "refuse") return [decision.error];
+        // graphql-ws parses payload.query after this hook: the manifest's text is what runs.
+        if (decision.kind === "use") (payload as { query: string }).query = decision.entry.text;
+        return undefined;
       },
       onOperation: (_ctx, _id, _payload, args, result) => {
         const type = getOperationAST(args.document, args.operationName)?.operation ?? "unknown";

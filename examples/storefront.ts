@@ -1,0 +1,121 @@
+/**
+ * `npm run example:storefront [-- <graphql url>]`: a storefront session through the typed client.
+ * Logs in as the demo customer, browses, fills the cart while watching `cartUpdated` and
+ * `orderUpdated` over graphql-ws, checks out, and prints what happened. Exits 1 on any failure,
+ * including an expected event that does not arrive within its timeout.
+ *
+ * Environment: CARTWHEEL_URL (default http://localhost:4000/graphql), CARTWHEEL_EMAIL and
+ * CARTWHEEL_PASSWORD (default: the embedded default's demo customer).
+ */
+import { randomUUID } from "node:crypto";
+import { createCartwheelClient, type CartwheelClient } from "../client/index.ts";
+import {
+  AddToCartDocument,
+  CartUpdatedDocument,
+  CategoriesDocument,
+  CheckoutDocument,
+  ClearCartDocument,
+  LogInDocument,
+  MyOrdersDocument,
+  OrderUpdatedDocument,
+  ProductsDocument,
+  type CartFieldsFragment,
+  type OrderFieldsFragment,
+} from "../client/generated/graphql.ts";
+
+const EVENT_TIMEOUT_MS = 10_000;
+const url = process.argv[2] ?? process.env.CARTWHEEL_URL ?? "http://localhost:4000/graphql";
+const email = process.env.CARTWHEEL_EMAIL ?? "customer@cartwheel.test";
+const password = process.env.CARTWHEEL_PASSWORD ?? "cartwheel-customer";
+
+const money = (m: { amountCents: number; currency: string }) => `${(m.amountCents / 100).toFixed(2)} ${m.currency}`;
+const log = (line: string) => console.log(line);
+
+/** Collects a subscription's results and lets the caller wait for one that matches. */
+function watch<T>(source: AsyncIterableIterator<T>, describe: (value: T) => string) {
+  const seen: T[] = [];
+  const waiters: { match: (value: T) => boolean; resolve: (value: T) => void }[] = [];
+  let failure: unknown;
+  const done = (async () => {
+    try {
+      for await (const value of source) {
+        seen.push(value);
+        log(`  event: ${describe(value)}`);
+        for (const waiter of [...waiters]) {
+          if (waiter.match(value)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(value);
+          }
+        }
+      }
+    } catch (error) {
+      failure = error;
+    }
+  })();
+  return {
+    seen,
+    done,
+    until(match: (value: T) => boolean, what: string): Promise<T> {
+      const already = seen.find(match);
+      if (already) return Promise.resolve(already);
+      if (failure) return Promise.reject(failure);
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out after ${EVENT_TIMEOUT_MS} ms waiting for ${what}`)), EVENT_TIMEOUT_MS);
+        waiters.push({ match, resolve: (value) => (clearTimeout(timer), resolve(value)) });
+      });
+    },
+  };
+}
+
+async function run(client: CartwheelClient, setToken: (token: string) => void) {
+  const { logIn } = await client.request(LogInDocument, { email, password });
+  setToken(logIn.accessToken);
+  log(`Logged in as ${logIn.user.name} <${logIn.user.email}> (${logIn.user.role})`);
+
+  // Subscribe first, so the cart changes and the order below are seen as they happen.
+  const cartEvents = watch(client.subscribe(CartUpdatedDocument), ({ cartUpdated: c }) => `cartUpdated v${c.version}: ${c.itemCount} item(s), ${money(c.subtotal)}`);
+  const orderEvents = watch(client.subscribe(OrderUpdatedDocument, {}), ({ orderUpdated: o }) => `orderUpdated ${o.number}: ${o.status}`);
+
+  const { categories } = await client.request(CategoriesDocument);
+  log(`Categories: ${categories.map((c) => c.name).join(", ")}`);
+  const { products } = await client.request(ProductsDocument, { first: 3, filter: { inStock: true } });
+  log(`First in-stock products (of ${products.totalCount}):`);
+  for (const { node } of products.edges) log(`  ${node.name} (${node.category.name}) ${money(node.price)}, ${node.stock} in stock`);
+  if (products.edges.length < 2) throw new Error("the shop needs at least two products in stock");
+
+  await client.request(ClearCartDocument);
+  let cart: CartFieldsFragment | undefined;
+  for (const [index, { node }] of products.edges.slice(0, 2).entries()) {
+    cart = (await client.request(AddToCartDocument, { productId: node.id, quantity: index + 1 })).addToCart;
+    log(`Added ${index + 1} x ${node.name}: cart v${cart.version} holds ${cart.itemCount} item(s), ${money(cart.subtotal)}`);
+  }
+  const finalVersion = cart!.version;
+  await cartEvents.until((e) => e.cartUpdated.version === finalVersion, `cartUpdated v${finalVersion}`);
+
+  const { checkout: order } = await client.request(CheckoutDocument, { idempotencyKey: randomUUID() });
+  log(`Checked out: order ${order.number}, ${order.status}, total ${money(order.total)}`);
+  for (const item of order.items) log(`  ${item.quantity} x ${item.product.name} at ${money(item.unitPrice)}`);
+  const placed: OrderFieldsFragment = (
+    await orderEvents.until((e) => e.orderUpdated.id === order.id, `orderUpdated for ${order.number}`)
+  ).orderUpdated;
+  const emptied = await cartEvents.until((e) => e.cartUpdated.itemCount === 0 && e.cartUpdated.version > finalVersion, "the emptied cart");
+
+  const { orders } = await client.request(MyOrdersDocument, { first: 5 });
+  log(`Orders on the account: ${orders.totalCount}; newest ${orders.edges[0]?.node.number}`);
+  log(
+    `Summary: ${cartEvents.seen.length} cartUpdated and ${orderEvents.seen.length} orderUpdated event(s); ` +
+      `order ${placed.number} is ${placed.status}; cart back to v${emptied.cartUpdated.version} with 0 items.`,
+  );
+}
+
+let token: string | undefined;
+const client = createCartwheelClient({ url, token: () => token });
+try {
+  await run(client, (next) => (token = next));
+  log("Storefront example finished.");
+} catch (error) {
+  console.error(`Storefront example failed: ${(error as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await client.dispose();
+}

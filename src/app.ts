@@ -65,9 +65,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const schema = await createSchema();
     const metrics = createMetrics(() => db.statementCount());
     const { persistedQueries } = config;
-    const trusted =
-      persistedQueries.partnersFile || persistedQueries.trustedDocumentsOnly ? TrustedDocuments.load(persistedQueries, metrics) : undefined;
-    if (trusted) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
+    const trusted = TrustedDocuments.load(persistedQueries, metrics);
+    if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
     const isStaff = (viewer: { role: string } | null | undefined) => viewer?.role === "STAFF" || viewer?.role === "ADMIN";
     const contextDeps = { prisma: db.prisma, services, events: bus };
 
@@ -94,9 +93,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       },
       formatError: format,
       metrics,
-      ...(trusted && {
-        trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
-      }),
+      trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
     });
     const apollo = new ApolloServer<Context>({
       schema,
@@ -153,12 +150,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         log,
         jwks: () => jwks(tokens.keys),
         explorer: explorer?.handle,
-        ...(trusted && {
-          trustedDocuments: (req, params, context) => {
-            const key = req.headers[PARTNER_KEY_HEADER];
-            return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => isStaff(c.viewer), () => true), "http");
-          },
-        }),
+        trustedDocuments: (req, params, context) => {
+          const key = req.headers[PARTNER_KEY_HEADER];
+          return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => isStaff(c.viewer), () => true), "http");
+        },
       }),
     );
     await new Promise<void>((resolve, reject) => {

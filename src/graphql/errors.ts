@@ -28,7 +28,14 @@ const CONTRACT_CODES = new Set<string>([
 ]);
 
 /** Apollo's and graphql-js's own codes for requests the client got wrong. */
-const CLIENT_CODES = new Set(["GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_REQUEST", "OPERATION_RESOLUTION_FAILURE"]);
+const CLIENT_CODES = new Set([
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_REQUEST",
+  "OPERATION_RESOLUTION_FAILURE",
+  // APQ=false and a client sent extensions.persistedQuery.
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+]);
 
 /** An expected failure with a contract code; its message is shown to the client as is. */
 export class AppError extends GraphQLError {

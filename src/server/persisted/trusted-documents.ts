@@ -82,6 +82,11 @@ export class TrustedDocuments {
     return new TrustedDocuments(partners, appManifest, metrics);
   }
 
+  /** Whether partners or trusted-documents mode are configured (else only APQ requests are checked). */
+  get active(): boolean {
+    return this.partners.size > 0 || this.appManifest !== undefined;
+  }
+
   get partnerCount(): number {
     return this.partners.size;
   }
@@ -97,6 +102,19 @@ export class TrustedDocuments {
     isStaff: () => Promise<boolean>,
     transport: "http" | "ws",
   ): Promise<Decision> {
+    const extensions = (typeof params.extensions === "object" && params.extensions) || {};
+    const apq = (extensions as { persistedQuery?: { version?: unknown; sha256Hash?: unknown } }).persistedQuery;
+    const text = typeof params.query === "string" && params.query !== "" ? params.query : undefined;
+    // Checked here for every caller, so a bad APQ request is answered as the client's mistake.
+    if (apq && (apq.version !== 1 || normalizeHash(apq.sha256Hash) === undefined)) {
+      return { kind: "refuse", error: new AppError("BAD_USER_INPUT", "extensions.persistedQuery needs version 1 and a hex sha256Hash", { http: { status: 400 } }) };
+    }
+    if (apq && text !== undefined && normalizeHash(apq.sha256Hash) !== sha256Hex(text)) {
+      return {
+        kind: "refuse",
+        error: new AppError("BAD_USER_INPUT", "extensions.persistedQuery.sha256Hash is not the sha256 of the query", { http: { status: 400 } }),
+      };
+    }
     let partner: Partner | undefined;
     if (partnerKey !== undefined) {
       partner = this.partners.get(sha256Hex(partnerKey));
@@ -107,10 +125,7 @@ export class TrustedDocuments {
     const manifest = partner?.manifest ?? (this.appManifest && !(await isStaff()) ? this.appManifest : undefined);
     if (!manifest) return { kind: "pass" };
 
-    const extensions = (typeof params.extensions === "object" && params.extensions) || {};
-    const apqHash = (extensions as { persistedQuery?: { sha256Hash?: unknown } }).persistedQuery?.sha256Hash;
-    const claimed = normalizeHash(params.documentId) ?? normalizeHash(apqHash);
-    const text = typeof params.query === "string" && params.query !== "" ? params.query : undefined;
+    const claimed = normalizeHash(params.documentId) ?? normalizeHash(apq?.sha256Hash);
     const hash = text !== undefined ? sha256Hex(text) : claimed;
     const entry = hash !== undefined && (claimed === undefined || claimed === hash) ? manifest.get(hash) : undefined;
     if (partner) {

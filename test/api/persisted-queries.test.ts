@@ -1,0 +1,257 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createClient, type Client } from "graphql-ws";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { App } from "../../src/app.ts";
+import { keyOf } from "../../src/lib/ids.ts";
+import {
+  DEMO,
+  REDIS_URL,
+  createTestDatabase,
+  gql,
+  logIn,
+  nextWithin,
+  someProducts,
+  startTestServer,
+  tempDir,
+  useInstancePair,
+  waitForRedisSubscribers,
+} from "../harness/index.ts";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+// The app's manifest as codegen wrote it; the partner gets a subset of it.
+const APP_MANIFEST = JSON.parse(readFileSync("client/generated/persisted-documents.json", "utf8")) as Record<string, string>;
+const byName = (name: string) => {
+  const found = Object.entries(APP_MANIFEST).find(([, text]) => new RegExp(`(query|mutation|subscription) ${name}\\b`).test(text));
+  if (!found) throw new Error(`${name} is not in the app manifest`);
+  return { id: found[0], hash: found[0].replace("sha256:", ""), text: found[1] };
+};
+const PRODUCTS = byName("Products");
+const STOCK_CHANGED = byName("StockChanged");
+const CATEGORIES = byName("Categories"); // in the app manifest, not the partner's
+
+const PARTNER_KEY = `cwp_${randomBytes(24).toString("base64url")}`;
+const partnerDir = tempDir("cartwheel-partners-");
+writeFileSync(join(partnerDir.path, "acme.json"), JSON.stringify({ [PRODUCTS.id]: PRODUCTS.text, [STOCK_CHANGED.id]: STOCK_CHANGED.text }));
+writeFileSync(
+  join(partnerDir.path, "partners.json"),
+  JSON.stringify({ partners: [{ id: "acme", keySha256: sha256(PARTNER_KEY), manifest: "acme.json" }] }),
+);
+afterAll(() => partnerDir.remove());
+
+const pair = useInstancePair({ PARTNERS_FILE: join(partnerDir.path, "partners.json") });
+
+interface Response {
+  status: number;
+  data?: any;
+  errors?: { message: string; extensions: { code: string } }[];
+}
+
+async function post(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  return { status: res.status, ...(await res.json()) };
+}
+
+async function get(url: string, params: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+  const search = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  const res = await fetch(`${url}?${search}`, { headers: { "apollo-require-preflight": "true", ...headers } });
+  return { status: res.status, ...(await res.json()) };
+}
+
+const apq = (hash: string) => ({ persistedQuery: { version: 1, sha256Hash: hash } });
+const codeOf = (res: { errors?: { extensions: { code: string } }[] }) => res.errors?.[0]?.extensions.code;
+
+function socket(url: string, params: Record<string, unknown>): Client {
+  return createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: params, onNonLazyError: () => {} });
+}
+
+describe("Automatic Persisted Queries", () => {
+  it("answers an unknown hash with PERSISTED_QUERY_NOT_FOUND, registers it, and then runs it by hash on another instance (Redis)", async () => {
+    // A document no earlier run can have registered.
+    const query = `query Apq${randomUUID().replace(/-/g, "")} { products(first: 2) { totalCount edges { node { id name } } } }`;
+    const hash = sha256(query);
+
+    const miss = await get(pair.a.url, { extensions: apq(hash) });
+    expect(codeOf(miss)).toBe("PERSISTED_QUERY_NOT_FOUND");
+    expect(miss.data).toBeUndefined();
+
+    const registered = await post(pair.a.url, { query, extensions: apq(hash) });
+    expect(registered.errors).toBeUndefined();
+    expect(registered.data.products.edges).toHaveLength(2);
+
+    // The other instance has never seen the text: it finds it in the shared Redis.
+    const redis = new Redis(REDIS_URL);
+    try {
+      expect(await redis.get(`${pair.prefix}apq:${hash}`)).toBe(query);
+    } finally {
+      redis.disconnect();
+    }
+    const viaGet = await get(pair.b.url, { extensions: apq(hash) });
+    expect(viaGet.status).toBe(200);
+    expect(viaGet.data).toEqual(registered.data);
+    const viaPost = await post(pair.b.url, { extensions: apq(hash) });
+    expect(viaPost.data).toEqual(registered.data);
+  });
+
+  it("rejects a hash that does not match its query, and does not register it", async () => {
+    const query = `{ products(first: 1) { totalCount } }`;
+    const wrong = sha256(`${query} # ${randomUUID()}`);
+    const res = await post(pair.a.url, { query, extensions: apq(wrong) });
+    expect(res.status).toBe(400);
+    expect(codeOf(res)).toBe("BAD_USER_INPUT");
+    expect(res.data).toBeUndefined();
+    expect(codeOf(await get(pair.a.url, { extensions: apq(wrong) }))).toBe("PERSISTED_QUERY_NOT_FOUND");
+    expect(codeOf(await post(pair.a.url, { query, extensions: { persistedQuery: { version: 2, sha256Hash: sha256(query) } } }))).toBe(
+      "BAD_USER_INPUT",
+    );
+  });
+});
+
+describe("trusted documents for partners", () => {
+  const partner = { "x-partner-key": PARTNER_KEY };
+
+  it("runs manifest operations by hash over POST (documentId) and GET (persistedQuery)", async () => {
+    const byId = await post(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 3 } }, partner);
+    expect(byId.errors).toBeUndefined();
+    expect(byId.data.products.edges).toHaveLength(3);
+    const byGet = await get(pair.b.url, { extensions: apq(PRODUCTS.hash), variables: { first: 3 } }, partner);
+    expect(byGet.errors).toBeUndefined();
+    expect(byGet.data).toEqual(byId.data);
+  });
+
+  it("refuses arbitrary query text, operations outside its manifest and a text that does not match the hash", async () => {
+    const arbitrary = await post(pair.a.url, { query: "{ products(first: 1) { totalCount } }" }, partner);
+    expect(arbitrary.status).toBe(400);
+    expect(codeOf(arbitrary)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+    expect(arbitrary.data).toBeUndefined();
+
+    // In the app's manifest but not in this partner's.
+    const notTheirs = await post(pair.a.url, { documentId: CATEGORIES.id }, partner);
+    expect(codeOf(notTheirs)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+
+    const smuggled = await post(pair.a.url, { documentId: PRODUCTS.id, query: "{ users(first: 100) { totalCount } }" }, partner);
+    expect(codeOf(smuggled)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+
+    const viaGet = await get(pair.a.url, { query: "{ categories { id } }" }, partner);
+    expect(codeOf(viaGet)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+  });
+
+  it("refuses an unknown partner key as UNAUTHENTICATED, even for a manifest hash", async () => {
+    const res = await post(pair.a.url, { documentId: PRODUCTS.id }, { "x-partner-key": `cwp_${randomBytes(24).toString("base64url")}` });
+    expect(res.status).toBe(401);
+    expect(codeOf(res)).toBe("UNAUTHENTICATED");
+    expect(res.data).toBeUndefined();
+  });
+
+  it("over WebSocket: a manifest subscription by hash delivers events; arbitrary text and unknown keys are refused", async () => {
+    const [product] = await someProducts(pair.a.url, 1);
+    const staff = await logIn(pair.b.url, DEMO.staff);
+    const client = socket(pair.a.wsUrl, { partnerKey: PARTNER_KEY });
+    const stranger = socket(pair.a.wsUrl, { partnerKey: "not-a-key" });
+    try {
+      const events = client.iterate({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
+      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
+      const adjusted = await gql(pair.b.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: product!.id }, staff);
+      const event = (await nextWithin(events)) as any;
+      expect(event.data.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data.adjustStock.stock });
+      await events.return?.();
+
+      const refused = client.iterate({ query: `subscription { stockChanged(productIds: ["${product!.id}"]) { inStock } }` });
+      await expect(nextWithin(refused)).rejects.toMatchObject([{ extensions: { code: "PERSISTED_QUERY_NOT_ALLOWED" } }]);
+
+      const unknown = stranger.iterate({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
+      await expect(nextWithin(unknown)).rejects.toMatchObject([{ extensions: { code: "UNAUTHENTICATED" } }]);
+    } finally {
+      await Promise.all([client.dispose(), stranger.dispose()]);
+    }
+  });
+
+  it("leaves staff and other clients without a partner key unaffected", async () => {
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const asStaff = await gql(pair.a.url, `{ orders(first: 1) { totalCount } products(first: 1) { edges { node { costPrice { amountCents } } } } }`, {}, staff);
+    expect(asStaff.errors).toBeUndefined();
+    expect(asStaff.data.orders.totalCount).toBeGreaterThan(0);
+    const anonymous = await gql(pair.a.url, `{ products(first: 1) { totalCount } }`);
+    expect(anonymous.data.products.totalCount).toBeGreaterThan(0);
+  });
+
+  it("counts each partner's operations per manifest operation in /metrics", async () => {
+    const metric = async () => {
+      const text = await (await fetch(pair.a.url.replace("/graphql", "/metrics"))).text();
+      const line = (labels: string) =>
+        Number(new RegExp(`^cartwheel_partner_operations_total\\{${labels}\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+      return {
+        allowed: line(`partner="acme",operation="Products",outcome="allowed",transport="http"`),
+        refused: line(`partner="acme",operation="\\(not in manifest\\)",outcome="refused",transport="http"`),
+      };
+    };
+    const before = await metric();
+    await post(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 1 } }, partner);
+    await post(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 2 } }, partner);
+    await post(pair.a.url, { query: "{ categories { id } }" }, partner);
+    const after = await metric();
+    expect(after.allowed - before.allowed).toBe(2);
+    expect(after.refused - before.refused).toBe(1);
+  });
+});
+
+describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ONLY)", () => {
+  let app: App;
+  let dispose: () => Promise<void>;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    const dir = tempDir();
+    // No Redis: APQ falls back to the in-memory cache.
+    app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, env: { TRUSTED_DOCUMENTS_ONLY: "true" } });
+    dispose = async () => {
+      await app.stop();
+      await db.drop();
+      dir.remove();
+    };
+  });
+  afterAll(() => dispose?.());
+
+  it("customers and anonymous callers may run only the app manifest's operations, by hash", async () => {
+    const email = `trusted-${randomUUID()}@example.test`;
+    const signedUp = await post(app.url, {
+      documentId: byName("SignUp").id,
+      variables: { input: { email, name: "Trusted Customer", password: "correct horse battery" } },
+    });
+    expect(signedUp.errors).toBeUndefined();
+    const customer = { email, token: signedUp.data.signUp.accessToken as string };
+    const auth = { authorization: `Bearer ${customer.token}` };
+    expect(codeOf(await post(app.url, { query: "{ products(first: 1) { totalCount } }" }))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+    expect(codeOf(await post(app.url, { query: "{ me { email } }" }, auth))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+    const categories = await post(app.url, { documentId: CATEGORIES.id });
+    expect(categories.errors).toBeUndefined();
+    expect(categories.data.categories.length).toBeGreaterThan(0);
+    const me = await get(app.url, { extensions: apq(byName("Me").hash) }, auth);
+    expect(me.data.me.email).toBe(customer.email);
+
+    const ws = socket(app.wsUrl, { authorization: `Bearer ${customer.token}` });
+    try {
+      const refused = ws.iterate({ query: "subscription { cartUpdated { version } }" });
+      await expect(nextWithin(refused)).rejects.toMatchObject([{ extensions: { code: "PERSISTED_QUERY_NOT_ALLOWED" } }]);
+    } finally {
+      await ws.dispose();
+    }
+  });
+
+  it("staff run any operation, and their APQ registrations work from the in-memory cache", async () => {
+    // Staff log in through the app's own LogIn operation like everyone else.
+    const loggedIn = await post(app.url, { documentId: byName("LogIn").id, variables: DEMO.staff });
+    const staff = { authorization: `Bearer ${loggedIn.data.logIn.accessToken}` };
+    const query = `query Staff${randomUUID().replace(/-/g, "")} { orders(first: 1) { totalCount } }`;
+    expect(codeOf(await post(app.url, { extensions: apq(sha256(query)) }, staff))).toBe("PERSISTED_QUERY_NOT_FOUND");
+    const registered = await post(app.url, { query, extensions: apq(sha256(query)) }, staff);
+    expect(registered.data.orders.totalCount).toBeGreaterThan(0);
+    const again = await get(app.url, { extensions: apq(sha256(query)) }, staff);
+    expect(again.data).toEqual(registered.data);
+    // A bad token is still refused as such, not as an untrusted document.
+    expect(codeOf(await post(app.url, { query }, { authorization: "Bearer nope" }))).toBe("UNAUTHENTICATED");
+  });
+});

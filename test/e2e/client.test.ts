@@ -1,0 +1,103 @@
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { generate } from "@graphql-codegen/cli";
+import { describe, expect, it } from "vitest";
+import config from "../../codegen.ts";
+import { DEMO, gql, tempDir, useTestServer } from "../harness/index.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+async function generated(overrides: { schema?: string } = {}) {
+  const files = await generate({ ...config, ...overrides, cwd: ROOT, silent: true, errorsOnly: true }, false);
+  return new Map(files.map((f) => [relative(ROOT, resolve(ROOT, f.filename)), f.content]));
+}
+
+describe("typed client (GraphQL Code Generator)", () => {
+  it("the committed client/generated/ is what `npm run codegen` produces from schema.graphql and client/operations/", async () => {
+    const fresh = await generated();
+    const committed = readdirSync(join(ROOT, "client/generated")).map((name) => join("client/generated", name));
+    expect([...fresh.keys()].sort()).toEqual(committed.sort());
+    for (const [file, content] of fresh) {
+      expect(readFileSync(join(ROOT, file), "utf8"), `${file} is stale: run npm run codegen`).toBe(content);
+    }
+    const manifest = JSON.parse(fresh.get("client/generated/persisted-documents.json")!) as Record<string, string>;
+    expect(Object.keys(manifest).length).toBeGreaterThan(10);
+  });
+
+  it("codegen rejects operations that no longer match the schema", async () => {
+    const dir = tempDir();
+    try {
+      const schema = readFileSync(join(ROOT, "schema.graphql"), "utf8");
+      const without = schema.replace(/(type Money \{\n)\s+amountCents: Int!\n/, "$1");
+      expect(without).not.toBe(schema);
+      writeFileSync(join(dir.path, "schema.graphql"), without);
+      await expect(generated({ schema: join(dir.path, "schema.graphql") })).rejects.toThrow(/amountCents/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it("the client, the generated documents and the example compile (tsc, strict)", () => {
+    const dir = tempDir();
+    try {
+      const tsconfig = join(dir.path, "tsconfig.json");
+      writeFileSync(
+        tsconfig,
+        JSON.stringify({
+          extends: join(ROOT, "tsconfig.json"),
+          compilerOptions: { rootDir: ROOT, noEmit: true, typeRoots: [join(ROOT, "node_modules/@types")] },
+          include: [join(ROOT, "client"), join(ROOT, "examples")],
+        }),
+      );
+      const tsc = spawnSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", tsconfig], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+      expect(tsc.stdout + tsc.stderr).toBe("");
+      expect(tsc.status).toBe(0);
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe("npm run example:storefront", () => {
+  const server = useTestServer();
+
+  it("logs in, browses, fills the cart, sees cartUpdated and orderUpdated, checks out and exits 0", async () => {
+    const output = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "examples/storefront.ts", server.app.url], {
+        cwd: ROOT,
+        env: { ...process.env, CARTWHEEL_EMAIL: DEMO.customer.email, CARTWHEEL_PASSWORD: DEMO.customer.password },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk) => (stdout += chunk));
+      child.stderr.on("data", (chunk) => (stderr += chunk));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      child.on("error", fail);
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        done({ code, stdout, stderr });
+      });
+    });
+    expect(output.stderr).toBe("");
+    expect(output.code).toBe(0);
+    const number = /Checked out: order (\S+), PLACED/.exec(output.stdout)?.[1];
+    expect(number).toBeDefined();
+    expect(output.stdout).toContain(`event: orderUpdated ${number}: PLACED`);
+    expect(output.stdout).toMatch(/event: cartUpdated v\d+: 3 item\(s\)/);
+    expect(output.stdout).toContain("Storefront example finished.");
+
+    // The order it printed is really there, with the lines it added.
+    const orders = await gql(
+      server.app.url,
+      `query { orders(first: 1) { edges { node { number items { quantity } } } } }`,
+      {},
+      (await gql(server.app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, {
+        e: DEMO.customer.email,
+        p: DEMO.customer.password,
+      })).data.logIn.accessToken,
+    );
+    expect(orders.data.orders.edges[0].node.number).toBe(number);
+    expect(orders.data.orders.edges[0].node.items.map((i: { quantity: number }) => i.quantity).sort()).toEqual([1, 2]);
+  }, 90_000);
+});

@@ -41,6 +41,18 @@ describe("config", () => {
     expect(() => loadConfig({ LOGIN_MAX_FAILURES_PER_ADDRESS: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_ADDRESS/);
   });
 
+  it("explorer on except in production; APQ on; partners and trusted-documents mode off unless configured", () => {
+    const dev = loadConfig({});
+    expect(dev.explorer).toBe(true);
+    expect(dev.persistedQueries).toMatchObject({ apq: true, apqTtlSeconds: 86_400, partnersFile: undefined, trustedDocumentsOnly: false });
+    const prod = loadConfig({ NODE_ENV: "production", DATABASE_URL: "postgresql://x@localhost/db", JWT_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----x" });
+    expect(prod.explorer).toBe(false);
+    expect(loadConfig({ EXPLORER: "false" }).explorer).toBe(false);
+    expect(() => loadConfig({ EXPLORER: "maybe", TRUSTED_DOCUMENTS_ONLY: "yes", APQ_TTL: "forever" })).toThrow(
+      /EXPLORER must be true or false[\s\S]*APQ_TTL[\s\S]*TRUSTED_DOCUMENTS_ONLY must be true or false/,
+    );
+  });
+
   it("parses durations", () => {
     expect(parseDurationSeconds("15m")).toBe(900);
     expect(parseDurationSeconds("900")).toBe(900);

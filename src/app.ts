@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginCacheControl } from "@apollo/server/plugin/cacheControl";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
@@ -25,6 +26,7 @@ import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { drainWebSocketPlugin } from "./server/plugins/drain-websocket.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
+import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 
 export interface App {
@@ -114,6 +116,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 5_000 }),
         ApolloServerPluginLandingPageDisabled(),
         operationMetricsPlugin(metrics),
+        cacheScopePlugin(),
+        // Hints live in the schema (@cacheControl on the public catalog); everything else is no-store.
+        ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       ],
     });
     await apollo.start();

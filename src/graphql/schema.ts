@@ -5,6 +5,7 @@ import { buildSchema } from "type-graphql";
 import { transform } from "../events/iterators.ts";
 import { owners, resolvers } from "../modules/index.ts";
 import { applyAuthDirective, authDirective } from "./auth-directive.ts";
+import { CacheControlScope, cacheControlDirective } from "./cache-control.ts";
 import type { Context } from "./context.ts";
 import { DateTimeScalar } from "./scalars.ts";
 
@@ -31,7 +32,11 @@ export async function createSchema(): Promise<GraphQLSchema> {
   const role = built.getType("Role");
   if (!(role instanceof GraphQLEnumType)) throw new Error("schema has no Role enum");
   const config = built.toConfig();
-  const withDirective = new GraphQLSchema({ ...config, directives: [...config.directives, authDirective(role)] });
+  const withDirective = new GraphQLSchema({
+    ...config,
+    types: [...config.types, CacheControlScope],
+    directives: [...config.directives, authDirective(role), cacheControlDirective],
+  });
   return renewLoadersPerEvent(applyAuthDirective(withDirective, owners));
 }
 

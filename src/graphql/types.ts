@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { ArgsType, Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
+import { ArgsType, Directive, Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
 
 /** Relay's Node interface; `__typename` on the resolved value picks the concrete type. */
 @InterfaceType({ resolveType: (value: { __typename?: string }) => value.__typename })
@@ -8,6 +8,8 @@ export abstract class Node {
   id!: string;
 }
 
+// Value types follow the cache policy of the field they hang from.
+@Directive("@cacheControl(inheritMaxAge: true)")
 @ObjectType()
 export class PageInfo {
   @Field(() => Boolean)
@@ -17,6 +19,7 @@ export class PageInfo {
   endCursor!: string | null;
 }
 
+@Directive("@cacheControl(inheritMaxAge: true)")
 @ObjectType({ description: "An amount of money: integer minor units (cents) and an ISO-4217 currency code." })
 export class Money {
   @Field(() => Int)
@@ -37,8 +40,13 @@ export interface ConnectionResult<T> {
   count: () => Promise<number>;
 }
 
-/** Declares `<Name>Connection` and `<Name>Edge` for a node type, as the contract spells them. */
-export function ConnectionType<T extends object>(name: string, node: () => ClassType<T>) {
+/**
+ * Declares `<Name>Connection` and `<Name>Edge` for a node type, as the contract spells them.
+ * `inheritCacheControl` lets a publicly cacheable list keep its field's cache hint.
+ */
+export function ConnectionType<T extends object>(name: string, node: () => ClassType<T>, options: { inheritCacheControl?: boolean } = {}) {
+  const cache = options.inheritCacheControl ? Directive("@cacheControl(inheritMaxAge: true)") : () => {};
+  @cache
   @ObjectType(`${name}Edge`)
   class Edge {
     @Field(() => String)
@@ -48,6 +56,7 @@ export function ConnectionType<T extends object>(name: string, node: () => Class
     node!: T;
   }
 
+  @cache
   @ObjectType(`${name}Connection`)
   class Connection {
     @Field(() => [Edge])

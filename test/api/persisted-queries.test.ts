@@ -111,6 +111,34 @@ describe("Automatic Persisted Queries", () => {
   });
 });
 
+describe("HTTP caching of GET queries", () => {
+  async function cacheControl(query: string, token?: string) {
+    const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const registered = await post(pair.a.url, { query, extensions: apq(sha256(query)) }, auth);
+    expect(registered.errors).toBeUndefined();
+    const search = new URLSearchParams({ extensions: JSON.stringify(apq(sha256(query))) });
+    const res = await fetch(`${pair.a.url}?${search}`, { headers: { "apollo-require-preflight": "true", ...auth } });
+    expect(res.status).toBe(200);
+    return { cacheControl: res.headers.get("cache-control"), vary: res.headers.get("vary") ?? "" };
+  }
+  const catalog = `{ categories { name products(first: 2) { edges { node { name price { amountCents } } } } } products(first: 3) { totalCount pageInfo { endCursor } edges { node { name stock category { name } } } } }`;
+
+  it("the public catalog is cacheable by shared caches for anonymous callers, and varies by credentials", async () => {
+    const anonymous = await cacheControl(catalog);
+    expect(anonymous.cacheControl).toBe("max-age=10, public");
+    expect(anonymous.vary.toLowerCase()).toContain("authorization");
+    expect(anonymous.vary.toLowerCase()).toContain("x-partner-key");
+  });
+
+  it("a signed-in caller's response is private, and anything outside the catalog is no-store", async () => {
+    const customer = await logIn(pair.a.url, DEMO.customer);
+    expect((await cacheControl(catalog, customer)).cacheControl).toBe("max-age=10, private");
+    expect((await cacheControl(`{ cart { version } }`, customer)).cacheControl).toBe("no-store");
+    expect((await cacheControl(`{ products(first: 1) { totalCount } me { id } }`, customer)).cacheControl).toBe("no-store");
+    expect((await cacheControl(`{ node(id: "${(await someProducts(pair.a.url, 1))[0]!.id}") { id } }`)).cacheControl).toBe("no-store");
+  });
+});
+
 describe("trusted documents for partners", () => {
   const partner = { "x-partner-key": PARTNER_KEY };
 

@@ -9,8 +9,8 @@ import { DEMO, gql, tempDir, useTestServer } from "../harness/index.ts";
 const ROOT = resolve(import.meta.dirname, "../..");
 
 async function generated(overrides: { schema?: string } = {}) {
-  const files = await generate({ ...config, ...overrides, cwd: ROOT, silent: true, errorsOnly: true }, false);
-  return new Map(files.map((f) => [relative(ROOT, resolve(ROOT, f.filename)), f.content]));
+  const files: { filename: string; content: string }[] = await generate({ ...config, ...overrides, cwd: ROOT, silent: true, errorsOnly: true }, false);
+  return new Map<string, string>(files.map((f) => [relative(ROOT, resolve(ROOT, f.filename)), f.content]));
 }
 
 describe("typed client (GraphQL Code Generator)", () => {

@@ -1,4 +1,5 @@
-import { Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
+import { Args, Ctx, Directive, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
+import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { Context } from "../../graphql/context.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
 import { badInput } from "../../graphql/errors.ts";
@@ -8,6 +9,7 @@ import { Category, type CategoryRow } from "./product.type.ts";
 
 @Resolver(() => Category)
 export class CategoryResolver {
+  @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
   @Query(() => [Category])
   categories(@Ctx() ctx: Context) {
     return ctx.services.catalog.categories();

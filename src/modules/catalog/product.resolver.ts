@@ -6,16 +6,19 @@ import { toGlobalId } from "../../lib/ids.ts";
 import { ProductInput, ProductPatch, ProductsArgs } from "./catalog.args.ts";
 import { productKey } from "./catalog.validation.ts";
 import { Product, ProductConnection, type ProductRow } from "./product.type.ts";
+import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { TopicPayloads } from "../../events/topics.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
 
 @Resolver(() => Product)
 export class ProductResolver {
+  @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
   @Query(() => ProductConnection)
   products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: Context) {
     return ctx.services.catalog.listProducts(ctx.viewer, args);
   }
 
+  @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
   @Query(() => Product, { nullable: true, description: "A product by id or slug (exactly one); null when there is none." })
   async product(
     @Arg("id", () => ID, { nullable: true }) id: string | null,

@@ -28,6 +28,7 @@ export interface CategoryRow {
   position: number;
 }
 
+@Directive("@cacheControl(inheritMaxAge: true)")
 @ObjectType({ implements: Node })
 export class Category extends Node {
   @Field(() => String)
@@ -40,6 +41,7 @@ export class Category extends Node {
   products!: InstanceType<typeof ProductConnection>;
 }
 
+@Directive("@cacheControl(inheritMaxAge: true)")
 @ObjectType({ implements: Node })
 export class Product extends Node {
   @Field(() => String)
@@ -55,6 +57,7 @@ export class Product extends Node {
   price!: Money;
 
   @Directive("@auth(requires: STAFF)")
+  @Directive("@cacheControl(scope: PRIVATE)")
   @Field(() => Money, { nullable: true })
   costPrice!: Money | null;
 
@@ -77,4 +80,4 @@ export class Product extends Node {
   updatedAt!: Date;
 }
 
-export const ProductConnection = ConnectionType("Product", () => Product);
+export const ProductConnection = ConnectionType("Product", () => Product, { inheritCacheControl: true });

@@ -12,9 +12,9 @@ export const BOOT_SCRIPT = String.raw`(function () {
   "use strict";
   var TOKEN_KEY = "cartwheel.explorer.token";
   var DEFAULT_QUERY = [
-    "# Welcome to the Cartwheel GraphQL explorer.",
-    "# Run an operation with the play button or Ctrl-Enter; the docs are in the sidebar.",
-    "# Operations that need an account read the bearer token from the field above.",
+    "# Cartwheel GraphQL explorer.",
+    "# Ctrl-Enter runs an operation; docs are in the sidebar.",
+    "# Operations that need an account send the token above.",
     "",
     "query Products {",
     "  products(first: 5) {",
@@ -126,12 +126,28 @@ export const BOOT_SCRIPT = String.raw`(function () {
     }
   });
 
+  function storedActiveTab() {
+    try {
+      var state = JSON.parse(localStorage.getItem("graphiql:tabState"));
+      var tab = state && state.tabs[state.activeTabIndex];
+      return tab && typeof tab.query === "string" ? tab : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   var props = { fetcher: fetcher, defaultQuery: DEFAULT_QUERY, shouldPersistHeaders: false };
   var params = new URLSearchParams(location.search);
   var example = document.getElementById("explorer-login-example");
+  var stored = storedActiveTab();
   if (params.has("query")) {
     props.query = params.get("query");
     if (params.has("variables")) props.variables = params.get("variables");
+  } else if (stored) {
+    // Without a query prop GraphiQL 3 matches no stored tab and opens a new one on every load:
+    // naming the stored active tab makes it select that tab instead.
+    props.query = stored.query;
+    if (stored.variables) props.variables = stored.variables;
   } else if (example) {
     // GraphiQL ignores query when defaultTabs is set, hence only without ?query=.
     props.defaultTabs = [{ query: DEFAULT_QUERY }, { query: new URL(example.href).searchParams.get("query") }];

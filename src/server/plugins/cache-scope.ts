@@ -1,0 +1,22 @@
+import type { ApolloServerPlugin } from "@apollo/server";
+import type { Context } from "../../graphql/context.ts";
+
+/**
+ * Shared caches may keep only what anyone would get: a response to a signed-in caller is at most
+ * `private` (staff see drafts, a customer their own data), whatever the schema's hints say, and
+ * every response varies by the credentials that change it.
+ */
+export function cacheScopePlugin(): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        // Not earlier: a policy restricted before execution makes Apollo skip the schema's hints.
+        // Listed before Apollo's cache-control plugin, whose willSendResponse writes the header.
+        async willSendResponse({ contextValue, overallCachePolicy, response }) {
+          if (contextValue.viewer) overallCachePolicy.restrict({ scope: "PRIVATE" });
+          response.http.headers.set("vary", "accept, authorization, x-partner-key");
+        },
+      };
+    },
+  };
+}

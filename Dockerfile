@@ -47,6 +47,9 @@ COPY --from=build /app/dist ./dist
 # src/db/migrate.ts reads new URL("../../prisma/migrations/", import.meta.url): from
 # dist/src/db/migrate.js that is dist/prisma/migrations.
 COPY --from=build /app/prisma/migrations ./dist/prisma/migrations
+# The app's persisted-documents manifest: TRUSTED_DOCUMENTS_ONLY's default (cwd /app); partner
+# manifests are mounted next to PARTNERS_FILE.
+COPY client/generated/persisted-documents.json ./client/generated/persisted-documents.json
 # Code stays root-owned and read-only for the app; only the data directory is writable.
 RUN mkdir -p /app/.data && chown node:node /app/.data
 

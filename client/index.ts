@@ -129,11 +129,12 @@ export function createCartwheelClient(options: ClientOptions) {
     subscribe<R, V>(document: TypedDocumentNode<R, V>, ...[variables]: V extends Record<string, never> ? [V?] : [V]): AsyncIterableIterator<R> {
       const doc = persisted(document as TypedDocumentNode<unknown, never>);
       const source = socket().iterate<R>({
-        // Partners send the hash only; the server runs its manifest's text.
+        // Partners send the hash only; the server runs its manifest's text. Others send the text
+        // (one message per subscription: nothing to save by registering it).
         query: mode === "trusted" ? "" : doc.text,
         operationName: doc.operationName,
         variables: (variables ?? {}) as Record<string, unknown>,
-        extensions: { persistedQuery: { version: 1, sha256Hash: doc.hash } },
+        ...(mode === "trusted" && { extensions: { persistedQuery: { version: 1, sha256Hash: doc.hash } } }),
       });
       const iterator: AsyncIterableIterator<R> = {
         async next() {

@@ -19,6 +19,7 @@ import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createExplorer } from "./server/explorer.ts";
+import { InMemoryLRUCache, PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
 import { RedisKeyValueCache } from "./server/persisted/apq-cache.ts";
 import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted-documents.ts";
 import { createHttpHandler } from "./server/http.ts";
@@ -69,6 +70,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
+    // APQ for every client; shared through Redis when there is one. Apollo keys it "apq:<hash>";
+    // the WebSocket reads and writes the same entries.
+    const apqCache = persistedQueries.apq ? (redis ? new RedisKeyValueCache(redis, config.redisPrefix, log) : new InMemoryLRUCache<string>()) : undefined;
+    const apqEntries = apqCache && new PrefixingKeyValueCache(apqCache, "apq:");
     const isStaff = (viewer: { role: string } | null | undefined) => viewer?.role === "STAFF" || viewer?.role === "ADMIN";
     const contextDeps = { prisma: db.prisma, services, events: bus };
 
@@ -96,6 +101,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       formatError: format,
       metrics,
       trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
+      ...(apqEntries && {
+        apq: {
+          get: (hash: string) => apqEntries.get(hash),
+          set: (hash: string, text: string) => apqEntries.set(hash, text, { ttl: persistedQueries.apqTtlSeconds }),
+        },
+      }),
     });
     const apollo = new ApolloServer<Context>({
       schema,
@@ -104,13 +115,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       // main.ts owns signals: it drains everything, not just Apollo.
       stopOnTerminationSignals: false,
       includeStacktraceInErrorResponses: false,
-      // APQ for every client; shared through Redis when there is one, else Apollo's in-memory LRU.
-      persistedQueries: persistedQueries.apq
-        ? {
-            ttl: persistedQueries.apqTtlSeconds,
-            ...(redis && { cache: new RedisKeyValueCache(redis, config.redisPrefix, log) }),
-          }
-        : false,
+      persistedQueries: apqCache ? { cache: apqCache, ttl: persistedQueries.apqTtlSeconds } : false,
       plugins: [
         drainWebSocketPlugin(ws.cleanup),
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 5_000 }),

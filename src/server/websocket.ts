@@ -5,6 +5,7 @@ import { getOperationAST, type GraphQLFormattedError, type GraphQLSchema } from 
 import { WebSocketServer } from "ws";
 import type { Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
+import { AppError } from "../graphql/errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { PARTNER_KEY_HEADER, type Decision, type RequestParams } from "./persisted/trusted-documents.ts";
 
@@ -25,6 +26,8 @@ export interface WebSocketDeps {
   metrics: Metrics;
   /** Partner keys and trusted documents, as over HTTP (see TrustedDocuments.decide). */
   trustedDocuments?: (partnerKey: string | undefined, params: RequestParams, isStaff: () => Promise<boolean>) => Promise<Decision>;
+  /** The APQ store shared with HTTP (hex sha256 -> text); absent when APQ is off. */
+  apq?: { get(hash: string): Promise<string | undefined>; set(hash: string, text: string): Promise<void> };
 }
 
 type Extra = {
@@ -96,16 +99,31 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
-        if (!deps.trustedDocuments) return undefined;
         // Browsers cannot set headers on a WebSocket, so the key may come in connection_init too.
         const fromInit = ctx.connectionParams?.partnerKey;
         const fromHeader = ctx.extra.request.headers[PARTNER_KEY_HEADER];
         const partnerKey = typeof fromInit === "string" ? fromInit : typeof fromHeader === "string" ? fromHeader : undefined;
         const viewer = ctx.extra.viewer;
-        const decision = await deps.trustedDocuments(partnerKey, payload, async () => viewer?.role === "STAFF" || viewer?.role === "ADMIN");
+        const decision = deps.trustedDocuments
+          ? await deps.trustedDocuments(partnerKey, payload, async () => viewer?.role === "STAFF" || viewer?.role === "ADMIN")
+          : ({ kind: "pass" } as const);
         if (decision.kind === "refuse") return [decision.error];
-        // graphql-ws parses payload.query after this hook: the manifest's text is what runs.
-        if (decision.kind === "use") (payload as { query: string }).query = decision.entry.text;
+        // graphql-ws parses payload.query after this hook: what is written here is what runs.
+        const target = payload as { query: string };
+        if (decision.kind === "use") {
+          target.query = decision.entry.text;
+          return undefined;
+        }
+        // APQ as over HTTP (graphql-ws requires a string query: hash-only requests send "").
+        const hash = (payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
+        if (typeof hash !== "string" || !deps.apq) return undefined;
+        if (target.query !== "") {
+          await deps.apq.set(hash, target.query); // decide() has checked the hash against the text
+          return undefined;
+        }
+        const text = await deps.apq.get(hash);
+        if (text === undefined) return [new AppError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")];
+        target.query = text;
         return undefined;
       },
       onOperation: (_ctx, _id, _payload, args, result) => {

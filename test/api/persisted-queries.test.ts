@@ -97,6 +97,37 @@ describe("Automatic Persisted Queries", () => {
     expect(viaPost.data).toEqual(registered.data);
   });
 
+  it("works over WebSocket too: hash-only is PERSISTED_QUERY_NOT_FOUND until registered, then runs on another instance", async () => {
+    // Not the product the partner test subscribes to: each test counts its own subscribers.
+    const [, product] = await someProducts(pair.a.url, 2);
+    const query = `subscription Apq${randomUUID().replace(/-/g, "")}($ids: [ID!]!) { stockChanged(productIds: $ids) { product { id stock } } }`;
+    const hash = sha256(query);
+    const a = socket(pair.a.wsUrl, {});
+    const b = socket(pair.b.wsUrl, {});
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    try {
+      const early = b.iterate({ query: "", variables: { ids: [product!.id] }, extensions: apq(hash) });
+      await expect(nextWithin(early)).rejects.toMatchObject([{ extensions: { code: "PERSISTED_QUERY_NOT_FOUND" } }]);
+
+      const channel = `${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`;
+      const registering = a.iterate({ query, variables: { ids: [product!.id] }, extensions: apq(hash) });
+      // Listening means registered: the text is stored before the subscription starts.
+      await waitForRedisSubscribers(channel, 1);
+      const byHash = b.iterate({ query: "", variables: { ids: [product!.id] }, extensions: apq(hash) });
+      await waitForRedisSubscribers(channel, 2);
+      const adjusted = await gql(pair.a.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 2) { stock } }`, { id: product!.id }, staff);
+      const expected = { stockChanged: { product: { id: product!.id, stock: adjusted.data.adjustStock.stock } } };
+      expect(((await nextWithin(registering)) as any).data).toEqual(expected);
+      expect(((await nextWithin(byHash)) as any).data).toEqual(expected);
+      await Promise.all([registering.return?.(), byHash.return?.()]);
+
+      const mismatched = a.iterate({ query, extensions: apq(sha256(`${query} `)) });
+      await expect(nextWithin(mismatched)).rejects.toMatchObject([{ extensions: { code: "BAD_USER_INPUT" } }]);
+    } finally {
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  });
+
   it("rejects a hash that does not match its query, and does not register it", async () => {
     const query = `{ products(first: 1) { totalCount } }`;
     const wrong = sha256(`${query} # ${randomUUID()}`);

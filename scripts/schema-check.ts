@@ -17,6 +17,10 @@
  * `path` and `type` are exactly as printed by this check; `reason` is required and must not be empty.
  * An entry acknowledges every breaking change with that path and type.
  *
+ * Authorization is part of the contract: any change of an `@auth` usage (added, removed, its role
+ * changed) counts as breaking here, although graphql-inspector rates it dangerous, so loosening or
+ * tightening who may read a field is always a reviewed, acknowledged decision.
+ *
  * Cutting a release (e.g. v2):
  *   1. npm run schema:emit && npm run schema:check   (review what changed since the last release)
  *   2. cp schema.graphql schema/released.graphql     (the new release is now the baseline)
@@ -122,7 +126,7 @@ export async function checkSchema(oldSdl: string, newSdl: string, acknowledged: 
   const result: SchemaCheckResult = { breaking: [], dangerous: [], safe: [], unacknowledged: [], acknowledged: [], unusedAcknowledgements: [] };
   const used = new Set<Ack>();
   for (const change of changes) {
-    switch (change.criticality.level) {
+    switch (isAuthChange(change) ? CriticalityLevel.Breaking : change.criticality.level) {
       case CriticalityLevel.Breaking: {
         result.breaking.push(change);
         const ack = acks.find((a) => a.path === change.path && a.type === change.type);
@@ -143,6 +147,11 @@ export async function checkSchema(oldSdl: string, newSdl: string, acknowledged: 
   }
   result.unusedAcknowledgements = acks.filter((a) => !used.has(a));
   return result;
+}
+
+/** A change to an `@auth` usage: its path runs through `.@auth` (`Query.users.@auth.requires`). */
+function isAuthChange(change: Change): boolean {
+  return /(^|\.)@auth(\.|$)/.test(change.path ?? "");
 }
 
 function formatChange(change: Change): string {

@@ -120,13 +120,22 @@ describe("schema:check", () => {
     expect(cli.stdout).toContain("Query.products.first");
   });
 
-  it("reports adding or removing @auth on a field as dangerous, not breaking (graphql-inspector's rating)", async () => {
+  it("treats any change of @auth (removed, added, role changed) as breaking until acknowledged", async () => {
     const removed = await checkSchema(base, edit(base, "  cart: Cart! @auth\n", "  cart: Cart!\n"), []);
-    expect(removed.breaking).toEqual([]);
-    expect(removed.dangerous.map((c) => [c.path, c.type])).toEqual([["Query.cart.@auth", "DIRECTIVE_USAGE_FIELD_DEFINITION_REMOVED"]]);
+    expect(removed.unacknowledged.map((c) => [c.path, c.type])).toEqual([["Query.cart.@auth", "DIRECTIVE_USAGE_FIELD_DEFINITION_REMOVED"]]);
 
     const added = await checkSchema(base, edit(base, "  me: User\n", "  me: User @auth\n"), []);
-    expect(added.breaking).toEqual([]);
-    expect(added.dangerous.map((c) => [c.path, c.type])).toEqual([["Query.me.@auth", "DIRECTIVE_USAGE_FIELD_DEFINITION_ADDED"]]);
+    expect(added.unacknowledged.map((c) => [c.path, c.type])).toEqual([["Query.me.@auth", "DIRECTIVE_USAGE_FIELD_DEFINITION_ADDED"]]);
+
+    const loosened = edit(base, "UserConnection! @auth(requires: ADMIN)", "UserConnection! @auth(requires: STAFF)");
+    const roleChanged = await checkSchema(base, loosened, []);
+    expect(roleChanged.unacknowledged.length).toBeGreaterThan(0);
+    expect(roleChanged.unacknowledged.every((c) => /\.@auth\.requires$/.test(c.path ?? ""))).toBe(true);
+
+    const acknowledged = await checkSchema(base, loosened, roleChanged.unacknowledged.map((c) => ({ path: c.path!, type: c.type, reason: "reviewed" })));
+    expect(acknowledged.unacknowledged).toEqual([]);
+    // Hints that are not @auth keep graphql-inspector's rating.
+    const hinted = await checkSchema(base, edit(base, "  me: User\n", "  me: User @cacheControl(maxAge: 5)\n"), []);
+    expect(hinted.breaking).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { startApp, type App } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 
-export async function startBenchApp(): Promise<{ app: App; done(): Promise<void> }> {
+export async function startBenchApp(env: Record<string, string> = {}): Promise<{ app: App; done(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "cartwheel-bench-"));
   const app = await startApp(
     loadConfig({
@@ -17,6 +17,7 @@ export async function startBenchApp(): Promise<{ app: App; done(): Promise<void>
       DATA_DIR: dataDir,
       SEED_DEMO: "true",
       ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+      ...env,
     }),
   );
   return {

@@ -4,7 +4,7 @@ import type { CodegenConfig } from "@graphql-codegen/cli";
  * `npm run codegen`: typed documents for the storefront operations in client/operations/, plus
  * the persisted-documents manifest (`"sha256:<hex>" -> document text`) that partner keys and
  * trusted-documents mode allow. Reads the emitted contract, so no server has to run. The output
- * is committed; test/api/codegen.test.ts fails when it is stale or no longer compiles.
+ * is committed; test/e2e/client.test.ts fails when it is stale or no longer compiles.
  */
 const config: CodegenConfig = {
   schema: "schema.graphql",

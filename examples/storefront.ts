@@ -19,6 +19,7 @@ import {
   MyOrdersDocument,
   OrderUpdatedDocument,
   ProductsDocument,
+  SetCartItemQuantityDocument,
   type CartFieldsFragment,
   type OrderFieldsFragment,
 } from "../client/generated/graphql.ts";
@@ -55,13 +56,17 @@ function watch<T>(source: AsyncIterableIterator<T>, describe: (value: T) => stri
   return {
     seen,
     done,
-    until(match: (value: T) => boolean, what: string): Promise<T> {
+    until(match: (value: T) => boolean, what: string, timeoutMs = EVENT_TIMEOUT_MS): Promise<T> {
       const already = seen.find(match);
       if (already) return Promise.resolve(already);
       if (failure) return Promise.reject(failure);
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out after ${EVENT_TIMEOUT_MS} ms waiting for ${what}`)), EVENT_TIMEOUT_MS);
-        waiters.push({ match, resolve: (value) => (clearTimeout(timer), resolve(value)) });
+        const waiter = { match, resolve: (value: T) => (clearTimeout(timer), resolve(value)) };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+        }, timeoutMs);
+        waiters.push(waiter);
       });
     },
   };
@@ -84,12 +89,28 @@ async function run(client: CartwheelClient, setToken: (token: string) => void) {
   if (products.edges.length < 2) throw new Error("the shop needs at least two products in stock");
 
   await client.request(ClearCartDocument);
+  const [first, second] = products.edges.map((e) => e.node);
+  // graphql-ws does not acknowledge a subscription, so it may go live on the server a moment after
+  // it is sent: add the first product and wait for that change's event, adding again (bounded)
+  // until one arrives, so no later change goes unseen.
   let cart: CartFieldsFragment | undefined;
-  for (const [index, { node }] of products.edges.slice(0, 2).entries()) {
-    cart = (await client.request(AddToCartDocument, { productId: node.id, quantity: index + 1 })).addToCart;
-    log(`Added ${index + 1} x ${node.name}: cart v${cart.version} holds ${cart.itemCount} item(s), ${money(cart.subtotal)}`);
+  for (let attempt = 1; ; attempt++) {
+    cart = (await client.request(AddToCartDocument, { productId: first!.id, quantity: 1 })).addToCart;
+    const version = cart.version;
+    try {
+      await cartEvents.until((e) => e.cartUpdated.version >= version, `cartUpdated v${version}`, 1_000);
+      break;
+    } catch (error) {
+      if (attempt === 5) throw error;
+    }
   }
-  const finalVersion = cart!.version;
+  if (cart.items.find((i) => i.product.id === first!.id)!.quantity > 1) {
+    cart = (await client.request(SetCartItemQuantityDocument, { productId: first!.id, quantity: 1 })).setCartItemQuantity;
+  }
+  log(`Added 1 x ${first!.name}: cart v${cart.version} holds ${cart.itemCount} item(s), ${money(cart.subtotal)}`);
+  cart = (await client.request(AddToCartDocument, { productId: second!.id, quantity: 2 })).addToCart;
+  log(`Added 2 x ${second!.name}: cart v${cart.version} holds ${cart.itemCount} item(s), ${money(cart.subtotal)}`);
+  const finalVersion = cart.version;
   await cartEvents.until((e) => e.cartUpdated.version === finalVersion, `cartUpdated v${finalVersion}`);
 
   const { checkout: order } = await client.request(CheckoutDocument, { idempotencyKey: randomUUID() });

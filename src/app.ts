@@ -162,7 +162,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         explorer: explorer?.handle,
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
-          return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => isStaff(c.viewer), () => true), "http");
+          // A failing context (bad token) rejects, and the gate answers with that error.
+          return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => isStaff(c.viewer)), "http");
         },
       }),
     );

@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
+import Negotiator from "negotiator";
 import { BOOT_SCRIPT } from "./explorer/boot.ts";
 import { EXPLORER_CSS, renderPage } from "./explorer/page.ts";
 
@@ -125,8 +126,9 @@ export function createExplorer(options: ExplorerOptions): { handle(req: Incoming
     handle(req, res, url) {
       if (req.method !== "GET") return false;
       if (url.pathname === PAGE_PATH) {
-        // API clients send GraphQL GET requests here too; only a browser navigation asks for HTML.
-        if (!(req.headers.accept ?? "").includes("text/html")) return false;
+        // API clients send GraphQL GET requests here too: the page only for a client that prefers
+        // HTML, and never for a persisted-query URL (a link to one must answer its JSON).
+        if (!prefersHtml(req) || url.searchParams.has("extensions") || url.searchParams.has("documentId")) return false;
         res.writeHead(200, {
           "content-type": "text/html; charset=utf-8",
           "content-security-policy": contentSecurityPolicy(req.headers.host),
@@ -170,6 +172,11 @@ function contentSecurityPolicy(host: string | undefined): string {
 /** The packages' source maps are not served: drop the reference so devtools do not ask for them (404). */
 function withoutSourceMapUrl(text: string): string {
   return text.replace(/\n(?:\/\/# sourceMappingURL=\S+|\/\*# sourceMappingURL=\S+ ?\*\/)\s*$/, "\n");
+}
+
+/** Content negotiation as Apollo does it for its landing page. */
+function prefersHtml(req: IncomingMessage): boolean {
+  return new Negotiator(req).mediaType(["application/json", "application/graphql-response+json", "text/html"]) === "text/html";
 }
 
 function acceptsGzip(header: string | undefined): boolean {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap, type ApolloServer } from "@apollo/server";
+import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
@@ -94,14 +95,34 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   let contextValue: Promise<Context> | undefined;
   const context = () => (contextValue ??= deps.context(req));
   let search = url.search;
-  if (deps.trustedDocuments) {
+  // Other methods are Apollo's to refuse (405).
+  if (deps.trustedDocuments && (req.method === "GET" || req.method === "POST")) {
     const get = req.method === "GET";
     const params: RequestParams = get ? paramsFromSearch(url.searchParams) : isObject(body) ? body : {};
-    const decision = await deps.trustedDocuments(req, params, context);
+    let decision: Decision;
+    try {
+      decision = await deps.trustedDocuments(req, params, context);
+    } catch (error) {
+      // The caller's own context failed (a bad token): answered as Apollo would, before anything runs.
+      if (!(error instanceof GraphQLError)) throw error;
+      decision = { kind: "refuse", error };
+    }
     if (decision.kind === "refuse") {
       const status = (decision.error.extensions.http as { status?: number } | undefined)?.status ?? 400;
       const { http: _http, ...extensions } = decision.error.extensions;
       return send(res, status, { errors: [{ message: decision.error.message, extensions }] });
+    }
+    if (decision.kind === "pass" && params.query === "") {
+      // An empty query next to an APQ hash means "hash only" (as on the WebSocket); Apollo would
+      // take "" for a text that does not match the hash.
+      if (get) {
+        const next = new URLSearchParams(url.searchParams);
+        next.delete("query");
+        search = `?${next.toString()}`;
+      } else {
+        const { query: _empty, ...rest } = body as Record<string, unknown>;
+        body = rest;
+      }
     }
     if (decision.kind === "use") {
       // The manifest's text runs, whatever else came along; the hash has done its job.

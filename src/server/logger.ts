@@ -9,6 +9,9 @@ export function createLogger(level: LogLevel): Logger {
       paths: [
         "req.headers.authorization",
         "headers.authorization",
+        'req.headers["x-partner-key"]',
+        'headers["x-partner-key"]',
+        "*.partnerKey",
         "*.password",
         "*.refreshToken",
         "*.accessToken",

@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import { getOperationAST, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { getOperationAST, parse, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
 import type { Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
@@ -51,11 +51,30 @@ function armExpiry(extra: Extra & { socket: { close(code: number, reason: string
 }
 
 /**
+ * Parses and validates here rather than in graphql-ws, which closes the whole socket (4500) on a
+ * syntax error: a bad document fails its own operation with BAD_USER_INPUT, as over HTTP.
+ */
+function executionArgs(schema: GraphQLSchema, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }) {
+  let document: DocumentNode;
+  try {
+    document = parse(payload.query);
+  } catch (error) {
+    return [new AppError("BAD_USER_INPUT", (error as Error).message, { reason: "GRAPHQL_PARSE_FAILED" })];
+  }
+  const invalid = validate(schema, document);
+  if (invalid.length > 0) return invalid.map((e) => new AppError("BAD_USER_INPUT", e.message, { reason: "GRAPHQL_VALIDATION_FAILED" }));
+  return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+}
+
+/**
  * graphql-ws on the HTTP server's port at /graphql. The viewer is established at connection_init
  * (a bad token closes the socket with 4403) and the socket is closed with 4403 when its token expires.
  */
 export function attachWebSocket(server: Server, deps: WebSocketDeps) {
-  const wss = new WebSocketServer({ server, path: "/graphql" });
+  // The same 1 MiB ceiling as an HTTP body (ws would take 100 MiB messages).
+  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: 1024 * 1024 });
+  // Texts sent with their APQ hash: stored once the operation has parsed and validated.
+  const toRegister = new WeakMap<object, string>();
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema: deps.schema,
@@ -102,31 +121,41 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         // Browsers cannot set headers on a WebSocket, so the key may come in connection_init too.
         const fromInit = ctx.connectionParams?.partnerKey;
         const fromHeader = ctx.extra.request.headers[PARTNER_KEY_HEADER];
+        // A key that is there but not a key is refused, never taken for "no key".
+        if (fromInit !== undefined && (typeof fromInit !== "string" || fromInit === "")) {
+          return [new AppError("UNAUTHENTICATED", "Unknown partner key")];
+        }
         const partnerKey = typeof fromInit === "string" ? fromInit : typeof fromHeader === "string" ? fromHeader : undefined;
         const viewer = ctx.extra.viewer;
         const decision = deps.trustedDocuments
           ? await deps.trustedDocuments(partnerKey, payload, async () => viewer?.role === "STAFF" || viewer?.role === "ADMIN")
           : ({ kind: "pass" } as const);
         if (decision.kind === "refuse") return [decision.error];
-        // graphql-ws parses payload.query after this hook: what is written here is what runs.
+        // What ends up in target.query is what runs (parsed and validated by executionArgs).
         const target = payload as { query: string };
         if (decision.kind === "use") {
           target.query = decision.entry.text;
-          return undefined;
+          return executionArgs(deps.schema, payload);
         }
         // APQ as over HTTP (graphql-ws requires a string query: hash-only requests send "").
         const hash = (payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
-        if (typeof hash !== "string" || !deps.apq) return undefined;
-        if (target.query !== "") {
-          await deps.apq.set(hash, target.query); // decide() has checked the hash against the text
-          return undefined;
+        if (typeof hash === "string" && deps.apq) {
+          if (target.query !== "") {
+            toRegister.set(payload, hash); // decide() has checked the hash against the text
+          } else {
+            const text = await deps.apq.get(hash);
+            if (text === undefined) return [new AppError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")];
+            target.query = text;
+          }
         }
-        const text = await deps.apq.get(hash);
-        if (text === undefined) return [new AppError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")];
-        target.query = text;
-        return undefined;
+        if (target.query === "") {
+          return [new AppError("BAD_USER_INPUT", deps.apq ? "Send the query text or its persisted query hash" : "Persisted queries are off: send the query text")];
+        }
+        return executionArgs(deps.schema, payload);
       },
-      onOperation: (_ctx, _id, _payload, args, result) => {
+      onOperation: (_ctx, _id, payload, args, result) => {
+        const hash = toRegister.get(payload);
+        if (hash !== undefined && deps.apq) void deps.apq.set(hash, payload.query);
         const type = getOperationAST(args.document, args.operationName)?.operation ?? "unknown";
         deps.metrics.operations.inc({ type, transport: "ws" });
         return result;

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
+import { RedisKeyValueCache } from "../../src/server/persisted/apq-cache.ts";
+import { createLogger } from "../../src/server/logger.ts";
 import {
   DEMO,
   REDIS_URL,
@@ -142,6 +144,69 @@ describe("Automatic Persisted Queries", () => {
   });
 });
 
+describe("APQ edge cases", () => {
+  it("an empty query next to a hash is hash-only; upper-case or prefixed hashes are refused as bad input", async () => {
+    const query = `query Edge${randomUUID().replace(/-/g, "")} { categories { id } }`;
+    const hash = sha256(query);
+    expect(codeOf(await post(pair.a.url, { query: "", extensions: apq(hash) }))).toBe("PERSISTED_QUERY_NOT_FOUND");
+    await post(pair.a.url, { query, extensions: apq(hash) });
+    expect((await post(pair.b.url, { query: "", extensions: apq(hash) })).data.categories.length).toBeGreaterThan(0);
+    expect((await get(pair.b.url, { query: "", extensions: apq(hash) })).data.categories.length).toBeGreaterThan(0);
+    for (const bad of [hash.toUpperCase(), `sha256:${hash}`, hash.slice(1)]) {
+      const res = await post(pair.a.url, { query, extensions: apq(bad) });
+      expect(res.status).toBe(400);
+      expect(codeOf(res)).toBe("BAD_USER_INPUT");
+    }
+  });
+
+  it("a browser following a persisted-query GET link gets the JSON, not the explorer", async () => {
+    const query = `query Link${randomUUID().replace(/-/g, "")} { categories { id } }`;
+    await post(pair.a.url, { query, extensions: apq(sha256(query)) });
+    const search = new URLSearchParams({ extensions: JSON.stringify(apq(sha256(query))) });
+    const res = await fetch(`${pair.a.url}?${search}`, {
+      headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8", "apollo-require-preflight": "true" },
+    });
+    expect(res.headers.get("content-type")).toMatch(/json/);
+    expect(((await res.json()) as Response).data.categories.length).toBeGreaterThan(0);
+  });
+
+  it("over WebSocket, text that does not parse or validate is refused and not stored; an empty query is bad input, not a dead socket", async () => {
+    const text = `not graphql ${randomUUID()}`;
+    const client = socket(pair.a.wsUrl, {});
+    try {
+      const garbage = client.iterate({ query: text, extensions: apq(sha256(text)) });
+      await expect(nextWithin(garbage)).rejects.toMatchObject([{ extensions: { code: "BAD_USER_INPUT" } }]);
+      const invalid = client.iterate({ query: "{ noSuchField }" });
+      await expect(nextWithin(invalid)).rejects.toMatchObject([{ extensions: { code: "BAD_USER_INPUT", reason: "GRAPHQL_VALIDATION_FAILED" } }]);
+      const empty = client.iterate({ query: "" });
+      await expect(nextWithin(empty)).rejects.toMatchObject([{ extensions: { code: "BAD_USER_INPUT" } }]);
+      // The socket survived both: it still serves operations.
+      const after = client.iterate({ query: "{ categories { id } }" });
+      expect(((await nextWithin(after)) as any).data.categories.length).toBeGreaterThan(0);
+    } finally {
+      await client.dispose();
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      expect(await redis.exists(`${pair.prefix}apq:${sha256(text)}`)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("with Redis unreachable the APQ store answers a miss at once and drops writes, without failing the request", async () => {
+    const dead = new Redis({ host: "127.0.0.1", port: 1, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    dead.on("error", () => {});
+    const cache = new RedisKeyValueCache(dead, "x:", createLogger("silent"));
+    try {
+      await expect(cache.get("apq:anything")).resolves.toBeUndefined();
+      await expect(cache.set("apq:anything", "{ __typename }", { ttl: 60 })).resolves.toBeUndefined();
+    } finally {
+      dead.disconnect();
+    }
+  });
+});
+
 describe("HTTP caching of GET queries", () => {
   async function cacheControl(query: string, token?: string) {
     const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
@@ -199,6 +264,11 @@ describe("trusted documents for partners", () => {
     expect(codeOf(viaGet)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
   });
 
+  it("leaves methods other than GET and POST to Apollo", async () => {
+    const res = await fetch(pair.a.url, { method: "PUT", headers: { "content-type": "application/json", ...partner }, body: "{}" });
+    expect(res.status).toBe(405);
+  });
+
   it("refuses an unknown partner key as UNAUTHENTICATED, even for a manifest hash", async () => {
     const res = await post(pair.a.url, { documentId: PRODUCTS.id }, { "x-partner-key": `cwp_${randomBytes(24).toString("base64url")}` });
     expect(res.status).toBe(401);
@@ -224,6 +294,15 @@ describe("trusted documents for partners", () => {
 
       const unknown = stranger.iterate({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
       await expect(nextWithin(unknown)).rejects.toMatchObject([{ extensions: { code: "UNAUTHENTICATED" } }]);
+
+      // Not a string is not "no key".
+      const odd = socket(pair.a.wsUrl, { partnerKey: [PARTNER_KEY] });
+      try {
+        const refusedOdd = odd.iterate({ query: "{ categories { id } }" });
+        await expect(nextWithin(refusedOdd)).rejects.toMatchObject([{ extensions: { code: "UNAUTHENTICATED" } }]);
+      } finally {
+        await odd.dispose();
+      }
     } finally {
       await Promise.all([client.dispose(), stranger.dispose()]);
     }

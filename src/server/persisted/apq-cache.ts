@@ -15,6 +15,8 @@ export class RedisKeyValueCache implements KeyValueCache<string> {
   ) {}
 
   async get(key: string): Promise<string | undefined> {
+    // Not connected: answer a miss now rather than queue behind ioredis's reconnect attempts.
+    if (this.redis.status !== "ready") return undefined;
     try {
       return (await this.redis.get(this.prefix + key)) ?? undefined;
     } catch (error) {
@@ -24,6 +26,7 @@ export class RedisKeyValueCache implements KeyValueCache<string> {
   }
 
   async set(key: string, value: string, options?: KeyValueCacheSetOptions): Promise<void> {
+    if (this.redis.status !== "ready") return;
     try {
       if (options?.ttl) await this.redis.set(this.prefix + key, value, "EX", Math.ceil(options.ttl));
       else await this.redis.set(this.prefix + key, value);

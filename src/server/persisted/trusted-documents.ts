@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import type { GraphQLError } from "graphql";
 import { AppError } from "../../graphql/errors.ts";
 import type { Metrics } from "../metrics.ts";
 import { loadManifest, normalizeHash, sha256Hex, type Manifest, type ManifestEntry } from "./manifest.ts";
@@ -22,7 +23,7 @@ export type Decision =
   | { kind: "pass" }
   /** Run the manifest's text for the requested hash instead of whatever the request carried. */
   | { kind: "use"; entry: ManifestEntry }
-  | { kind: "refuse"; error: AppError };
+  | { kind: "refuse"; error: GraphQLError };
 
 export interface TrustedDocumentsOptions {
   /** JSON file `{ "partners": [{ "id", "keySha256", "manifest" }] }`; manifest paths are relative to it. */
@@ -106,8 +107,12 @@ export class TrustedDocuments {
     const apq = (extensions as { persistedQuery?: { version?: unknown; sha256Hash?: unknown } }).persistedQuery;
     const text = typeof params.query === "string" && params.query !== "" ? params.query : undefined;
     // Checked here for every caller, so a bad APQ request is answered as the client's mistake.
-    if (apq && (apq.version !== 1 || normalizeHash(apq.sha256Hash) === undefined)) {
-      return { kind: "refuse", error: new AppError("BAD_USER_INPUT", "extensions.persistedQuery needs version 1 and a hex sha256Hash", { http: { status: 400 } }) };
+    // Lower-case hex only, as APQ clients send it: the store is keyed by the hash as given.
+    if (apq && (apq.version !== 1 || typeof apq.sha256Hash !== "string" || !/^[0-9a-f]{64}$/.test(apq.sha256Hash))) {
+      return {
+        kind: "refuse",
+        error: new AppError("BAD_USER_INPUT", "extensions.persistedQuery needs version 1 and a lower-case hex sha256Hash", { http: { status: 400 } }),
+      };
     }
     if (apq && text !== undefined && normalizeHash(apq.sha256Hash) !== sha256Hex(text)) {
       return {

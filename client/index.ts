@@ -62,7 +62,8 @@ function persisted(document: TypedDocumentNode<unknown, never>): Persisted {
 }
 
 export function createCartwheelClient(options: ClientOptions) {
-  const mode = options.partnerKey ? "trusted" : (options.mode ?? "apq");
+  // A server with APQ turned off answers PERSISTED_QUERY_NOT_SUPPORTED once; then plain text it is.
+  let mode = options.partnerKey ? "trusted" : (options.mode ?? "apq");
   const headers = (): Record<string, string> => {
     const token = options.token?.();
     return {
@@ -115,7 +116,11 @@ export function createCartwheelClient(options: ClientOptions) {
     async request<R, V>(document: TypedDocumentNode<R, V>, ...[variables]: V extends Record<string, never> ? [V?] : [V]): Promise<R> {
       const doc = persisted(document as TypedDocumentNode<unknown, never>);
       let { status, body } = await send(doc, variables, false);
-      if (mode === "apq" && body.errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND") {
+      const first = body.errors?.[0]?.extensions;
+      if (mode === "apq" && first?.code === "PERSISTED_QUERY_NOT_FOUND") {
+        ({ status, body } = await send(doc, variables, true));
+      } else if (mode === "apq" && first?.reason === "PERSISTED_QUERY_NOT_SUPPORTED") {
+        mode = "plain";
         ({ status, body } = await send(doc, variables, true));
       }
       if (body.errors?.length) throw new CartwheelError(body.errors, status);

@@ -4,7 +4,9 @@ import { join, relative, resolve } from "node:path";
 import { generate } from "@graphql-codegen/cli";
 import { describe, expect, it } from "vitest";
 import config from "../../codegen.ts";
-import { DEMO, gql, tempDir, useTestServer } from "../harness/index.ts";
+import { createCartwheelClient } from "../../client/index.ts";
+import { CategoriesDocument } from "../../client/generated/graphql.ts";
+import { DEMO, createTestDatabase, gql, startTestServer, tempDir, useTestServer } from "../harness/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -54,6 +56,33 @@ describe("typed client (GraphQL Code Generator)", () => {
       expect(tsc.stdout + tsc.stderr).toBe("");
       expect(tsc.status).toBe(0);
     } finally {
+      dir.remove();
+    }
+  });
+});
+
+describe("the typed client against a server with APQ off", () => {
+  it("falls back to sending query text after PERSISTED_QUERY_NOT_SUPPORTED", async () => {
+    const db = await createTestDatabase();
+    const dir = tempDir();
+    const app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, env: { APQ: "false" } });
+    try {
+      const client = createCartwheelClient({ url: app.url });
+      const first = await client.request(CategoriesDocument);
+      expect(first.categories.length).toBeGreaterThan(0);
+      expect((await client.request(CategoriesDocument)).categories).toEqual(first.categories);
+      // Really off: the server refuses a hash.
+      const hash = (CategoriesDocument as unknown as { __meta__: { hash: string } }).__meta__.hash.replace("sha256:", "");
+      const res = await fetch(app.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }),
+      });
+      expect(((await res.json()) as { errors: { extensions: { reason: string } }[] }).errors[0]!.extensions.reason).toBe("PERSISTED_QUERY_NOT_SUPPORTED");
+      await client.dispose();
+    } finally {
+      await app.stop();
+      await db.drop();
       dir.remove();
     }
   });

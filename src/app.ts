@@ -101,6 +101,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       formatError: format,
       metrics,
       trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
+      closeOnDemotion: persistedQueries.trustedDocumentsOnly,
       ...(apqEntries && {
         apq: {
           get: (hash: string) => apqEntries.get(hash),

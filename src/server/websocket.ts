@@ -26,6 +26,11 @@ export interface WebSocketDeps {
   metrics: Metrics;
   /** Partner keys and trusted documents, as over HTTP (see TrustedDocuments.decide). */
   trustedDocuments?: (partnerKey: string | undefined, params: RequestParams, isStaff: () => Promise<boolean>) => Promise<Decision>;
+  /**
+   * Trusted-documents mode: staff may run any operation, so a socket whose user loses STAFF is
+   * closed (4403) rather than left running operations that are no longer allowed.
+   */
+  closeOnDemotion?: boolean;
   /** The APQ store shared with HTTP (hex sha256 -> text); absent when APQ is off. */
   apq?: { get(hash: string): Promise<string | undefined>; set(hash: string, text: string): Promise<void> };
 }
@@ -111,7 +116,11 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
             }
           },
           role: (role) => {
+            const wasStaff = viewer.role !== "CUSTOMER";
             viewer.role = role;
+            if (deps.closeOnDemotion && wasStaff && role === "CUSTOMER") {
+              ctx.extra.socket.close(CloseCode.Forbidden, "Forbidden: role changed");
+            }
           },
         });
         armExpiry(ctx.extra);

@@ -379,6 +379,40 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
     }
   });
 
+  it("a staff member's socket is closed (4403) when they lose STAFF, ending operations only staff could start", async () => {
+    const email = `demoted-${randomUUID()}@example.test`;
+    const password = "correct horse battery";
+    const signedUp = await post(app.url, { documentId: byName("SignUp").id, variables: { input: { email, name: "Soon Staff", password } } });
+    const userId = signedUp.data.signUp.user.id as string;
+    const admin = await post(app.url, { documentId: byName("LogIn").id, variables: DEMO.admin });
+    const asAdmin = { authorization: `Bearer ${admin.data.logIn.accessToken}` };
+    const setRole = `mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) { role } }`;
+    expect((await post(app.url, { query: setRole, variables: { id: userId, role: "STAFF" } }, asAdmin)).data.setUserRole.role).toBe("STAFF");
+    const staff = await post(app.url, { documentId: byName("LogIn").id, variables: { email, password } });
+
+    let closed: (code: number) => void = () => {};
+    const closedWith = new Promise<number>((resolve) => (closed = resolve));
+    const ws = createClient({
+      url: app.wsUrl,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${staff.data.logIn.accessToken}` },
+      on: { closed: (event) => closed((event as { code: number }).code) },
+      onNonLazyError: () => {},
+    });
+    try {
+      // Arbitrary text: allowed only because this user is staff.
+      const running = ws.iterate({ query: "{ orders(first: 1) { totalCount } }" });
+      expect(((await nextWithin(running)) as any).data.orders.totalCount).toBeGreaterThanOrEqual(0);
+      expect((await post(app.url, { query: setRole, variables: { id: userId, role: "CUSTOMER" } }, asAdmin)).data.setUserRole.role).toBe("CUSTOMER");
+      const code = await Promise.race([closedWith, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("socket not closed within 5 s")), 5_000))]);
+      expect(code).toBe(4403);
+    } finally {
+      await ws.dispose();
+    }
+  });
+
   it("staff run any operation, and their APQ registrations work from the in-memory cache", async () => {
     // Staff log in through the app's own LogIn operation like everyone else.
     const loggedIn = await post(app.url, { documentId: byName("LogIn").id, variables: DEMO.staff });

@@ -33,3 +33,26 @@ export async function startBenchApp(env: Record<string, string> = {}): Promise<{
 export function percentile(sorted: readonly number[], p: number, digits = 1): string {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(digits);
 }
+
+/**
+ * Sends `total` requests with `concurrency` in flight, each through `send` (which throws on a
+ * wrong answer), and returns the rate and the sorted latencies in ms.
+ */
+export async function measure(total: number, concurrency: number, send: () => Promise<void>): Promise<{ perSecond: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next += 1;
+        const t = performance.now();
+        await send();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: latencies.length / seconds, latencies };
+}

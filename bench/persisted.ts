@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { percentile, startBenchApp } from "./app.ts";
+import { measure, percentile, startBenchApp } from "./app.ts";
 
 const total = Number(process.env.BENCH_REQUESTS ?? 3000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -41,25 +41,12 @@ for (const send of Object.values(shapes)) for (let i = 0; i < 300; i++) await (a
 
 console.log(`APQ cache: ${process.env.BENCH_REDIS_URL ? "Redis" : "in memory"}; ${concurrency} concurrent; query text ${query.length} bytes`);
 for (const [name, send] of Object.entries(shapes)) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        next += 1;
-        const t = performance.now();
-        const res = await send();
-        const body = (await res.json()) as { errors?: unknown };
-        if (body.errors) throw new Error(`${name}: ${JSON.stringify(body.errors)}`);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const { perSecond, latencies } = await measure(total, concurrency, async () => {
+    const body = (await (await send()).json()) as { errors?: unknown };
+    if (body.errors) throw new Error(`${name}: ${JSON.stringify(body.errors)}`);
+  });
   console.log(
-    `${name.padEnd(26)} ${(latencies.length / seconds).toFixed(0).padStart(6)} req/s  p50 ${percentile(latencies, 50, 2)} ms  p99 ${percentile(latencies, 99, 2)} ms`,
+    `${name.padEnd(26)} ${perSecond.toFixed(0).padStart(6)} req/s  p50 ${percentile(latencies, 50, 2)} ms  p99 ${percentile(latencies, 99, 2)} ms`,
   );
 }
 await done();

@@ -1,7 +1,7 @@
 // `npm run bench`: requests per second and latency of the catalog's hot paths on a real server.
 // Uses the embedded default unless BENCH_DATABASE_URL is set; traffic goes to 127.0.0.1 only,
 // bounded by BENCH_REQUESTS (default 2000) per shape. Prints figures; asserts nothing.
-import { percentile, startBenchApp } from "./app.ts";
+import { measure, percentile, startBenchApp } from "./app.ts";
 
 const total = Number(process.env.BENCH_REQUESTS ?? 2000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -15,27 +15,15 @@ const shapes: Record<string, string> = {
 
 for (const [name, query] of Object.entries(shapes)) {
   const body = JSON.stringify({ query });
-  const latencies: number[] = [];
   const statementsBefore = app.db.statementCount();
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        next += 1;
-        const t = performance.now();
-        const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json" }, body });
-        await res.text();
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const { perSecond, latencies } = await measure(total, concurrency, async () => {
+    const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    await res.text();
+  });
   const pct = (p: number) => percentile(latencies, p, 2);
   const perRequest = (app.db.statementCount() - statementsBefore) / latencies.length;
   console.log(
-    `${name.padEnd(42)} ${(latencies.length / seconds).toFixed(0).padStart(6)} req/s  p50 ${pct(50)} ms  p99 ${pct(99)} ms  ${perRequest.toFixed(1)} SQL/request`,
+    `${name.padEnd(42)} ${perSecond.toFixed(0).padStart(6)} req/s  p50 ${pct(50)} ms  p99 ${pct(99)} ms  ${perRequest.toFixed(1)} SQL/request`,
   );
 }
 await done();

@@ -16,6 +16,7 @@ import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { Redis } from "ioredis";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
+import { hasRole } from "./auth/roles.ts";
 import { createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createExplorer } from "./server/explorer.ts";
@@ -74,7 +75,6 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     // the WebSocket reads and writes the same entries.
     const apqCache = persistedQueries.apq ? (redis ? new RedisKeyValueCache(redis, config.redisPrefix, log) : new InMemoryLRUCache<string>()) : undefined;
     const apqEntries = apqCache && new PrefixingKeyValueCache(apqCache, "apq:");
-    const isStaff = (viewer: { role: string } | null | undefined) => viewer?.role === "STAFF" || viewer?.role === "ADMIN";
     const contextDeps = { prisma: db.prisma, services, events: bus };
 
     const onUnexpected = (error: unknown) => {
@@ -164,7 +164,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
           // A failing context (bad token) rejects, and the gate answers with that error.
-          return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => isStaff(c.viewer)), "http");
+          return trusted.decide(typeof key === "string" ? key : undefined, params, () => context().then((c) => !!c.viewer && hasRole(c.viewer.role, "STAFF")), "http");
         },
       }),
     );

@@ -3,7 +3,7 @@ import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { getOperationAST, parse, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
-import type { Viewer } from "../auth/roles.ts";
+import { hasRole, type Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
 import { AppError } from "../graphql/errors.ts";
 import type { Metrics } from "./metrics.ts";
@@ -116,9 +116,9 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
             }
           },
           role: (role) => {
-            const wasStaff = viewer.role !== "CUSTOMER";
+            const wasStaff = hasRole(viewer.role, "STAFF");
             viewer.role = role;
-            if (deps.closeOnDemotion && wasStaff && role === "CUSTOMER") {
+            if (deps.closeOnDemotion && wasStaff && !hasRole(role, "STAFF")) {
               ctx.extra.socket.close(CloseCode.Forbidden, "Forbidden: role changed");
             }
           },
@@ -137,7 +137,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         const partnerKey = typeof fromInit === "string" ? fromInit : typeof fromHeader === "string" ? fromHeader : undefined;
         const viewer = ctx.extra.viewer;
         const decision = deps.trustedDocuments
-          ? await deps.trustedDocuments(partnerKey, payload, async () => viewer?.role === "STAFF" || viewer?.role === "ADMIN")
+          ? await deps.trustedDocuments(partnerKey, payload, async () => !!viewer && hasRole(viewer.role, "STAFF"))
           : ({ kind: "pass" } as const);
         if (decision.kind === "refuse") return [decision.error];
         // What ends up in target.query is what runs (parsed and validated by executionArgs).

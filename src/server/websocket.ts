@@ -49,7 +49,9 @@ function armExpiry(extra: Extra & { socket: { close(code: number, reason: string
   if (!viewer) return;
   const remaining = viewer.tokenExpiresAt.getTime() - Date.now();
   extra.expiry = setTimeout(
-    () => (remaining > MAX_TIMER_MS ? armExpiry(extra) : extra.socket.close(CloseCode.Forbidden, "Forbidden: access token expired")),
+    // Checked against the clock when it fires: a timer may fire a millisecond early, and a long
+    // lifetime is waited out in several legs.
+    () => (viewer.tokenExpiresAt.getTime() > Date.now() ? armExpiry(extra) : extra.socket.close(CloseCode.Forbidden, "Forbidden: access token expired")),
     Math.max(0, Math.min(remaining, MAX_TIMER_MS)),
   );
   extra.expiry.unref();

@@ -37,7 +37,7 @@ function watch<T>(source: AsyncIterableIterator<T>, describe: (value: T) => stri
   const seen: T[] = [];
   const waiters: { match: (value: T) => boolean; resolve: (value: T) => void }[] = [];
   let failure: unknown;
-  const done = (async () => {
+  void (async () => {
     try {
       for await (const value of source) {
         seen.push(value);
@@ -55,7 +55,6 @@ function watch<T>(source: AsyncIterableIterator<T>, describe: (value: T) => stri
   })();
   return {
     seen,
-    done,
     until(match: (value: T) => boolean, what: string, timeoutMs = EVENT_TIMEOUT_MS): Promise<T> {
       const already = seen.find(match);
       if (already) return Promise.resolve(already);

@@ -113,11 +113,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const accessTokenTtlSeconds = duration("ACCESS_TOKEN_TTL", "15m");
   const refreshTokenTtlSeconds = duration("REFRESH_TOKEN_TTL", "30d");
 
-  const seedText = text("SEED_DEMO");
-  if (seedText !== undefined && !["true", "false", "1", "0"].includes(seedText)) {
-    problems.push(`SEED_DEMO must be true or false (got "${seedText}")`);
-  }
-  const seedDemo = seedText === undefined ? databaseUrl === undefined : seedText === "true" || seedText === "1";
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    if (!["true", "false", "1", "0"].includes(raw)) {
+      problems.push(`${name} must be true or false (got "${raw}")`);
+      return fallback;
+    }
+    return raw === "true" || raw === "1";
+  };
+  const seedDemo = flag("SEED_DEMO", databaseUrl === undefined);
   if (production && seedDemo) problems.push("SEED_DEMO must not be enabled when NODE_ENV=production (demo passwords are public)");
 
   const count = (name: string, fallback: number): number => {
@@ -146,15 +151,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (badAlgs.length) problems.push(`OIDC_ALGORITHMS may only list asymmetric algorithms ${ALLOWED_ALGS.join(", ")} (got ${badAlgs.join(", ")})`);
   if (oidcIssuer && oidcIssuer === (text("JWT_ISSUER") ?? "cartwheel")) problems.push("OIDC_ISSUER must differ from JWT_ISSUER");
 
-  const flag = (name: string, fallback: boolean): boolean => {
-    const raw = text(name);
-    if (raw === undefined) return fallback;
-    if (!["true", "false", "1", "0"].includes(raw)) {
-      problems.push(`${name} must be true or false (got "${raw}")`);
-      return fallback;
-    }
-    return raw === "true" || raw === "1";
-  };
   const explorer = flag("EXPLORER", !production);
   const persistedQueries = {
     apq: flag("APQ", true),

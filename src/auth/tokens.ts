@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { sha256Hex } from "../lib/hash.ts";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { KeyRing } from "./keys.ts";
 import { isUuid } from "../lib/ids.ts";
@@ -83,5 +84,5 @@ export function newRefreshToken(): { token: string; hash: string } {
 }
 
 export function hashRefreshToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return sha256Hex(token);
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { sha256Hex } from "../server/persisted/manifest.ts";
+import { sha256Hex } from "../lib/hash.ts";
+import { PARTNER_ID } from "../server/persisted/trusted-documents.ts";
 
 /**
  * `npm run partner:key -- <partner-id> [manifest]`: makes a new partner API key. Prints the key
@@ -7,7 +8,7 @@ import { sha256Hex } from "../server/persisted/manifest.ts";
  * which holds only the key's sha256.
  */
 const [id, manifest = "client/generated/persisted-documents.json"] = process.argv.slice(2);
-if (!id || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(id)) {
+if (!id || !PARTNER_ID.test(id)) {
   console.error("usage: npm run partner:key -- <partner-id (lower-case letters, digits, - or _)> [manifest path]");
   process.exit(2);
 }

@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { sha256Hex } from "../lib/hash.ts";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SqlConnection, SqlRunner } from "./sql-runner.ts";
@@ -26,7 +27,7 @@ export async function readMigrations(dir = DEFAULT_MIGRATIONS_DIR): Promise<Migr
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(join(dir, name, "migration.sql"), "utf8");
-      return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+      return { name, sql, checksum: sha256Hex(sql) };
     }),
   );
 }

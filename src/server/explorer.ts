@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import Negotiator from "negotiator";
+import { sha256Hex } from "../lib/hash.ts";
 import { BOOT_SCRIPT } from "./explorer/boot.ts";
 import { EXPLORER_CSS, renderPage } from "./explorer/page.ts";
 
@@ -54,7 +55,7 @@ export function createExplorer(options: ExplorerOptions): { handle(req: Incoming
     return `graphql/explorer/${name}`;
   };
   const fromText = (stem: string, extension: string, text: string, contentType: string) => {
-    const name = `${stem}-${createHash("sha256").update(text).digest("hex").slice(0, 12)}${extension}`;
+    const name = `${stem}-${sha256Hex(text).slice(0, 12)}${extension}`;
     assets.set(name, { contentType, read: async () => text });
     return `graphql/explorer/${name}`;
   };

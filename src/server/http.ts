@@ -112,30 +112,25 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
       const { http: _http, ...extensions } = decision.error.extensions;
       return send(res, status, { errors: [{ message: decision.error.message, extensions }] });
     }
-    if (decision.kind === "pass" && params.query === "") {
-      // An empty query next to an APQ hash means "hash only" (as on the WebSocket); Apollo would
-      // take "" for a text that does not match the hash.
-      if (get) {
-        const next = new URLSearchParams(url.searchParams);
-        next.delete("query");
-        search = `?${next.toString()}`;
-      } else {
-        const { query: _empty, ...rest } = body as Record<string, unknown>;
-        body = rest;
-      }
-    }
-    if (decision.kind === "use") {
-      // The manifest's text runs, whatever else came along; the hash has done its job.
-      if (get) {
-        const next = new URLSearchParams(url.searchParams);
-        next.set("query", decision.entry.text);
-        next.delete("extensions");
-        next.delete("documentId");
-        search = `?${next.toString()}`;
-      } else {
-        const { documentId: _id, extensions: _ext, ...rest } = body as Record<string, unknown>;
-        body = { ...rest, query: decision.entry.text };
-      }
+    const rewrite =
+      decision.kind === "use"
+        ? // The manifest's text runs, whatever else came along; the hash has done its job.
+          { query: decision.entry.text, drop: ["extensions", "documentId"] }
+        : params.query === ""
+          ? // An empty query next to an APQ hash means "hash only" (as on the WebSocket); Apollo
+            // would take "" for a text that does not match the hash.
+            { drop: ["query"] }
+          : undefined;
+    if (rewrite && get) {
+      const next = new URLSearchParams(url.searchParams);
+      for (const name of rewrite.drop) next.delete(name);
+      if (rewrite.query !== undefined) next.set("query", rewrite.query);
+      search = `?${next.toString()}`;
+    } else if (rewrite) {
+      const next = { ...(body as Record<string, unknown>) };
+      for (const name of rewrite.drop) delete next[name];
+      if (rewrite.query !== undefined) next.query = rewrite.query;
+      body = next;
     }
   }
   const result = await deps.apollo.executeHTTPGraphQLRequest({

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../lib/hash.ts";
 import type { Viewer } from "../../auth/roles.ts";
 import type { Prisma, Tx } from "../../db/client.ts";
 import { transactional } from "../../db/transaction.ts";
@@ -178,5 +178,5 @@ export function cartEvent(view: CartView): Event<"CART_UPDATED"> {
 /** Identifies a set of cart lines (order-independent): an idempotency key may only be replayed with it. */
 export function cartHash(lines: readonly CartLine[]): string {
   const canonical = [...lines].sort((a, b) => a.productId.localeCompare(b.productId)).map((l) => `${l.productId}:${l.quantity}`);
-  return createHash("sha256").update(canonical.join(",")).digest("hex");
+  return sha256Hex(canonical.join(","));
 }

@@ -1,10 +1,8 @@
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Kind, parse } from "graphql";
+import { sha256Hex } from "../../lib/hash.ts";
 
 export interface ManifestEntry {
-  /** Lower-case hex sha256 of `text`. */
-  hash: string;
   text: string;
   /** The name of the (single) operation in `text`; "anonymous" when it has none. */
   operationName: string;
@@ -12,8 +10,6 @@ export interface ManifestEntry {
 
 /** An allowed-operations manifest, keyed by hex sha256 of the document text. */
 export type Manifest = ReadonlyMap<string, ManifestEntry>;
-
-export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
 
 /**
  * A document identifier as clients send it: `sha256:<hex>` (GraphQL over HTTP persisted
@@ -55,7 +51,7 @@ export function loadManifest(path: string): Manifest {
     } catch (error) {
       throw new Error(`persisted-documents manifest ${path}: "${key}": ${(error as Error).message}`);
     }
-    manifest.set(hash, { hash, text, operationName });
+    manifest.set(hash, { text, operationName });
   }
   return manifest;
 }

@@ -3,7 +3,8 @@ import { dirname, resolve } from "node:path";
 import type { GraphQLError } from "graphql";
 import { AppError } from "../../graphql/errors.ts";
 import type { Metrics } from "../metrics.ts";
-import { loadManifest, normalizeHash, sha256Hex, type Manifest, type ManifestEntry } from "./manifest.ts";
+import { sha256Hex } from "../../lib/hash.ts";
+import { loadManifest, normalizeHash, type Manifest, type ManifestEntry } from "./manifest.ts";
 
 export interface Partner {
   id: string;
@@ -35,6 +36,8 @@ export interface TrustedDocumentsOptions {
 }
 
 export const PARTNER_KEY_HEADER = "x-partner-key";
+/** A partner id: a short lower-case name (it becomes a metrics label). */
+export const PARTNER_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /**
  * Trusted documents: a request made with a partner key may only run operations from that
@@ -67,7 +70,7 @@ export class TrustedDocuments {
       for (const [index, entry] of (raw.partners as Record<string, unknown>[]).entries()) {
         const where = `PARTNERS_FILE ${file}: partners[${index}]`;
         const { id, keySha256, manifest } = entry ?? {};
-        if (typeof id !== "string" || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(id)) throw new Error(`${where}: "id" must be a short lower-case name`);
+        if (typeof id !== "string" || !PARTNER_ID.test(id)) throw new Error(`${where}: "id" must be a short lower-case name`);
         if (ids.has(id)) throw new Error(`${where}: duplicate id "${id}"`);
         const keyHash = normalizeHash(keySha256);
         if (!keyHash) throw new Error(`${where}: "keySha256" must be the hex sha256 of the partner's key (npm run partner:key)`);

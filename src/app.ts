@@ -14,6 +14,7 @@ import { EventBus } from "./events/bus.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
+import { OperationLimits } from "./graphql/limits.ts";
 import { Redis } from "ioredis";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { hasRole } from "./auth/roles.ts";
@@ -28,6 +29,7 @@ import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { drainWebSocketPlugin } from "./server/plugins/drain-websocket.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
+import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 
@@ -54,9 +56,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const applied = await applyMigrations(db.sql);
     if (applied.length) log.info({ applied }, "migrations applied");
     const tokens = await accessTokensFor(config);
-    redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
+    // Never queues while Redis is away: the limiter falls back to memory and the APQ store misses at once.
+    redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
     redis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits, APQ cache) connection error"));
-    const loginLimiter = new LoginLimiter(config.loginLimits, redis && { redis: redis, prefix: config.redisPrefix });
+    const loginLimiter = new LoginLimiter(config.loginLimits, redis && { redis: redis, prefix: config.redisPrefix }, config.passwordRateLimits);
     const services = createServices({
       prisma: db.prisma,
       bus,
@@ -67,6 +70,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     });
     if (config.seedDemo && (await seedIfEmpty(db, services))) log.info("seeded the demo shop");
     const schema = await createSchema();
+    const limits = new OperationLimits(schema, config.operationLimits);
     const metrics = createMetrics(() => db.statementCount());
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
@@ -81,7 +85,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       log.error({ err: error }, "unexpected error");
       return undefined;
     };
-    const format = (formatted: Parameters<typeof formatError>[0], original: unknown) => formatError(formatted, original, onUnexpected);
+    const format = (formatted: Parameters<typeof formatError>[0], original: unknown) => formatError(formatted, original, onUnexpected, { hideSuggestions: config.hideSchemaSuggestions });
 
     const httpServer = createServer();
     const ws = attachWebSocket(httpServer, {
@@ -99,7 +103,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         return () => void changes.return?.();
       },
       formatError: format,
+      onAuthenticationFailure: (error) => log.error({ err: error }, "socket credentials could not be checked"),
       metrics,
+      limits,
       trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
       closeOnDemotion: persistedQueries.trustedDocumentsOnly,
       ...(apqEntries && {
@@ -112,7 +118,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const apollo = new ApolloServer<Context>({
       schema,
       formatError: format,
+      // Introspection is refused by limits.validationRules, the same rule as on the WebSocket.
       introspection: true,
+      validationRules: limits.validationRules,
+      // Also for texts that reach Apollo without passing server/http.ts (APQ entries stored earlier).
+      parseOptions: { maxTokens: config.operationLimits.maxTokens },
       // main.ts owns signals: it drains everything, not just Apollo.
       stopOnTerminationSignals: false,
       includeStacktraceInErrorResponses: false,
@@ -122,6 +132,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 5_000 }),
         ApolloServerPluginLandingPageDisabled(),
         operationMetricsPlugin(metrics),
+        limitsPlugin(limits),
         cacheScopePlugin(),
         // Hints live in the schema (@cacheControl on the public catalog); everything else is no-store.
         ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
@@ -144,11 +155,24 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         requestId: typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"].slice(0, 100) : undefined,
       });
     };
+    // Each dependency is named in the answer, so the 503 says which one failed.
     const ready = async () => {
-      const timeout = new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error("dependency check timed out")), READY_TIMEOUT_MS).unref(),
-      );
-      await Promise.race([Promise.all([db.ping(), bus.ping()]), timeout]);
+      const check = async (name: string, ping: () => Promise<void>) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("no answer within 2 s")), READY_TIMEOUT_MS);
+        });
+        try {
+          await Promise.race([ping(), timeout]);
+          return undefined;
+        } catch (error) {
+          return `${name}: ${(error as Error).message.replace(/^redis: /, "")}`;
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      const failing = (await Promise.all([check("database", () => db.ping()), check("redis", () => bus.ping())])).filter(Boolean);
+      if (failing.length > 0) throw new Error(failing.join("; "));
     };
     const explorer = config.explorer ? createExplorer({ demoAccounts: config.seedDemo ? DEMO_ACCOUNTS : [] }) : undefined;
     httpServer.on(
@@ -161,6 +185,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         log,
         jwks: () => jwks(tokens.keys),
         explorer: explorer?.handle,
+        checkQuery: (text) => limits.checkText(text),
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
           // A failing context (bad token) rejects, and the gate answers with that error.

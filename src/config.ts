@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { parseDurationSeconds } from "./lib/duration.ts";
+import type { OperationLimitsConfig } from "./graphql/limits.ts";
 
 /**
  * The only reader of process.env. Every variable is parsed and validated here; a bad value is
@@ -31,6 +32,12 @@ export interface Config {
   seedDemo: boolean;
   /** Failed log-ins allowed per account and per client address within the window. */
   loginLimits: { perAccount: number; perAddress: number; windowSeconds: number };
+  /** Anonymous mutations that hash a password (signUp, logIn): attempts per client address within the window, whatever their outcome. */
+  passwordRateLimits: { signUpPerAddress: number; logInPerAddress: number; windowSeconds: number };
+  /** Depth, alias, token, directive and cost limits of every operation; introspection on or off. */
+  operationLimits: OperationLimitsConfig;
+  /** Leave "Did you mean …?" suggestions out of error messages (on when NODE_ENV=production). */
+  hideSchemaSuggestions: boolean;
   /** An external OpenID Connect provider whose access tokens are accepted; undefined when not configured. */
   oidc: { issuer: string; audience: string; jwksUrl: string; algorithms: string[] } | undefined;
   /** Serve the GraphiQL explorer to browsers at GET /graphql (default: on, off when NODE_ENV=production). */
@@ -140,6 +147,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     windowSeconds: duration("LOGIN_FAILURE_WINDOW", "1m"),
   };
 
+  const passwordRateLimits = {
+    signUpPerAddress: count("SIGNUP_MAX_PER_ADDRESS", 20),
+    logInPerAddress: count("LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 300),
+    windowSeconds: duration("PASSWORD_RATE_WINDOW", "15m"),
+  };
+  const operationLimits: OperationLimitsConfig = {
+    maxDepth: count("MAX_DEPTH", 10),
+    maxAliases: count("MAX_ALIASES", 15),
+    maxTokens: count("MAX_TOKENS", 2_000),
+    maxDirectives: count("MAX_DIRECTIVES", 50),
+    costLimit: count("COST_LIMIT", 10_000),
+    costLimitStaff: count("COST_LIMIT_STAFF", 50_000),
+    costLimitPartner: count("COST_LIMIT_PARTNER", 50_000),
+    introspection: flag("INTROSPECTION", !production),
+  };
+
   const oidcIssuer = text("OIDC_ISSUER");
   const oidcAudience = text("OIDC_AUDIENCE");
   const oidcJwksUrl = url("OIDC_JWKS_URL", ["https:", "http:"]);
@@ -178,6 +201,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     refreshTokenTtlSeconds,
     seedDemo,
     loginLimits,
+    passwordRateLimits,
+    operationLimits,
+    hideSchemaSuggestions: production,
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
     explorer,
     persistedQueries,

@@ -9,6 +9,13 @@ export interface LoginLimits {
   windowSeconds: number;
 }
 
+/** Attempts per client address of the anonymous operations that hash a password, whatever their outcome. */
+export interface PasswordRateLimits {
+  signUpPerAddress: number;
+  logInPerAddress: number;
+  windowSeconds: number;
+}
+
 /** Seconds until the caller may try again, when an attempt is refused. */
 export class TooManyAttempts extends Error {
   constructor(readonly retryAfterSeconds: number) {
@@ -23,23 +30,45 @@ export class TooManyAttempts extends Error {
 export class LoginLimiter {
   private readonly account: RateLimiterAbstract;
   private readonly address: RateLimiterAbstract;
+  private readonly attempts: Record<"signUp" | "logIn", RateLimiterAbstract> | undefined;
 
-  constructor(limits: LoginLimits, store?: { redis: Redis; prefix: string }) {
-    const make = (points: number, keyPrefix: string) => {
-      const memory = new RateLimiterMemory({ keyPrefix, points, duration: limits.windowSeconds });
-      // While Redis is unreachable, counting goes on in this process rather than failing log-ins.
+  constructor(limits: LoginLimits, store?: { redis: Redis; prefix: string }, attempts?: PasswordRateLimits) {
+    const make = (points: number, keyPrefix: string, duration = limits.windowSeconds) => {
+      const memory = new RateLimiterMemory({ keyPrefix, points, duration });
+      // While Redis is unreachable, counting goes on in this process rather than failing log-ins,
+      // and at once: a client that is not connected is not waited for.
       return store
         ? new RateLimiterRedis({
             storeClient: store.redis,
             keyPrefix: `${store.prefix}${keyPrefix}`,
             points,
-            duration: limits.windowSeconds,
+            duration,
             insuranceLimiter: memory,
+            rejectIfRedisNotReady: true,
           })
         : memory;
     };
     this.account = make(limits.perAccount, "login-fail-account");
     this.address = make(limits.perAddress, "login-fail-address");
+    this.attempts = attempts && {
+      signUp: make(attempts.signUpPerAddress, "signup-address", attempts.windowSeconds),
+      logIn: make(attempts.logInPerAddress, "login-address", attempts.windowSeconds),
+    };
+  }
+
+  /**
+   * Counts one attempt of `kind` from `address`; throws TooManyAttempts once the address has used
+   * its attempts for the window. Every attempt counts, successful or not: each one hashes a password.
+   */
+  async attempt(kind: "signUp" | "logIn", address: string | undefined): Promise<void> {
+    const limiter = this.attempts?.[kind];
+    if (!limiter || !address) return;
+    try {
+      await limiter.consume(address);
+    } catch (rejection) {
+      if (rejection instanceof Error) throw rejection;
+      throw new TooManyAttempts(Math.max(1, Math.ceil((rejection as { msBeforeNext: number }).msBeforeNext / 1000)));
+    }
   }
 
   /** Throws TooManyAttempts when either counter is used up; counts nothing. */

@@ -4,6 +4,36 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Event, TopicName, TopicPayloads } from "./topics.ts";
 
+const PUBLISH_TIMEOUT_MS = 1_000;
+const RESUBSCRIBE_DELAY_MS = 1_000;
+
+/**
+ * graphql-redis-subscriptions rejects a promise nobody holds when a SUBSCRIBE fails (Redis away,
+ * or the connection closed with the command still queued), which ends the process. This gives it
+ * a client whose subscribe() never reports a failure: it retries until Redis accepts, and after
+ * close() it simply never answers (the subscription is being torn down anyway).
+ */
+function neverRejectingSubscriber(client: Redis, closed: () => boolean, log: Logger): Redis {
+  const subscribe = client.subscribe.bind(client) as (channel: string) => Promise<unknown>;
+  const attempt = (channel: string, callback: (error: Error | null) => void): void => {
+    subscribe(channel).then(
+      () => callback(null),
+      (error: Error) => {
+        if (closed()) return;
+        log.warn({ err: error.message, channel }, "redis subscribe failed; retrying");
+        setTimeout(() => attempt(channel, callback), RESUBSCRIBE_DELAY_MS).unref();
+      },
+    );
+  };
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === "subscribe") return (channel: string, callback: (error: Error | null) => void) => attempt(channel, callback);
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /**
  * Publishes and subscribes to typed, id-scoped topics. With a Redis URL every instance sharing
  * that Redis (and prefix) sees every event; without one, events stay inside this process.
@@ -21,15 +51,21 @@ export class EventBus {
   }
 
   static redis(url: string, prefix: string, log: Logger): EventBus {
-    const options = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false };
-    const publisher = new Redis(url, options);
-    const subscriber = new Redis(url, options);
+    // The publisher never queues while Redis is away: a mutation that committed answers at once
+    // (its events are logged as lost) instead of waiting out reconnection attempts.
+    const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: PUBLISH_TIMEOUT_MS });
+    // The subscriber queues SUBSCRIBE until Redis is back, however long that takes: a subscription
+    // opened during an outage waits for it, and ioredis re-subscribes every channel on reconnect.
+    const subscriber = new Redis(url, { enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const client of [publisher, subscriber]) {
       // ioredis reconnects by itself; readiness reports the outage meanwhile.
       client.on("error", (error: Error) => log.warn({ err: error.message }, "redis connection error"));
     }
-    return new EventBus(new RedisPubSub({ publisher, subscriber }), prefix, log, { publisher, subscriber });
+    const bus = new EventBus(new RedisPubSub({ publisher, subscriber: neverRejectingSubscriber(subscriber, () => bus.closed, log) }), prefix, log, { publisher, subscriber });
+    return bus;
   }
+
+  private closed = false;
 
   get distributed(): boolean {
     return this.redis !== undefined;
@@ -39,8 +75,15 @@ export class EventBus {
     return `${this.prefix}${topic}:${id}`;
   }
 
-  /** Publishes after commit; a failure is logged, never thrown into the request that committed. */
+  /**
+   * Publishes after commit; a failure is logged, never thrown into the request that committed.
+   * While Redis is not connected the events are dropped at once (logged), not waited for.
+   */
   async publish(events: readonly Event[]): Promise<void> {
+    if (this.redis && this.redis.publisher.status !== "ready" && events.length > 0) {
+      this.log.error({ topics: events.map((e) => e.topic), redis: this.redis.publisher.status }, "event publish failed: redis not connected");
+      return;
+    }
     await Promise.all(
       events.map(async (e) => {
         try {
@@ -56,13 +99,18 @@ export class EventBus {
     return this.engine.asyncIterableIterator<TopicPayloads[K]>(ids.map((id) => this.channel(topic, id)));
   }
 
+  /** Resolves when Redis answers both connections; rejects at once while either is not connected. */
   async ping(): Promise<void> {
     if (!this.redis) return;
+    for (const client of [this.redis.publisher, this.redis.subscriber]) {
+      if (client.status !== "ready") throw new Error(`redis: not connected (${client.status})`);
+    }
     await Promise.all([this.redis.publisher.ping(), this.redis.subscriber.ping()]);
   }
 
   /** Closes the Redis connections: politely (QUIT) when connected, at once when Redis is unreachable. */
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.redis) return;
     await Promise.all(
       [this.redis.publisher, this.redis.subscriber].map(async (client) => {

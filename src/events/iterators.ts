@@ -13,10 +13,12 @@ export function transform<T, U>(
   const iterator: AsyncIterator<T> =
     Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as AsyncIterator<T>);
   let finished = false;
-  const finish = async () => {
+  // Not awaited: a source still waiting to subscribe (Redis away) finishes its return() only once
+  // it has subscribed, and the consumer must not wait for that.
+  const finish = () => {
     if (finished) return;
     finished = true;
-    await iterator.return?.();
+    Promise.resolve(iterator.return?.()).catch(() => {});
   };
   const result: AsyncIterableIterator<U> = {
     async next(): Promise<IteratorResult<U>> {

@@ -11,6 +11,8 @@ export interface Context {
   userAgent: string | undefined;
   /** The caller's network address (for log-in limits); undefined when unknown. */
   clientAddress: string | undefined;
+  /** Set when the request came with a partner key (it runs the partner's manifest, on the partner's budget). */
+  partnerId?: string | undefined;
   /** Set for operations sent over a WebSocket: control of that connection. */
   connection: ConnectionControl | undefined;
   services: Services;

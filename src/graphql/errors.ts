@@ -37,6 +37,8 @@ const CLIENT_CODES = new Set([
   "PERSISTED_QUERY_NOT_SUPPORTED",
 ]);
 
+const SUGGESTION = /\s*Did you mean .+\?$/;
+
 /** An expected failure with a contract code; its message is shown to the client as is. */
 export class AppError extends GraphQLError {
   constructor(code: Exclude<ErrorCode, "INTERNAL_SERVER_ERROR">, message: string, extensions: Record<string, unknown> = {}) {
@@ -61,9 +63,14 @@ export function formatError(
   formatted: GraphQLFormattedError,
   original: unknown,
   onUnexpected: (error: unknown) => string | undefined,
+  options: { hideSuggestions?: boolean } = {},
 ): GraphQLFormattedError {
   const code = String(formatted.extensions?.code ?? "");
   const { locations, path } = formatted;
+  if (options.hideSuggestions && SUGGESTION.test(formatted.message)) {
+    // "Did you mean …?" names fields and types the caller did not know of (production).
+    formatted = { ...formatted, message: formatted.message.replace(SUGGESTION, "") };
+  }
   if (CONTRACT_CODES.has(code)) {
     const { stacktrace: _drop, http: _http, ...extensions } = formatted.extensions ?? {};
     return { message: formatted.message, locations, path, extensions: { ...extensions, code } };

@@ -7,6 +7,7 @@ import type { Metrics } from "./metrics.ts";
 import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_DISCARD_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface HttpDeps {
   apollo: ApolloServer<Context>;
@@ -25,6 +26,8 @@ export interface HttpDeps {
    * text it runs. `context` is the request's own (built once), for callers whose role matters.
    */
   trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<Context>) => Promise<Decision>;
+  /** Depth, alias, token and directive limits of a query text (graphql/limits.ts): the error to refuse it with. */
+  checkQuery?: (text: string) => GraphQLError | undefined;
 }
 
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
@@ -80,7 +83,10 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   let body: unknown = undefined;
   if (req.method === "POST") {
     const raw = await readBody(req);
-    if (raw === null) return send(res, 413, { errors: [{ message: "request body too large", extensions: { code: "BAD_USER_INPUT" } }] });
+    if (raw === null) {
+      res.setHeader("connection", "close");
+      return send(res, 413, { errors: [{ message: `Request body too large: at most ${MAX_BODY_BYTES} bytes`, extensions: { code: "BAD_USER_INPUT" } }] });
+    }
     if ((headers.get("content-type") ?? "").includes("json") && raw.length > 0) {
       try {
         body = JSON.parse(raw);
@@ -107,11 +113,8 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
       if (!(error instanceof GraphQLError)) throw error;
       decision = { kind: "refuse", error };
     }
-    if (decision.kind === "refuse") {
-      const status = (decision.error.extensions.http as { status?: number } | undefined)?.status ?? 400;
-      const { http: _http, ...extensions } = decision.error.extensions;
-      return send(res, status, { errors: [{ message: decision.error.message, extensions }] });
-    }
+    if (decision.kind === "refuse") return refuse(res, decision.error);
+    if (decision.kind === "use" && decision.partnerId) (await context()).partnerId = decision.partnerId;
     const rewrite =
       decision.kind === "use"
         ? // The manifest's text runs, whatever else came along; the hash has done its job.
@@ -133,6 +136,11 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
       body = next;
     }
   }
+  // Limits run before Apollo parses, so a hostile document costs one short answer. A hash-only APQ
+  // request carries no text here: its text passed this check when it was registered.
+  const text = req.method === "GET" ? new URLSearchParams(search).get("query") : isObject(body) ? body.query : undefined;
+  const tooComplex = typeof text === "string" && text !== "" ? deps.checkQuery?.(text) : undefined;
+  if (tooComplex) return refuse(res, tooComplex);
   const result = await deps.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
     context,
@@ -142,6 +150,13 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   if (result.body.kind === "complete") return res.end(result.body.string);
   for await (const chunk of result.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+/** Answers with one GraphQL error before Apollo runs; its status comes from extensions.http (default 400). */
+function refuse(res: ServerResponse, error: GraphQLError) {
+  const status = (error.extensions.http as { status?: number } | undefined)?.status ?? 400;
+  const { http: _http, ...extensions } = error.extensions;
+  return send(res, status, { errors: [{ message: error.message, extensions }] });
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -158,20 +173,27 @@ function paramsFromSearch(search: URLSearchParams): RequestParams {
   return { query: search.get("query") ?? undefined, documentId: search.get("documentId") ?? undefined, extensions };
 }
 
+/**
+ * The body as text, or null when it is over MAX_BODY_BYTES. An oversized body is read to its end
+ * and dropped (not buffered) so the 413 answer reaches the client instead of a connection reset;
+ * past MAX_DISCARD_BYTES the connection is cut (a client that keeps sending is not waited for).
+ */
 function readBody(req: IncomingMessage): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(null);
+      if (size > MAX_DISCARD_BYTES) {
         req.destroy();
-        return;
+        resolve(null);
+      } else if (size <= MAX_BODY_BYTES) {
+        chunks.push(chunk);
+      } else {
+        chunks.length = 0;
       }
-      chunks.push(chunk);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
 }

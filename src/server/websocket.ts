@@ -1,13 +1,17 @@
 import type { Server } from "node:http";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import { getOperationAST, parse, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { GraphQLError, getOperationAST, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
 import { hasRole, type Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
 import { AppError } from "../graphql/errors.ts";
+import type { OperationLimits } from "../graphql/limits.ts";
 import type { Metrics } from "./metrics.ts";
 import { PARTNER_KEY_HEADER, type Decision, type RequestParams } from "./persisted/trusted-documents.ts";
+
+/** WebSocket close code 1013 (RFC 6455 registry): a temporary server condition; the client should retry. */
+export const TRY_AGAIN_LATER = 1013;
 
 // setTimeout's ceiling (~24.8 days); longer lifetimes are re-armed when it fires.
 const MAX_TIMER_MS = 2_147_483_647;
@@ -23,6 +27,8 @@ export interface WebSocketDeps {
    */
   watchViewer: (userId: string, on: { revoked(sessions: string[] | "all"): void; role(role: Viewer["role"]): void }) => () => void;
   formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
+  /** Told of an unexpected failure while checking a connection's token (it is logged there). */
+  onAuthenticationFailure?: (error: unknown) => void;
   metrics: Metrics;
   /** Partner keys and trusted documents, as over HTTP (see TrustedDocuments.decide). */
   trustedDocuments?: (partnerKey: string | undefined, params: RequestParams, isStaff: () => Promise<boolean>) => Promise<Decision>;
@@ -31,6 +37,8 @@ export interface WebSocketDeps {
    * closed (4403) rather than left running operations that are no longer allowed.
    */
   closeOnDemotion?: boolean;
+  /** The same operation limits as over HTTP: document limits, cost budget, introspection. */
+  limits: OperationLimits;
   /** The APQ store shared with HTTP (hex sha256 -> text); absent when APQ is off. */
   apq?: { get(hash: string): Promise<string | undefined>; set(hash: string, text: string): Promise<void> };
 }
@@ -59,17 +67,25 @@ function armExpiry(extra: Extra & { socket: { close(code: number, reason: string
 
 /**
  * Parses and validates here rather than in graphql-ws, which closes the whole socket (4500) on a
- * syntax error: a bad document fails its own operation with BAD_USER_INPUT, as over HTTP.
+ * syntax error: a bad document fails its own operation with BAD_USER_INPUT, as over HTTP. The
+ * operation limits come first, so a hostile document gets one QUERY_TOO_COMPLEX and no more.
  */
-function executionArgs(schema: GraphQLSchema, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }) {
-  let document: DocumentNode;
-  try {
-    document = parse(payload.query);
-  } catch (error) {
-    return [new AppError("BAD_USER_INPUT", (error as Error).message, { reason: "GRAPHQL_PARSE_FAILED" })];
+function executionArgs(
+  deps: Pick<WebSocketDeps, "schema" | "limits">,
+  payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+  caller: { role: Viewer["role"] | undefined; partner: boolean },
+) {
+  const { schema, limits } = deps;
+  const checked = limits.checkDocument(payload.query);
+  if ("error" in checked) {
+    const { error } = checked;
+    return [error.extensions.code ? error : new AppError("BAD_USER_INPUT", error.message, { reason: "GRAPHQL_PARSE_FAILED" })];
   }
-  const invalid = validate(schema, document);
+  const { document } = checked;
+  const invalid = validate(schema, document, [...specifiedRules, ...limits.validationRules]);
   if (invalid.length > 0) return invalid.map((e) => new AppError("BAD_USER_INPUT", e.message, { reason: "GRAPHQL_VALIDATION_FAILED" }));
+  const tooCostly = limits.checkCost(document, payload.operationName, payload.variables, caller);
+  if (tooCostly) return [tooCostly];
   return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
 }
 
@@ -105,8 +121,14 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         let viewer: Viewer;
         try {
           viewer = await deps.authenticate(match[1]!);
-        } catch {
-          return false; // graphql-ws closes with 4403 Forbidden
+        } catch (error) {
+          // Only a token that is really invalid, expired or revoked is 4403 (clients log out on it).
+          if (error instanceof GraphQLError && error.extensions.code === "UNAUTHENTICATED") return false;
+          // A dependency failed while checking it (the database): 1013 Try Again Later, which
+          // clients (graphql-ws's among them) retry.
+          deps.onAuthenticationFailure?.(error);
+          ctx.extra.socket.close(TRY_AGAIN_LATER, "Try again later: the credentials could not be checked");
+          return false;
         }
         // One viewer object per connection: every operation's context reads it, so a renewal or
         // a role change applies to the next event of every subscription on this socket.
@@ -142,11 +164,12 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
           ? await deps.trustedDocuments(partnerKey, payload, async () => !!viewer && hasRole(viewer.role, "STAFF"))
           : ({ kind: "pass" } as const);
         if (decision.kind === "refuse") return [decision.error];
+        const caller = { role: viewer?.role, partner: decision.kind === "use" && decision.partnerId !== undefined };
         // What ends up in target.query is what runs (parsed and validated by executionArgs).
         const target = payload as { query: string };
         if (decision.kind === "use") {
           target.query = decision.entry.text;
-          return executionArgs(deps.schema, payload);
+          return executionArgs(deps, payload, caller);
         }
         // APQ as over HTTP (graphql-ws requires a string query: hash-only requests send "").
         const hash = (payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
@@ -162,7 +185,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         if (target.query === "") {
           return [new AppError("BAD_USER_INPUT", deps.apq ? "Send the query text or its persisted query hash" : "Persisted queries are off: send the query text")];
         }
-        return executionArgs(deps.schema, payload);
+        return executionArgs(deps, payload, caller);
       },
       onOperation: (_ctx, _id, payload, args, result) => {
         const hash = toRegister.get(payload);

@@ -14,12 +14,22 @@ const PASSWORD = "correct horse battery";
 function socket(wsUrl: string, token?: string) {
   let resolveClose!: (code: number) => void;
   const closedAt = new Promise<number>((r) => (resolveClose = r));
-  const client = wsClient(wsUrl, token, (code) => resolveClose(code));
+  // Recorded synchronously when the close arrives (a race against a resolved promise would
+  // always answer "open").
+  let closedWith: number | undefined;
+  const client = wsClient(wsUrl, token, (code) => {
+    closedWith ??= code;
+    resolveClose(code);
+  });
   return {
     client,
     closed: (ms: number) =>
       Promise.race([closedAt, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`socket not closed within ${ms} ms`)), ms))]),
-    isOpen: () => Promise.race([closedAt.then(() => false), Promise.resolve(true)]),
+    /** Whether the first socket is still open after a round trip on it: a close the server sent first has arrived by then. */
+    isOpen: async () => {
+      await nextWithin(client.iterate({ query: "{ __typename }" }), 3_000).catch(() => undefined);
+      return closedWith === undefined;
+    },
   };
 }
 

@@ -12,14 +12,21 @@ function signedIn(ctx: Context, result: AuthResult): AuthResult {
   return result;
 }
 
+/**
+ * Operation cost (see graphql/limits.ts) of a mutation that hashes a password (argon2id, ~19 MiB
+ * and tens of milliseconds each): with the default budget of 10,000 an anonymous request may hash
+ * at most three.
+ */
+export const PASSWORD_HASH_COST = 3_000;
+
 @Resolver()
 export class AuthResolver {
-  @Mutation(() => AuthPayload)
+  @Mutation(() => AuthPayload, { complexity: PASSWORD_HASH_COST })
   async signUp(@Arg("input", () => SignUpInput) input: SignUpInput, @Ctx() ctx: Context) {
-    return signedIn(ctx, await ctx.services.identity.signUp(input, ctx.userAgent));
+    return signedIn(ctx, await ctx.services.identity.signUp(input, ctx.userAgent, ctx.clientAddress));
   }
 
-  @Mutation(() => AuthPayload)
+  @Mutation(() => AuthPayload, { complexity: PASSWORD_HASH_COST })
   async logIn(@Arg("email", () => String) email: string, @Arg("password", () => String) password: string, @Ctx() ctx: Context) {
     return signedIn(ctx, await ctx.services.identity.logIn(email, password, ctx.userAgent, ctx.clientAddress));
   }

@@ -105,7 +105,9 @@ export class IdentityService {
     return updated[0];
   }
 
-  async signUp(input: NewUser, userAgent?: string): Promise<AuthResult> {
+  /** Creates a CUSTOMER and signs them in; RATE_LIMITED after too many sign-ups from one client address. */
+  async signUp(input: NewUser, userAgent?: string, clientAddress?: string): Promise<AuthResult> {
+    await this.limited(() => this.options.limiter?.attempt("signUp", clientAddress), "Too many sign-ups from this address");
     const user = await this.createUser({ ...input, role: "CUSTOMER" });
     return this.startSession(user, userAgent);
   }
@@ -117,15 +119,8 @@ export class IdentityService {
   async logIn(email: string, password: string, userAgent?: string, clientAddress?: string): Promise<AuthResult> {
     const account = email.trim().toLowerCase();
     const limiter = this.options.limiter;
-    try {
-      await limiter?.check(account, clientAddress);
-    } catch (error) {
-      if (!(error instanceof TooManyAttempts)) throw error;
-      throw new AppError("RATE_LIMITED", `Too many failed sign-in attempts; try again in ${error.retryAfterSeconds} s`, {
-        retryAfterSeconds: error.retryAfterSeconds,
-        http: { status: 429 },
-      });
-    }
+    await this.limited(() => limiter?.attempt("logIn", clientAddress), "Too many sign-in attempts from this address");
+    await this.limited(() => limiter?.check(account, clientAddress), "Too many failed sign-in attempts");
     const row = await this.prisma.user.findUnique({ where: { email: account }, select: { ...USER_SELECT, passwordHash: true } });
     const ok = await verifyPassword(row?.passwordHash, password);
     if (!row || !ok) {
@@ -135,6 +130,19 @@ export class IdentityService {
     await limiter?.succeeded(account);
     const { passwordHash: _hash, ...user } = row;
     return this.startSession(user, userAgent);
+  }
+
+  /** Runs a limiter step; its refusal becomes RATE_LIMITED (HTTP 429) with extensions.retryAfterSeconds. */
+  private async limited(step: () => Promise<void> | undefined, message: string): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      if (!(error instanceof TooManyAttempts)) throw error;
+      throw new AppError("RATE_LIMITED", `${message}; try again in ${error.retryAfterSeconds} s`, {
+        retryAfterSeconds: error.retryAfterSeconds,
+        http: { status: 429 },
+      });
+    }
   }
 
   /** Rotates a refresh token; presenting an already-rotated one revokes the whole session. */

@@ -23,7 +23,7 @@ export type Decision =
   /** No manifest applies to this caller: the request goes on unchanged (APQ included). */
   | { kind: "pass" }
   /** Run the manifest's text for the requested hash instead of whatever the request carried. */
-  | { kind: "use"; entry: ManifestEntry }
+  | { kind: "use"; entry: ManifestEntry; partnerId?: string }
   | { kind: "refuse"; error: GraphQLError };
 
 export interface TrustedDocumentsOptions {
@@ -155,6 +155,6 @@ export class TrustedDocuments {
         ),
       };
     }
-    return { kind: "use", entry };
+    return { kind: "use", entry, ...(partner ? { partnerId: partner.id } : {}) };
   }
 }

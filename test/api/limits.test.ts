@@ -1,0 +1,164 @@
+// Hostile operations: depth, alias, token, directive and cost limits run before anything executes,
+// over HTTP and WebSocket alike, and answer QUERY_TOO_COMPLEX with what was exceeded.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import type { App } from "../../src/app.ts";
+import { DEMO, createTestDatabase, gql, logIn, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
+
+const state = {} as { app: App; dbUrl: string; drop(): Promise<void>; dir: { remove(): void } };
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  const dir = tempDir();
+  state.dbUrl = db.url;
+  state.drop = db.drop;
+  state.dir = dir;
+  state.app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path });
+});
+afterAll(async () => {
+  await state.app.stop();
+  await state.drop();
+  state.dir.remove();
+});
+
+/** A valid query whose selections nest `depth` fields deep: products > edges > node > category > products … */
+function nested(depth: number): string {
+  const cycle = ["products(first: 1)", "edges", "node", "category"] as const;
+  const leaf = { "products(first: 1)": "totalCount", edges: "cursor", node: "id", category: "id" };
+  let open = "";
+  let close = "";
+  let last: (typeof cycle)[number] = "products(first: 1)";
+  for (let i = 0; i < depth - 1; i++) {
+    last = cycle[i % cycle.length]!;
+    open += `${last} { `;
+    close += " }";
+  }
+  return `{ ${open}${leaf[last]}${close} }`;
+}
+
+function onlyTooComplex(res: { status: number; errors?: { extensions: Record<string, unknown> }[]; data?: unknown }, limit: string) {
+  expect(res.status).toBe(400);
+  expect(res.data).toBeUndefined();
+  expect(res.errors).toHaveLength(1);
+  const ext = res.errors![0]!.extensions;
+  expect(ext.code).toBe("QUERY_TOO_COMPLEX");
+  expect(ext.limit).toBe(limit);
+  expect(typeof ext.max).toBe("number");
+  expect(ext.actual as number).toBeGreaterThan(ext.max as number);
+  return ext;
+}
+
+async function wsErrors(query: string, variables: Record<string, unknown> = {}, token?: string) {
+  const client = wsClient(state.app.wsUrl, token);
+  try {
+    const error = await nextWithin(client.iterate({ query, variables })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    return error as { extensions: Record<string, unknown> }[] | undefined;
+  } finally {
+    await client.dispose();
+  }
+}
+
+async function userCount(): Promise<number> {
+  const client = new pg.Client({ connectionString: state.dbUrl });
+  await client.connect();
+  try {
+    return Number((await client.query("SELECT count(*)::int AS n FROM users")).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+describe("document limits", () => {
+  it("a depth-15 query is refused with its depth; depth 8 runs", async () => {
+    const ok = await gql(state.app.url, nested(8));
+    expect(ok.errors).toBeUndefined();
+    const ext = onlyTooComplex(await gql(state.app.url, nested(15)), "depth");
+    expect(ext.max).toBe(10);
+  });
+
+  it("20 aliases are refused by the alias limit; 500 aliases of products, before any of them runs", async () => {
+    const aliased = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `p${i}: products(first: 1) { totalCount }`).join(" ")} }`;
+    expect((await gql(state.app.url, aliased(15))).errors).toBeUndefined();
+    expect(onlyTooComplex(await gql(state.app.url, aliased(20)), "aliases")).toMatchObject({ max: 15, actual: 20 });
+    const before = state.app.db.statementCount();
+    // 500 aliases are also 4,000 tokens: the parser's limit answers first.
+    const res = await gql(state.app.url, aliased(500));
+    expect(["aliases", "tokens"]).toContain(res.errors?.[0]?.extensions.limit);
+    onlyTooComplex(res, res.errors![0]!.extensions.limit as string);
+    expect(state.app.db.statementCount()).toBe(before);
+  });
+
+  it("100 aliased logIn and 100 aliased signUp are refused, and no account is made", async () => {
+    const users = await userCount();
+    const logIns = `mutation { ${Array.from({ length: 100 }, (_, i) => `l${i}: logIn(email: "${DEMO.customer.email}", password: "x") { accessToken }`).join(" ")} }`;
+    // 100 aliased log-ins are 1,900 tokens, 100 sign-ups more than 2,000: whichever limit answers, once.
+    onlyTooComplex(await gql(state.app.url, logIns), "aliases");
+    const signUps = `mutation { ${Array.from({ length: 100 }, (_, i) => `s${i}: signUp(input: { email: "alias${i}@example.test", password: "correct horse battery", name: "A" }) { accessToken }`).join(" ")} }`;
+    onlyTooComplex(await gql(state.app.url, signUps), "tokens");
+    expect(await userCount()).toBe(users);
+  });
+
+  it("too many tokens are refused while parsing", async () => {
+    const query = `{ products(first: 1) { edges { node { ${"id ".repeat(3_000)} } } } }`;
+    const ext = onlyTooComplex(await gql(state.app.url, query), "tokens");
+    expect(ext.max).toBe(2_000);
+    expect(ext.actual).toBeGreaterThan(3_000);
+  });
+
+  it("5,000 directives get one error from the directive limit", async () => {
+    const query = `{ products(first: 1) { totalCount ${"@include(if: true) ".repeat(5_000)} } }`;
+    // With the default limits, the token limit stops it first: one error as well.
+    onlyTooComplex(await gql(state.app.url, query), "tokens");
+    // Raise the token limit so that the directive limit is the one that answers.
+    const app = await startTestServer({ databaseUrl: state.dbUrl, dataDir: tempDir().path, env: { MAX_TOKENS: "100000" } });
+    try {
+      const ext = onlyTooComplex(await gql(app.url, query), "directives");
+      expect(ext).toMatchObject({ max: 50, actual: 5_000 });
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it("the same limits refuse the same documents over the WebSocket", async () => {
+    const depth = await wsErrors(nested(15));
+    expect(depth?.[0]?.extensions).toMatchObject({ code: "QUERY_TOO_COMPLEX", limit: "depth" });
+    const aliases = await wsErrors(`{ ${Array.from({ length: 20 }, (_, i) => `p${i}: products(first: 1) { totalCount }`).join(" ")} }`);
+    expect(aliases).toHaveLength(1);
+    expect(aliases?.[0]?.extensions).toMatchObject({ code: "QUERY_TOO_COMPLEX", limit: "aliases", max: 15, actual: 20 });
+  });
+});
+
+describe("cost budget", () => {
+  // Cost = 1 + first × (cost of one edge): a nested connection multiplies.
+  const heavy = `query($n: Int) { products(first: $n) { edges { node { category { products(first: 100) { edges { node { id } } } } } } } }`;
+
+  it("a connection costs by its first, as a variable too; the refusal says the cost and the budget", async () => {
+    expect((await gql(state.app.url, heavy, { n: 5 })).errors).toBeUndefined();
+    const ext = onlyTooComplex(await gql(state.app.url, heavy, { n: 40 }), "cost");
+    expect(ext.max).toBe(10_000);
+    expect(ext.actual).toBeGreaterThan(10_000);
+  });
+
+  it("staff have a larger budget", async () => {
+    const token = await logIn(state.app.url, DEMO.staff);
+    const res = await gql(state.app.url, heavy, { n: 40 }, token);
+    expect(res.errors).toBeUndefined();
+    expect(res.data.products.edges).toHaveLength(40);
+  });
+
+  it("mutations that hash a password cost more: four log-ins in one request are refused, three run", async () => {
+    const logIns = (n: number) => `mutation { ${Array.from({ length: n }, (_, i) => `l${i}: logIn(email: "${DEMO.customer.email}", password: "${DEMO.customer.password}") { accessToken }`).join(" ")} }`;
+    const three = await gql(state.app.url, logIns(3));
+    expect(three.errors).toBeUndefined();
+    onlyTooComplex(await gql(state.app.url, logIns(4)), "cost");
+  });
+
+  it("the WebSocket applies the same budget with the connection's viewer", async () => {
+    const anonymous = await wsErrors(heavy, { n: 40 });
+    expect(anonymous?.[0]?.extensions).toMatchObject({ code: "QUERY_TOO_COMPLEX", limit: "cost", max: 10_000 });
+    const token = await logIn(state.app.url, DEMO.staff);
+    expect(await wsErrors(heavy, { n: 40 }, token)).toBeUndefined();
+  });
+});

@@ -1,0 +1,75 @@
+// NODE_ENV=production: introspection is off (HTTP and WebSocket alike) unless INTROSPECTION=true,
+// and error messages do not suggest field names ("Did you mean …?").
+import { generateKeyPairSync } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app.ts";
+import { createTestDatabase, gql, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
+
+const key = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const apps = {} as { production: App; open: App; development: App };
+let dispose: () => Promise<void>;
+
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  const dir = tempDir();
+  const start = (env: Record<string, string>) => startTestServer({ databaseUrl: db.url, dataDir: dir.path, env });
+  apps.production = await start({ NODE_ENV: "production", JWT_PRIVATE_KEY: key });
+  apps.open = await start({ NODE_ENV: "production", JWT_PRIVATE_KEY: key, INTROSPECTION: "true" });
+  apps.development = await start({ NODE_ENV: "development", LOG_LEVEL: "silent" });
+  dispose = async () => {
+    await Promise.all(Object.values(apps).map((app) => app.stop()));
+    await db.drop();
+    dir.remove();
+  };
+});
+afterAll(() => dispose());
+
+const INTROSPECTION = "{ __schema { queryType { name } } }";
+
+async function overSocket(app: App, query: string) {
+  const client = wsClient(app.wsUrl);
+  try {
+    return await nextWithin(client.iterate({ query })).then(
+      (result) => ({ result, errors: undefined }),
+      (errors: { message: string; extensions: { code: string } }[]) => ({ result: undefined, errors }),
+    );
+  } finally {
+    await client.dispose();
+  }
+}
+
+describe("introspection", () => {
+  it("is refused in production over HTTP and WebSocket, with a message naming INTROSPECTION", async () => {
+    const http = await gql(apps.production.url, INTROSPECTION);
+    expect(http.status).toBe(400);
+    expect(http.data).toBeUndefined();
+    expect(http.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
+    expect(http.errors?.[0]?.message).toMatch(/INTROSPECTION=true/);
+    const ws = await overSocket(apps.production, INTROSPECTION);
+    expect(ws.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
+    expect(ws.errors?.[0]?.message).toMatch(/INTROSPECTION=true/);
+    // __typename is not introspection of the schema.
+    expect((await gql(apps.production.url, "{ __typename }")).data).toEqual({ __typename: "Query" });
+  });
+
+  it("INTROSPECTION=true turns it on in production; development has it on", async () => {
+    for (const app of [apps.open, apps.development]) {
+      expect((await gql(app.url, INTROSPECTION)).data).toEqual({ __schema: { queryType: { name: "Query" } } });
+      expect(((await overSocket(app, INTROSPECTION)).result as any).data).toEqual({ __schema: { queryType: { name: "Query" } } });
+    }
+  });
+});
+
+describe("field suggestions", () => {
+  const TYPO = "{ prodcts(first: 1) { totalCount } }";
+  it("are left out of errors in production, over HTTP and WebSocket", async () => {
+    const http = await gql(apps.production.url, TYPO);
+    expect(http.errors?.[0]?.message).toBe('Cannot query field "prodcts" on type "Query".');
+    const ws = await overSocket(apps.production, TYPO);
+    expect(ws.errors?.[0]?.message).toBe('Cannot query field "prodcts" on type "Query".');
+  });
+
+  it("are given in development", async () => {
+    expect((await gql(apps.development.url, TYPO)).errors?.[0]?.message).toMatch(/Did you mean "products"/);
+  });
+});

@@ -9,7 +9,7 @@ import { DEMO, createTestDatabase, logIn, startTestServer, tempDir } from "../ha
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
-const state = {} as { app: App; proxy: TcpProxy; drop(): Promise<void>; dir: { remove(): void } };
+const state = {} as { app: App; proxy: TcpProxy; drop(): Promise<void>; dir: { path: string; remove(): void } };
 
 beforeAll(async () => {
   const db = await createTestDatabase();

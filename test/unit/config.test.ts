@@ -53,6 +53,30 @@ describe("config", () => {
     );
   });
 
+  it("operation limits, password rate limits and introspection: defaults, overrides, bad values", () => {
+    const dev = loadConfig({});
+    expect(dev.operationLimits).toEqual({
+      maxDepth: 10,
+      maxAliases: 15,
+      maxTokens: 2_000,
+      maxDirectives: 50,
+      costLimit: 10_000,
+      costLimitStaff: 50_000,
+      costLimitPartner: 50_000,
+      introspection: true,
+    });
+    expect(dev.hideSchemaSuggestions).toBe(false);
+    expect(dev.passwordRateLimits).toEqual({ signUpPerAddress: 20, logInPerAddress: 300, windowSeconds: 900 });
+    const prodEnv = { NODE_ENV: "production", DATABASE_URL: "postgresql://x@localhost/db", JWT_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----x" };
+    expect(loadConfig(prodEnv)).toMatchObject({ operationLimits: { introspection: false }, hideSchemaSuggestions: true });
+    expect(loadConfig({ ...prodEnv, INTROSPECTION: "true" }).operationLimits.introspection).toBe(true);
+    expect(loadConfig({ MAX_DEPTH: "4", COST_LIMIT: "500", SIGNUP_MAX_PER_ADDRESS: "2" })).toMatchObject({
+      operationLimits: { maxDepth: 4, costLimit: 500 },
+      passwordRateLimits: { signUpPerAddress: 2 },
+    });
+    expect(() => loadConfig({ MAX_ALIASES: "0", COST_LIMIT: "lots", INTROSPECTION: "sometimes" })).toThrow(/MAX_ALIASES[\s\S]*COST_LIMIT[\s\S]*INTROSPECTION/);
+  });
+
   it("parses durations", () => {
     expect(parseDurationSeconds("15m")).toBe(900);
     expect(parseDurationSeconds("900")).toBe(900);

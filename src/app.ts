@@ -10,7 +10,7 @@ import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
-import { EventBus } from "./events/bus.ts";
+import { EventBus, whenReady } from "./events/bus.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
@@ -46,6 +46,7 @@ export interface App {
 }
 
 const READY_TIMEOUT_MS = 2_000;
+const REDIS_CONNECT_WAIT_MS = 3_000;
 
 /** Composition root: config -> db -> pub/sub -> services -> schema -> server. */
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
@@ -59,6 +60,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     // Never queues while Redis is away: the limiter falls back to memory and the APQ store misses at once.
     redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
     redis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits, APQ cache) connection error"));
+    // A fresh instance counts log-ins in Redis and publishes from its first request on, unless
+    // Redis is away (then it serves anyway; readiness says so).
+    await Promise.all([bus.connected(REDIS_CONNECT_WAIT_MS), redis && whenReady(redis, REDIS_CONNECT_WAIT_MS)]);
     const loginLimiter = new LoginLimiter(config.loginLimits, redis && { redis: redis, prefix: config.redisPrefix }, config.passwordRateLimits);
     const services = createServices({
       prisma: db.prisma,

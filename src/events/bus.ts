@@ -5,6 +5,20 @@ import type { Logger } from "pino";
 import type { Event, TopicName, TopicPayloads } from "./topics.ts";
 
 const PUBLISH_TIMEOUT_MS = 1_000;
+
+/** Resolves when `client` is ready, or after `ms` whatever its state. */
+export function whenReady(client: Redis, ms: number): Promise<void> {
+  if (client.status === "ready") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off("ready", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    client.once("ready", done);
+  });
+}
 const RESUBSCRIBE_DELAY_MS = 1_000;
 
 /**
@@ -97,6 +111,15 @@ export class EventBus {
 
   subscribe<K extends TopicName>(topic: K, ids: readonly string[]): AsyncIterableIterator<TopicPayloads[K]> {
     return this.engine.asyncIterableIterator<TopicPayloads[K]>(ids.map((id) => this.channel(topic, id)));
+  }
+
+  /**
+   * Waits (at most `ms`) for the Redis connections to be ready, so an instance that has just
+   * started does not drop its first events; resolves either way (an outage is readiness's to report).
+   */
+  async connected(ms: number): Promise<void> {
+    if (!this.redis) return;
+    await Promise.all([this.redis.publisher, this.redis.subscriber].map((client) => whenReady(client, ms)));
   }
 
   /** Resolves when Redis answers both connections; rejects at once while either is not connected. */

@@ -25,6 +25,8 @@ export interface HttpDeps {
    * text it runs. `context` is the request's own (built once), for callers whose role matters.
    */
   trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<Context>) => Promise<Decision>;
+  /** Sets CORS headers (server/cors.ts); resolves true when it answered the request (a preflight). Absent: no CORS. */
+  cors?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
@@ -38,6 +40,7 @@ export function createHttpHandler(deps: HttpDeps) {
     const route = ["/graphql", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
     res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
     try {
+      if (await deps.cors?.(req, res, url)) return;
       switch (route) {
         case "/graphql":
           return await graphql(deps, req, res, url);
@@ -137,7 +140,11 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
     context,
   });
-  for (const [key, value] of result.headers) res.setHeader(key, value);
+  for (const [key, value] of result.headers) {
+    // CORS has already set `Vary: Origin` for an allow-list; Apollo's Vary adds to it.
+    const earlier = key === "vary" ? res.getHeader("vary") : undefined;
+    res.setHeader(key, earlier ? `${String(earlier)}, ${value}` : value);
+  }
   res.statusCode = result.status ?? 200;
   if (result.body.kind === "complete") return res.end(result.body.string);
   for await (const chunk of result.body.asyncIterator) res.write(chunk);

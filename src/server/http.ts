@@ -80,6 +80,10 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
   }
+  // Apollo's CSRF prevention guards cookie sessions against cross-site GETs; Cartwheel never
+  // reads cookies (bearer tokens only), so a plain GET query needs no preflight header. Apollo
+  // still refuses mutations and subscriptions over GET (405), and still checks every POST.
+  if (req.method === "GET") headers.set("apollo-require-preflight", "true");
   let body: unknown = undefined;
   if (req.method === "POST") {
     const raw = await readBody(req);

@@ -20,6 +20,7 @@ import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { hasRole } from "./auth/roles.ts";
 import { createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
+import { createCors } from "./server/cors.ts";
 import { createExplorer } from "./server/explorer.ts";
 import { InMemoryLRUCache, PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
 import { RedisKeyValueCache } from "./server/persisted/apq-cache.ts";
@@ -190,6 +191,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         jwks: () => jwks(tokens.keys),
         explorer: explorer?.handle,
         checkQuery: (text) => limits.checkText(text),
+        cors: createCors(config.corsOrigins),
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
           // A failing context (bad token) rejects, and the gate answers with that error.

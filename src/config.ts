@@ -42,6 +42,11 @@ export interface Config {
   oidc: { issuer: string; audience: string; jwksUrl: string; algorithms: string[] } | undefined;
   /** Serve the GraphiQL explorer to browsers at GET /graphql (default: on, off when NODE_ENV=production). */
   explorer: boolean;
+  /**
+   * Origins whose pages may call /graphql (CORS): "*" for any (never with credentials) or a list
+   * of origins; an empty list means same origin only. Default "*", [] when NODE_ENV=production.
+   */
+  corsOrigins: "*" | string[];
   /** Persisted queries: APQ for everyone; partner keys and trusted-documents mode (see server/persisted). */
   persistedQueries: {
     /** Accept Automatic Persisted Queries (default true); cached in Redis when REDIS_URL is set. */
@@ -175,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (oidcIssuer && oidcIssuer === (text("JWT_ISSUER") ?? "cartwheel")) problems.push("OIDC_ISSUER must differ from JWT_ISSUER");
 
   const explorer = flag("EXPLORER", !production);
+  const corsOrigins = origins("CORS_ORIGINS", text("CORS_ORIGINS"), production ? [] : "*", problems);
   const persistedQueries = {
     apq: flag("APQ", true),
     apqTtlSeconds: duration("APQ_TTL", "1d"),
@@ -206,6 +212,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hideSchemaSuggestions: production,
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
     explorer,
+    corsOrigins,
     persistedQueries,
   };
+}
+
+/** `*`, or a comma list of origins exactly as browsers send them (scheme://host[:port], lower case, no path). */
+function origins(name: string, raw: string | undefined, fallback: "*" | string[], problems: string[]): "*" | string[] {
+  if (raw === undefined) return fallback;
+  if (raw === "*") return "*";
+  const list = raw.split(",").map((o) => o.trim()).filter(Boolean);
+  const bad = list.filter((o) => {
+    try {
+      const url = new URL(o);
+      return !["http:", "https:"].includes(url.protocol) || url.origin !== o;
+    } catch {
+      return true;
+    }
+  });
+  if (bad.length || list.length === 0) {
+    problems.push(`${name} must be * or a comma list of origins like https://shop.example.com (got ${bad.map((o) => `"${o}"`).join(", ") || `"${raw}"`})`);
+  }
+  return list;
 }

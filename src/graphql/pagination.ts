@@ -47,7 +47,13 @@ export function toConnection<T>(
   const edges = page.map((node) => ({ cursor: encodeCursor(cursorOf(node)), node }));
   return {
     edges,
-    pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null },
+    pageInfo: {
+      hasNextPage: rows.length > limit,
+      endCursor: edges.at(-1)?.cursor ?? null,
+      // Forward-only paging: the spec's rule for first/after allows false (see PageInfo).
+      hasPreviousPage: false,
+      startCursor: edges[0]?.cursor ?? null,
+    },
     count,
   };
 }

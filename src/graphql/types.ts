@@ -17,6 +17,17 @@ export class PageInfo {
 
   @Field(() => String, { nullable: true })
   endCursor!: string | null;
+
+  // Relay's cursor connections spec lets forward-only connections (first/after, no last/before)
+  // answer false here; knowing whether rows precede `after` would cost a query per connection.
+  @Field(() => Boolean, {
+    description:
+      "Always false: connections page forward only (first/after), and the Relay cursor connections spec lets forward pagination answer false rather than look for rows before `after`.",
+  })
+  hasPreviousPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: "The cursor of the first edge; null when there are no edges." })
+  startCursor!: string | null;
 }
 
 @Directive("@cacheControl(inheritMaxAge: true)")

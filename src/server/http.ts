@@ -28,6 +28,8 @@ export interface HttpDeps {
   trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<Context>) => Promise<Decision>;
   /** Depth, alias, token and directive limits of a query text (graphql/limits.ts): the error to refuse it with. */
   checkQuery?: (text: string) => GraphQLError | undefined;
+  /** Sets CORS headers (server/cors.ts); resolves true when it answered the request (a preflight). Absent: no CORS. */
+  cors?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
@@ -41,6 +43,7 @@ export function createHttpHandler(deps: HttpDeps) {
     const route = ["/graphql", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
     res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
     try {
+      if (await deps.cors?.(req, res, url)) return;
       switch (route) {
         case "/graphql":
           return await graphql(deps, req, res, url);
@@ -80,6 +83,10 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
   }
+  // Apollo's CSRF prevention guards cookie sessions against cross-site GETs; Cartwheel never
+  // reads cookies (bearer tokens only), so a plain GET query needs no preflight header. Apollo
+  // still refuses mutations and subscriptions over GET (405), and still checks every POST.
+  if (req.method === "GET") headers.set("apollo-require-preflight", "true");
   let body: unknown = undefined;
   if (req.method === "POST") {
     const raw = await readBody(req);
@@ -145,7 +152,11 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
     context,
   });
-  for (const [key, value] of result.headers) res.setHeader(key, value);
+  for (const [key, value] of result.headers) {
+    // CORS has already set `Vary: Origin` for an allow-list; Apollo's Vary adds to it.
+    const earlier = key === "vary" ? res.getHeader("vary") : undefined;
+    res.setHeader(key, earlier ? `${String(earlier)}, ${value}` : value);
+  }
   res.statusCode = result.status ?? 200;
   if (result.body.kind === "complete") return res.end(result.body.string);
   for await (const chunk of result.body.asyncIterator) res.write(chunk);

@@ -7,7 +7,7 @@ const server = useTestServer();
 const PAGE = `query($first: Int, $after: String, $filter: ProductFilter, $orderBy: ProductOrder) {
   products(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {
     totalCount
-    pageInfo { hasNextPage endCursor }
+    pageInfo { hasNextPage endCursor hasPreviousPage startCursor }
     edges { cursor node { id name price { amountCents currency } stock inStock category { id slug } createdAt } }
   }
 }`;
@@ -41,7 +41,17 @@ describe("products over HTTP, anonymous", () => {
       expect(Number.isInteger(edge.node.price.amountCents)).toBe(true);
       expect(edge.node.category.slug).toBeTruthy();
     }
-    expect(conn.pageInfo).toEqual({ hasNextPage: true, endCursor: conn.edges[4].cursor });
+    expect(conn.pageInfo).toEqual({ hasNextPage: true, endCursor: conn.edges[4].cursor, hasPreviousPage: false, startCursor: conn.edges[0].cursor });
+  });
+
+  it("PageInfo per the Relay spec: startCursor is the first edge's, hasPreviousPage false when paging forward, null cursors when empty", async () => {
+    const first = (await gql(server.app.url, PAGE, { first: 3 })).data.products;
+    const second = (await gql(server.app.url, PAGE, { first: 3, after: first.pageInfo.endCursor })).data.products;
+    expect(second.edges[0].cursor).not.toBe(first.edges[0].cursor);
+    expect(second.pageInfo).toEqual({ hasNextPage: true, endCursor: second.edges[2].cursor, hasPreviousPage: false, startCursor: second.edges[0].cursor });
+    const none = (await gql(server.app.url, PAGE, { filter: { search: "no product is called this" } })).data.products;
+    expect(none.edges).toEqual([]);
+    expect(none.pageInfo).toEqual({ hasNextPage: false, endCursor: null, hasPreviousPage: false, startCursor: null });
   });
 
   it("pagination walks every product exactly once, in order", async () => {

@@ -77,6 +77,17 @@ describe("config", () => {
     expect(() => loadConfig({ MAX_ALIASES: "0", COST_LIMIT: "lots", INTROSPECTION: "sometimes" })).toThrow(/MAX_ALIASES[\s\S]*COST_LIMIT[\s\S]*INTROSPECTION/);
   });
 
+  it("CORS: any origin (no credentials) by default, same origin only in production, or a validated list", () => {
+    const prod = { NODE_ENV: "production", DATABASE_URL: "postgresql://x@localhost/db", JWT_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----x" };
+    expect(loadConfig({}).corsOrigins).toBe("*");
+    expect(loadConfig(prod).corsOrigins).toEqual([]);
+    expect(loadConfig({ ...prod, CORS_ORIGINS: "*" }).corsOrigins).toBe("*");
+    expect(loadConfig({ CORS_ORIGINS: " https://shop.example.com , http://127.0.0.1:5173 " }).corsOrigins).toEqual(["https://shop.example.com", "http://127.0.0.1:5173"]);
+    for (const bad of ["https://shop.example.com/", "https://shop.example.com/app", "shop.example.com", "ftp://files.example.com", "https://Shop.example.com", "*,https://a.example", ","]) {
+      expect(() => loadConfig({ CORS_ORIGINS: bad }), bad).toThrow(/CORS_ORIGINS must be \* or a comma list of origins/);
+    }
+  });
+
   it("parses durations", () => {
     expect(parseDurationSeconds("15m")).toBe(900);
     expect(parseDurationSeconds("900")).toBe(900);

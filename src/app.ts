@@ -47,7 +47,7 @@ const READY_TIMEOUT_MS = 2_000;
 
 /** Composition root: config -> db -> pub/sub -> services -> schema -> server. */
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "the Cartwheel server" });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
   let redis: Redis | undefined;
   try {

@@ -143,17 +143,32 @@ export async function seedIfEmpty(db: Database, services: SeedServices): Promise
 
 // `npm run db:seed`
 if (process.argv[1]?.endsWith("seed.ts") || process.argv[1]?.endsWith("seed.js")) {
-  const { loadConfig } = await import("../src/config.ts");
-  const { openDatabase } = await import("../src/db/client.ts");
-  const { applyMigrations } = await import("../src/db/migrate.ts");
-  const { seedServicesFor } = await import("../src/modules/index.ts");
-  const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  try {
-    await applyMigrations(db.sql);
-    await seedDemoShop(db.prisma, await seedServicesFor(db.prisma, config));
-    console.log("demo shop seeded");
-  } finally {
-    await db.close();
-  }
+  const { parseCommandLine, runCommand } = await import("../src/cli/cli.ts");
+  const command = {
+    name: "npm run db:seed --",
+    help: `usage: npm run db:seed
+
+Seeds the demo shop (categories, products, the demo accounts with their public passwords, and
+the demo customer's orders) into DATABASE_URL, or into the embedded database under DATA_DIR
+(which must not be in use by a running server: stop it first). Applies pending migrations first.
+Idempotent: what exists is left alone. Takes no arguments.
+
+  -h, --help  this text`,
+  };
+  parseCommandLine(command);
+  await runCommand(command, async () => {
+    const { loadConfig } = await import("../src/config.ts");
+    const { openDatabase } = await import("../src/db/client.ts");
+    const { applyMigrations } = await import("../src/db/migrate.ts");
+    const { seedServicesFor } = await import("../src/modules/index.ts");
+    const config = loadConfig();
+    const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:seed" });
+    try {
+      await applyMigrations(db.sql);
+      await seedDemoShop(db.prisma, await seedServicesFor(db.prisma, config));
+      console.log("demo shop seeded");
+    } finally {
+      await db.close();
+    }
+  });
 }

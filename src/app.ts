@@ -66,6 +66,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       ...(config.oidc ? { externalTokens: new ExternalTokens(config.oidc) } : {}),
     });
     if (config.seedDemo && (await seedIfEmpty(db, services))) log.info("seeded the demo shop");
+    // HOST defaults to loopback with demo seeding on; someone who set it otherwise hears the risk.
+    if (config.seedDemo && !["127.0.0.1", "::1", "localhost"].includes(config.host)) {
+      log.warn({ host: config.host }, "the demo accounts (public passwords) are reachable from the network: set HOST=127.0.0.1 or SEED_DEMO=false");
+    }
     const schema = await createSchema();
     const metrics = createMetrics(() => db.statementCount());
     const { persistedQueries } = config;

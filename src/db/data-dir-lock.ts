@@ -1,5 +1,4 @@
-import { randomBytes } from "node:crypto";
-import { linkSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 
@@ -11,8 +10,9 @@ import { join } from "node:path";
  * finds it held refuses with a DataDirLockedError naming the owner.
  *
  * The lock is the file `<dataDir>/pglite.lock`, holding the owner's pid, host, command and start
- * time. It is created complete and atomically (written under a private name, then hard-linked
- * into place, which fails if it exists), and removed on release and on process exit.
+ * time. It is created exclusively (O_EXCL, so of two openers exactly one succeeds) and removed on
+ * release and on process exit. One read in the instant between its creation and its content
+ * finds it empty, and an empty or foreign lock is judged by its age: fresh, so held.
  *
  * A crashed owner (SIGKILL, power loss) leaves the file behind; the lock is then stale and is
  * taken over: at once when the owner was on this host and its pid no longer runs (or is our
@@ -94,16 +94,12 @@ export function lockDataDir(dataDir: string, command: string): DataDirLock {
 }
 
 function tryCreate(path: string, text: string): boolean {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
-  writeFileSync(temp, text, { mode: 0o644 });
   try {
-    linkSync(temp, path);
+    writeFileSync(path, text, { flag: "wx", mode: 0o644 });
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw error;
-  } finally {
-    unlinkQuiet(temp);
   }
 }
 

@@ -1,7 +1,7 @@
 // The demo shop: categories, products with stock, three demo accounts (README lists them), and
 // for the demo customer a delivered order, an open order, a filled cart and their notifications.
 // `npm run db:seed` runs it against any database (idempotent: existing rows are left alone);
-// the server runs it on the first start of an empty embedded database.
+// the server runs it (SEED_DEMO) at a start that finds the catalog empty.
 import type { Database, Prisma } from "../src/db/client.ts";
 import { toGlobalId } from "../src/lib/ids.ts";
 import type { Viewer } from "../src/auth/roles.ts";
@@ -126,13 +126,18 @@ async function seedDemoOrders(prisma: Prisma, services: SeedServices): Promise<v
 // Any constant distinct from the migration lock's.
 const SEED_LOCK = 72_707_370;
 
-/** Seeds when the database has no users and no products; several instances starting at once seed once. */
+/**
+ * Seeds when the catalog is empty (no categories, no products), whatever accounts exist: an
+ * account made with `npm run user:create` before the first start must not leave the demo shop
+ * empty. Once there is a catalog it never runs again, so a shop's own data is left alone.
+ * Several instances starting at once seed once.
+ */
 export async function seedIfEmpty(db: Database, services: SeedServices): Promise<boolean> {
   return db.sql.withConnection(async (conn) => {
     await conn.query("SELECT pg_advisory_lock($1)", [SEED_LOCK]);
     try {
-      const [users, products] = await Promise.all([db.prisma.user.count(), db.prisma.product.count()]);
-      if (users > 0 || products > 0) return false;
+      const [categories, products] = await Promise.all([db.prisma.category.count(), db.prisma.product.count()]);
+      if (categories > 0 || products > 0) return false;
       await seedDemoShop(db.prisma, services);
       return true;
     } finally {
@@ -143,17 +148,32 @@ export async function seedIfEmpty(db: Database, services: SeedServices): Promise
 
 // `npm run db:seed`
 if (process.argv[1]?.endsWith("seed.ts") || process.argv[1]?.endsWith("seed.js")) {
-  const { loadConfig } = await import("../src/config.ts");
-  const { openDatabase } = await import("../src/db/client.ts");
-  const { applyMigrations } = await import("../src/db/migrate.ts");
-  const { seedServicesFor } = await import("../src/modules/index.ts");
-  const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  try {
-    await applyMigrations(db.sql);
-    await seedDemoShop(db.prisma, await seedServicesFor(db.prisma, config));
-    console.log("demo shop seeded");
-  } finally {
-    await db.close();
-  }
+  const { parseCommandLine, runCommand } = await import("../src/cli/cli.ts");
+  const command = {
+    name: "npm run db:seed --",
+    help: `usage: npm run db:seed
+
+Seeds the demo shop (categories, products, the demo accounts with their public passwords, and
+the demo customer's orders) into DATABASE_URL, or into the embedded database under DATA_DIR
+(which must not be in use by a running server: stop it first). Applies pending migrations first.
+Idempotent: what exists is left alone. Takes no arguments.
+
+  -h, --help  this text`,
+  };
+  parseCommandLine(command);
+  await runCommand(command, async () => {
+    const { loadConfig } = await import("../src/config.ts");
+    const { openDatabase } = await import("../src/db/client.ts");
+    const { applyMigrations } = await import("../src/db/migrate.ts");
+    const { seedServicesFor } = await import("../src/modules/index.ts");
+    const config = loadConfig();
+    const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:seed" });
+    try {
+      await applyMigrations(db.sql);
+      await seedDemoShop(db.prisma, await seedServicesFor(db.prisma, config));
+      console.log("demo shop seeded");
+    } finally {
+      await db.close();
+    }
+  });
 }

@@ -51,7 +51,7 @@ const REDIS_CONNECT_WAIT_MS = 3_000;
 
 /** Composition root: config -> db -> pub/sub -> services -> schema -> server. */
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "the Cartwheel server" });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
   let redis: Redis | undefined;
   try {
@@ -74,6 +74,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       ...(config.oidc ? { externalTokens: new ExternalTokens(config.oidc) } : {}),
     });
     if (config.seedDemo && (await seedIfEmpty(db, services))) log.info("seeded the demo shop");
+    // HOST defaults to loopback with demo seeding on; someone who set it otherwise hears the risk.
+    if (config.seedDemo && !["127.0.0.1", "::1", "localhost"].includes(config.host)) {
+      log.warn({ host: config.host }, "the demo accounts (public passwords) are reachable from the network: set HOST=127.0.0.1 or SEED_DEMO=false");
+    }
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
     const metrics = createMetrics(() => db.statementCount());

@@ -11,6 +11,7 @@ export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" |
 export interface Config {
   env: "production" | "development" | "test";
   port: number;
+  /** Listen address (default 127.0.0.1 while the demo shop is seeded, whose passwords are public; else 0.0.0.0). */
   host: string;
   /** PostgreSQL URL; undefined selects the embedded PGlite database under dataDir. */
   databaseUrl: string | undefined;
@@ -193,7 +194,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: nodeEnv as Config["env"],
     port,
-    host: text("HOST") ?? "0.0.0.0",
+    // The demo accounts' passwords are public: with them seeded, listen on this machine only unless told otherwise.
+    host: text("HOST") ?? (seedDemo ? "127.0.0.1" : "0.0.0.0"),
     databaseUrl,
     redisUrl,
     redisPrefix: text("REDIS_PREFIX") ?? "cartwheel:",

@@ -1,5 +1,6 @@
 import { startApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { createLogger } from "./server/logger.ts";
 
 let config;
@@ -13,7 +14,14 @@ try {
   throw error;
 }
 const log = createLogger(config.logLevel);
-const app = await startApp(config, log);
+const app = await startApp(config, log).catch((error: unknown) => {
+  // Another process has the embedded database open: one line saying which, not a stack.
+  if (error instanceof DataDirLockedError) {
+    console.error(error.message);
+    process.exit(error.exitCode);
+  }
+  throw error;
+});
 log.info(
   { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? "redis" : "in-process" },
   `Cartwheel listening on ${app.url}`,

@@ -2,12 +2,27 @@
 import { loadConfig } from "../config.ts";
 import { openDatabase } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
+import { parseCommandLine, runCommand } from "./cli.ts";
 
-const config = loadConfig();
-const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-try {
-  const applied = await applyMigrations(db.sql);
-  console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
-} finally {
-  await db.close();
-}
+const command = {
+  name: "npm run db:migrate --",
+  help: `usage: npm run db:migrate
+
+Applies the pending migrations of prisma/migrations to DATABASE_URL, or to the embedded database
+under DATA_DIR (which must not be in use by a running server; the server applies them itself
+when it starts). Takes no arguments.
+
+  -h, --help  this text`,
+} as const;
+
+parseCommandLine(command);
+await runCommand(command, async () => {
+  const config = loadConfig();
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:migrate" });
+  try {
+    const applied = await applyMigrations(db.sql);
+    console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
+  } finally {
+    await db.close();
+  }
+});

@@ -1,29 +1,41 @@
 // `npm run user:create -- --email a@b.c --password … --name … --role CUSTOMER|STAFF|ADMIN`
 // Creates an account on the database the server would use (DATABASE_URL or DATA_DIR).
-import { parseArgs } from "node:util";
 import { ROLES, type RoleName } from "../auth/roles.ts";
 import { loadConfig } from "../config.ts";
 import { openDatabase } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
 import { identityServiceFor } from "../modules/identity/index.ts";
+import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
 
-const { values } = parseArgs({
+const command = {
+  name: "npm run user:create --",
+  help: `usage: npm run user:create -- --email EMAIL --password PASSWORD --name NAME [--role CUSTOMER|STAFF|ADMIN]
+
+Creates an account on the database the server uses: DATABASE_URL, or the embedded database
+under DATA_DIR (which must not be in use by a running server: stop it first).
+
+  --email EMAIL        log-in address
+  --password PASSWORD  8 to 200 characters
+  --name NAME          display name
+  --role ROLE          CUSTOMER (default), STAFF or ADMIN
+  -h, --help           this text`,
   options: { email: { type: "string" }, password: { type: "string" }, name: { type: "string" }, role: { type: "string", default: "CUSTOMER" } },
+  whenLocked: "To add an account while the server runs, sign up through it and have an ADMIN call setUserRole.",
+} as const;
+
+const { values } = parseCommandLine(command);
+await runCommand(command, async () => {
+  const missing = (["email", "password", "name"] as const).filter((name) => !values[name]).map((name) => `--${name}`);
+  if (missing.length) throw new UsageError(`missing ${missing.join(", ")}`);
+  if (!ROLES.includes(values.role as RoleName)) throw new UsageError(`--role must be ${ROLES.join("|")} (got "${values.role}")`);
+  const config = loadConfig();
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run user:create" });
+  try {
+    await applyMigrations(db.sql);
+    const identity = await identityServiceFor(db.prisma, config);
+    const user = await identity.createUser({ email: values.email!, password: values.password!, name: values.name!, role: values.role as RoleName });
+    console.log(`created ${user.role} ${user.email} (${user.id})`);
+  } finally {
+    await db.close();
+  }
 });
-if (!values.email || !values.password || !values.name || !ROLES.includes(values.role as RoleName)) {
-  console.error("usage: npm run user:create -- --email EMAIL --password PASSWORD --name NAME [--role CUSTOMER|STAFF|ADMIN]");
-  process.exit(64);
-}
-const config = loadConfig();
-const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-try {
-  await applyMigrations(db.sql);
-  const identity = await identityServiceFor(db.prisma, config);
-  const user = await identity.createUser({ email: values.email, password: values.password, name: values.name, role: values.role as RoleName });
-  console.log(`created ${user.role} ${user.email} (${user.id})`);
-} catch (error) {
-  console.error((error as Error).message);
-  process.exitCode = 1;
-} finally {
-  await db.close();
-}

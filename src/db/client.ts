@@ -5,6 +5,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import pg from "pg";
 import { PrismaClient, type Prisma as PrismaNS } from "../generated/prisma/client.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import type { SqlRunner } from "./sql-runner.ts";
 
 export type Prisma = PrismaClient;
@@ -28,10 +29,16 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Pool size for PostgreSQL (default 10). */
   poolSize?: number;
+  /**
+   * Who opens the embedded database, named to any other process that finds `dataDir` locked
+   * (default "a Cartwheel process"). Unused with PostgreSQL, which needs no lock.
+   */
+  owner?: string;
 }
 
+/** Opens the database. The embedded one is locked to this process: throws DataDirLockedError if another holds it. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPglite(options.dataDir);
+  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPglite(options.dataDir, options.owner ?? "a Cartwheel process");
 }
 
 function countingClient(adapter: PrismaPg | PrismaPGlite) {
@@ -84,10 +91,17 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   };
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, owner: string): Promise<Database> {
   const dir = join(dataDir, "pglite");
   mkdirSync(dir, { recursive: true });
-  const client = await PGlite.create(dir);
+  const lock = lockDataDir(dataDir, owner);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dir);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   const { prisma, statementCount } = countingClient(new PrismaPGlite(client));
   const conn = {
     query: async (text: string, params?: readonly unknown[]) =>
@@ -105,8 +119,12 @@ async function openPglite(dataDir: string): Promise<Database> {
       await client.query("SELECT 1");
     },
     async close() {
-      await prisma.$disconnect();
-      await client.close();
+      try {
+        await prisma.$disconnect();
+        await client.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { sha256Hex } from "../lib/hash.ts";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { SqlConnection, SqlRunner } from "./sql-runner.ts";
 
 /**
@@ -11,7 +13,23 @@ import type { SqlConnection, SqlRunner } from "./sql-runner.ts";
  * same checksum Prisma uses (sha256 of migration.sql). Refuses to run when an applied migration's
  * file has changed or an earlier attempt failed, instead of guessing.
  */
-export const DEFAULT_MIGRATIONS_DIR = new URL("../../prisma/migrations/", import.meta.url).pathname;
+export const DEFAULT_MIGRATIONS_DIR = findMigrationsDir(fileURLToPath(new URL("../../prisma/migrations/", import.meta.url)));
+
+/**
+ * `beside` is prisma/migrations next to src/: right when running from source, and in the Docker
+ * image, which copies them into dist/. A plain `tsc` build (dist/src/db/migrate.js) does not copy
+ * them, so the directories above are tried up to the package root (the first one holding a
+ * package.json). Nothing found: `beside`, and readMigrations' ENOENT names it.
+ */
+function findMigrationsDir(beside: string): string {
+  if (existsSync(beside)) return beside;
+  for (let dir = dirname(dirname(beside)); ; dir = dirname(dir)) {
+    const candidate = join(dir, "prisma", "migrations");
+    if (existsSync(candidate)) return candidate;
+    if (existsSync(join(dir, "package.json")) || dirname(dir) === dir) return beside;
+  }
+}
+
 // Any constant works; it only has to be the same for every instance of this application.
 const LOCK_KEY = 72_707_369;
 

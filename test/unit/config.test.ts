@@ -9,6 +9,14 @@ describe("config", () => {
     expect(loadConfig({ DATABASE_URL: "postgresql://x@localhost/db" }).seedDemo).toBe(false);
   });
 
+  it("listens on loopback only while the demo accounts (public passwords) are seeded, else on every interface", () => {
+    expect(loadConfig({}).host).toBe("127.0.0.1");
+    expect(loadConfig({ SEED_DEMO: "false" }).host).toBe("0.0.0.0");
+    expect(loadConfig({ DATABASE_URL: "postgresql://x@localhost/db" }).host).toBe("0.0.0.0");
+    expect(loadConfig({ DATABASE_URL: "postgresql://x@localhost/db", SEED_DEMO: "true" }).host).toBe("127.0.0.1");
+    expect(loadConfig({ HOST: "0.0.0.0" }).host).toBe("0.0.0.0");
+  });
+
   it("names every bad variable at once", () => {
     let error: unknown;
     try {

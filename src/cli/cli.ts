@@ -1,0 +1,75 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError } from "../config.ts";
+import { DataDirLockedError } from "../db/data-dir-lock.ts";
+import { MigrationError } from "../db/migrate.ts";
+import { AppError } from "../graphql/errors.ts";
+
+/**
+ * What every command-line tool shares: `--help` prints the usage and exits 0; a usage error is
+ * one line on stderr and exit 64 (EX_USAGE); a bad environment exits 78 (EX_CONFIG) like the
+ * server; an embedded database held by another process exits 75 (EX_TEMPFAIL). No stack traces
+ * for any of these: they are the user's to fix, not bugs.
+ */
+export class UsageError extends Error {}
+
+export interface Command<O extends NonNullable<ParseArgsConfig["options"]>> {
+  /** How people run it: "npm run user:create --". */
+  name: string;
+  /** The whole --help text, starting with the usage line. */
+  help: string;
+  options?: O;
+  allowPositionals?: boolean;
+  /** Added to the refusal when the embedded database is in use (what to do instead). */
+  whenLocked?: string;
+}
+
+/** Parses argv (default: process.argv after the script); handles --help and usage errors by exiting. */
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig["options"]>>(command: Command<O>, args = process.argv.slice(2)) {
+  try {
+    const parsed = parseArgs({
+      args,
+      options: { ...command.options, help: { type: "boolean", short: "h" } } as O & { help: { type: "boolean"; short: "h" } },
+      allowPositionals: command.allowPositionals ?? false,
+      strict: true,
+    });
+    if ((parsed.values as { help?: boolean }).help) {
+      console.log(command.help.trimEnd());
+      process.exit(0);
+    }
+    return parsed;
+  } catch (error) {
+    return usageExit(command, (error as Error).message);
+  }
+}
+
+function usageExit(command: Pick<Command<never>, "name">, message: string): never {
+  // parseArgs' advice on positionals after "--" would only confuse at an npm script.
+  console.error(`${message.split("\n")[0]!.split(". To specify")[0]} (see: ${command.name} --help)`);
+  process.exit(64);
+}
+
+/**
+ * Runs the command's work. Known failures (usage, configuration, a locked data directory, a
+ * refused migration, an API error such as a duplicate email) print their message and set the exit code; anything else
+ * is a bug and is printed with its stack.
+ */
+export async function runCommand(command: Pick<Command<never>, "name" | "whenLocked">, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof UsageError) usageExit(command, error.message);
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exitCode = 78;
+    } else if (error instanceof DataDirLockedError) {
+      console.error(command.whenLocked ? `${error.message} ${command.whenLocked}` : error.message);
+      process.exitCode = error.exitCode;
+    } else if (error instanceof AppError || error instanceof MigrationError) {
+      console.error(error.message);
+      process.exitCode = 1;
+    } else {
+      console.error(error);
+      process.exitCode = 1;
+    }
+  }
+}

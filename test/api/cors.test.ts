@@ -1,9 +1,8 @@
 // CORS over real HTTP, as a browser would speak it (Origin and Access-Control-Request-* headers;
 // Node's fetch sends them as given). The browser's side of it is in test/e2e/cors-browser.test.ts.
-import { generateKeyPairSync } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { createTestDatabase, startTestServer, tempDir } from "../harness/index.ts";
+import { newSigningKey, useDatabase } from "../harness/index.ts";
 
 const ALLOWED = "https://shop.example.com";
 const ALSO_ALLOWED = "http://127.0.0.1:5173";
@@ -13,28 +12,14 @@ const HEADERS = ["authorization", "content-type", "x-partner-key", "apollo-requi
 let listed: App;
 let development: App;
 let production: App;
-let dispose: (() => Promise<void>) | undefined;
+const db = useDatabase();
 
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  const started: App[] = [];
-  dispose = async () => {
-    await Promise.all(started.map((a) => a.stop()));
-    await db.drop();
-    dir.remove();
-  };
-  const start = async (env: Record<string, string>) => {
-    const app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, env: { LOG_LEVEL: "silent", ...env } });
-    started.push(app);
-    return app;
-  };
+  const start = (env: Record<string, string>) => db.start({ env: { LOG_LEVEL: "silent", ...env } });
   listed = await start({ CORS_ORIGINS: `${ALLOWED},${ALSO_ALLOWED}` });
   development = await start({ NODE_ENV: "development" });
-  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  production = await start({ NODE_ENV: "production", JWT_PRIVATE_KEY: key });
+  production = await start({ NODE_ENV: "production", JWT_PRIVATE_KEY: newSigningKey() });
 });
-afterAll(() => dispose?.());
 
 const base = (app: App) => `http://127.0.0.1:${app.port}`;
 

@@ -1,28 +1,18 @@
 // NODE_ENV=production: introspection is off (HTTP and WebSocket alike) unless INTROSPECTION=true,
 // and error messages do not suggest field names ("Did you mean …?").
-import { generateKeyPairSync } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { createTestDatabase, gql, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
+import { gql, newSigningKey, nextWithin, useDatabase, wsClient } from "../harness/index.ts";
 
-const key = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const key = newSigningKey();
 const apps = {} as { production: App; open: App; development: App };
-let dispose: () => Promise<void>;
+const db = useDatabase();
 
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  const dir = tempDir();
-  const start = (env: Record<string, string>) => startTestServer({ databaseUrl: db.url, dataDir: dir.path, env });
-  apps.production = await start({ NODE_ENV: "production", JWT_PRIVATE_KEY: key });
-  apps.open = await start({ NODE_ENV: "production", JWT_PRIVATE_KEY: key, INTROSPECTION: "true" });
-  apps.development = await start({ NODE_ENV: "development", LOG_LEVEL: "silent" });
-  dispose = async () => {
-    await Promise.all(Object.values(apps).map((app) => app.stop()));
-    await db.drop();
-    dir.remove();
-  };
+  apps.production = await db.start({ env: { NODE_ENV: "production", JWT_PRIVATE_KEY: key } });
+  apps.open = await db.start({ env: { NODE_ENV: "production", JWT_PRIVATE_KEY: key, INTROSPECTION: "true" } });
+  apps.development = await db.start({ env: { NODE_ENV: "development", LOG_LEVEL: "silent" } });
 });
-afterAll(() => dispose());
 
 const INTROSPECTION = "{ __schema { queryType { name } } }";
 

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -228,4 +228,38 @@ export function useInstancePair(env?: Record<string, string>) {
   });
   afterAll(() => dispose?.());
   return state;
+}
+
+/**
+ * One fresh database and data directory for the test file; `start(options)` starts a server on it
+ * (as many as the file needs, with their own env or Redis prefix), and every one is stopped after
+ * the file. Read `.url` / `.dataDir` inside tests.
+ */
+export function useDatabase() {
+  const state = {} as { url: string; dataDir: string; start(options?: { env?: Record<string, string>; redisPrefix?: string }): Promise<App> };
+  const started: App[] = [];
+  let dispose: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    const dir = tempDir();
+    state.url = db.url;
+    state.dataDir = dir.path;
+    state.start = async (options = {}) => {
+      const app = await startTestServer({ databaseUrl: db.url, dataDir: dir.path, ...options });
+      started.push(app);
+      return app;
+    };
+    dispose = async () => {
+      await Promise.all(started.map((a) => a.stop()));
+      await db.drop();
+      dir.remove();
+    };
+  });
+  afterAll(() => dispose?.());
+  return state;
+}
+
+/** A fresh ES256 signing key (PKCS#8 PEM), for servers started with NODE_ENV=production. */
+export function newSigningKey(): string {
+  return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 }

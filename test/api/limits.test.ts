@@ -1,7 +1,11 @@
 // Hostile operations: depth, alias, token, directive and cost limits run before anything executes,
 // over HTTP and WebSocket alike, and answer QUERY_TOO_COMPLEX with what was exceeded.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import pg from "pg";
+import { sha256Hex } from "../../src/lib/hash.ts";
 import type { App } from "../../src/app.ts";
 import { DEMO, createTestDatabase, gql, logIn, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
 
@@ -153,6 +157,29 @@ describe("cost budget", () => {
     const three = await gql(state.app.url, logIns(3));
     expect(three.errors).toBeUndefined();
     onlyTooComplex(await gql(state.app.url, logIns(4)), "cost");
+  });
+
+  it("a partner-key request runs on the partner budget", async () => {
+    const named = heavy.replace("query(", "query Heavy(");
+    const dir = tempDir();
+    const key = `cwp_${randomBytes(24).toString("base64url")}`;
+    writeFileSync(join(dir.path, "manifest.json"), JSON.stringify({ [`sha256:${sha256Hex(named)}`]: named }));
+    writeFileSync(join(dir.path, "partners.json"), JSON.stringify({ partners: [{ id: "bulk", keySha256: sha256Hex(key), manifest: "manifest.json" }] }));
+    const app = await startTestServer({ databaseUrl: state.dbUrl, dataDir: dir.path, env: { PARTNERS_FILE: join(dir.path, "partners.json"), COST_LIMIT_PARTNER: "20000" } });
+    try {
+      const send = async (variables: Record<string, unknown>, headers: Record<string, string>) => {
+        const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query: named, variables }) });
+        return { status: res.status, ...((await res.json()) as object) } as Awaited<ReturnType<typeof gql>>;
+      };
+      const asPartner = await send({ n: 40 }, { "x-partner-key": key });
+      expect(asPartner.errors).toBeUndefined();
+      expect(asPartner.data.products.edges).toHaveLength(40);
+      onlyTooComplex(await send({ n: 40 }, {}), "cost");
+      expect(onlyTooComplex(await send({ n: 80 }, { "x-partner-key": key }), "cost").max).toBe(20_000);
+    } finally {
+      await app.stop();
+      dir.remove();
+    }
   });
 
   it("the WebSocket applies the same budget with the connection's viewer", async () => {

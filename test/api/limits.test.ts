@@ -7,7 +7,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { sha256Hex } from "../../src/lib/hash.ts";
 import type { App } from "../../src/app.ts";
-import { DEMO, createTestDatabase, gql, logIn, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
+import { DEMO, createTestDatabase, gql, type GqlResponse, logIn, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
 
 const state = {} as { app: App; dbUrl: string; drop(): Promise<void>; dir: { remove(): void } };
 beforeAll(async () => {
@@ -169,7 +169,7 @@ describe("cost budget", () => {
     try {
       const send = async (variables: Record<string, unknown>, headers: Record<string, string>) => {
         const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query: named, variables }) });
-        return { status: res.status, ...((await res.json()) as object) } as Awaited<ReturnType<typeof gql>>;
+        return { status: res.status, ...((await res.json()) as object) } as GqlResponse;
       };
       const asPartner = await send({ n: 40 }, { "x-partner-key": key });
       expect(asPartner.errors).toBeUndefined();

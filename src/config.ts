@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { parseDurationSeconds } from "./lib/duration.ts";
+import { parseDurationMs, parseDurationSeconds } from "./lib/duration.ts";
 
 /**
  * The only reader of process.env. Every variable is parsed and validated here; a bad value is
@@ -47,6 +47,15 @@ export interface Config {
     trustedDocumentsOnly: boolean;
     /** The manifest used by trustedDocumentsOnly for non-partner traffic (default: codegen's). */
     manifest: string;
+  };
+  /** Start-up keeps retrying an unreachable DATABASE_URL this long, then exits 69 (default 30 s). */
+  databaseConnectTimeoutMs: number;
+  /** Graceful shutdown on SIGTERM/SIGINT (see server/shutdown.ts). */
+  shutdown: {
+    /** Readiness answers 503 while requests are still served, before the listener closes (default 5 s). */
+    delayMs: number;
+    /** Ceiling for in-flight requests and WebSocket closes after the delay; then they are cut and the exit code is 1 (default 30 s). */
+    timeoutMs: number;
   };
 }
 
@@ -160,6 +169,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     manifest: resolve(text("TRUSTED_DOCUMENTS_MANIFEST") ?? "client/generated/persisted-documents.json"),
   };
 
+  const millis = (name: string, fallback: string): number => {
+    const raw = text(name) ?? fallback;
+    const ms = parseDurationMs(raw);
+    if (ms === undefined) problems.push(`${name} must be seconds or a duration such as 0, 500ms, 5s, 1m (got "${raw}")`);
+    return ms ?? 0;
+  };
+  const databaseConnectTimeoutMs = millis("DATABASE_CONNECT_TIMEOUT", "30s");
+  const shutdown = { delayMs: millis("SHUTDOWN_DELAY", "5s"), timeoutMs: millis("SHUTDOWN_TIMEOUT", "30s") };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: nodeEnv as Config["env"],
@@ -181,5 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
     explorer,
     persistedQueries,
+    databaseConnectTimeoutMs,
+    shutdown,
   };
 }

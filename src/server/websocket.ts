@@ -187,5 +187,17 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
     deps.metrics.wsConnections.inc();
     socket.once("close", () => deps.metrics.wsConnections.dec());
   });
-  return { wss, cleanup };
+  return {
+    wss,
+    cleanup,
+    /** Closes every socket with `code` and `reason`, stops graphql-ws, and resolves once all are closed. */
+    async close(code: number, reason: string) {
+      for (const socket of wss.clients) socket.close(code, reason);
+      await cleanup.dispose();
+    },
+    /** Drops every socket without a close handshake. */
+    terminate() {
+      for (const socket of wss.clients) socket.terminate();
+    },
+  };
 }

@@ -69,6 +69,8 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
     DATABASE_URL: options.databaseUrl,
     DATA_DIR: options.dataDir,
     SEED_DEMO: "false",
+    // No drain delay: nothing balances load in front of a test server.
+    SHUTDOWN_DELAY: "0",
     ...(options.redisPrefix ? { REDIS_URL, REDIS_PREFIX: options.redisPrefix } : {}),
     ...options.env,
   });

@@ -111,10 +111,11 @@ describe("SIGTERM with requests in flight", () => {
     // server before it ends.
     let ready: { status: number; body: unknown };
     for (const deadline = Date.now() + 5_000; ; ) {
-      const res = await fetch(`${origin}/health/ready`);
-      ready = { status: res.status, body: await res.json() };
-      if (res.status === 503 || Date.now() > deadline) break;
+      const res = await fetch(`${origin}/health/ready`).catch((error: Error) => error);
+      ready = res instanceof Error ? { status: 0, body: String(res.cause ?? res) } : { status: res.status, body: await res.json() };
+      if (ready.status !== 200 || Date.now() > deadline) break;
     }
+    expect(ready).toEqual({ status: 503, body: { status: "draining" } });
     // During the delay: still serving (had the listener closed, these would be refused), the
     // pooled keep-alive socket too; every response tells the client not to reuse its socket.
     const [live, query, reused] = await Promise.all([
@@ -122,7 +123,6 @@ describe("SIGTERM with requests in flight", () => {
       post(url, `{ products(first: 1) { totalCount } }`),
       agentGet(agent, `${origin}/health/live`),
     ]);
-    expect(ready).toEqual({ status: 503, body: { status: "draining" } });
     expect(live).toBe(200);
     expect(query).toMatchObject({ status: 200, connection: "close" });
     expect(reused).toMatchObject({ status: 200, reused: true, connection: "close" });

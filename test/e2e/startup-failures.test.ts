@@ -29,7 +29,7 @@ function expectOneLine(result: { stdout: string; stderr: string }, secrets: stri
   const lines = result.stderr.split("\n").filter((l) => l.trim() !== "");
   expect(lines, result.stderr).toHaveLength(1);
   const all = result.stdout + result.stderr;
-  expect(all).not.toMatch(/^\s+at /m);
+  expect(all).not.toMatch(/^\s+at |\bat .*\(?[^\s()]+:\d+:\d+\)?/m); // no stack frame, not even folded into the line
   for (const secret of secrets) expect(all.includes(secret), `output contains a secret: ${all}`).toBe(false);
   return lines[0]!;
 }
@@ -61,7 +61,11 @@ const BAD_KEYS = {
   RSA: pkcs8(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey),
   "P-384": pkcs8(generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey),
   garbage: "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbCwganVzdCB0ZXh0IHRoYXQgbG9va3MgbGlrZSBvbmU=\n-----END PRIVATE KEY-----",
+  // JSON.parse would quote this text (the private "d") in its message.
+  "broken JWK": '{"kty":"EC","crv":"P-256","d":"c2VjcmV0LXByaXZhdGUtc2NhbGFy","x":undefined}',
 };
+/** A piece of the key that must never be printed. */
+const materialOf = (key: string) => (key.startsWith("{") ? "bGFy" : key.split("\n")[1]!.slice(0, 40));
 
 describe("a wrong signing key", () => {
   for (const [kind, key] of Object.entries(BAD_KEYS)) {
@@ -70,9 +74,9 @@ describe("a wrong signing key", () => {
       // A long retry window: had the database come first, this would hang instead of exiting.
       const result = await run({ DATABASE_URL: db.url, DATABASE_CONNECT_TIMEOUT: "60s", JWT_PRIVATE_KEY: key }, 30_000);
       expect(result.code).toBe(78);
-      const line = expectOneLine(result, [key.split("\n")[1]!.slice(0, 40), "s3cret-pw"]);
+      const line = expectOneLine(result, [materialOf(key), "s3cret-pw"]);
       expect(line).toMatch(/JWT_PRIVATE_KEY/);
-      if (kind !== "garbage") expect(line).toMatch(/ES256 \(P-256\) or EdDSA/);
+      if (kind === "RSA" || kind === "P-384") expect(line).toMatch(/ES256 \(P-256\) or EdDSA/);
       expect(db.connections()).toBe(0);
     });
   }
@@ -144,6 +148,14 @@ describe("other start-up failures", () => {
     expect(result.code).toBe(78);
     const line = expectOneLine(result);
     expect(line).toMatch(/^Invalid configuration: PORT must be .*; SHUTDOWN_DELAY must be /);
+  });
+
+  it("anything else (here a missing PARTNERS_FILE): one line, exit 70", async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const result = await run({ DATABASE_URL: db.url, PARTNERS_FILE: `${dir.path}/no-such-partners.json` });
+    expect(result.code).toBe(70);
+    expect(expectOneLine(result)).toMatch(/^Start-up failed: PARTNERS_FILE .*no-such-partners\.json: ENOENT/);
   });
 
   it("a port in use: one line naming PORT and HOST, exit 78", async () => {

@@ -2,7 +2,6 @@ import "reflect-metadata";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginCacheControl } from "@apollo/server/plugin/cacheControl";
 import type { Logger } from "pino";
@@ -28,11 +27,12 @@ import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted
 import { createHttpHandler } from "./server/http.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
-import { drainWebSocketPlugin } from "./server/plugins/drain-websocket.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
 import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
 import { attachWebSocket } from "./server/websocket.ts";
+import { GOING_AWAY, Lifecycle } from "./server/shutdown.ts";
+import { migrationsOrFail, waitForDatabase } from "./startup.ts";
 
 export interface App {
   /** http://host:port/graphql */
@@ -42,7 +42,11 @@ export interface App {
   db: Database;
   bus: EventBus;
   log: Logger;
-  /** Drains HTTP and WebSocket, then closes Redis and the database. Safe to call twice. */
+  /**
+   * Drains HTTP and WebSocket (server/shutdown.ts: readiness 503 for SHUTDOWN_DELAY, then every
+   * in-flight request answered), then closes Redis and the database. Safe to call twice. Rejects
+   * when the drain exceeded SHUTDOWN_TIMEOUT (the resources are closed all the same).
+   */
   stop(): Promise<void>;
 }
 
@@ -51,13 +55,15 @@ const REDIS_CONNECT_WAIT_MS = 3_000;
 
 /** Composition root: config -> db -> pub/sub -> services -> schema -> server. */
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+  // The key first: a wrong one must stop the start before anything touches the database.
+  const tokens = await accessTokensFor(config);
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "the Cartwheel server" });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
   let redis: Redis | undefined;
   try {
-    const applied = await applyMigrations(db.sql);
+    await waitForDatabase(() => db.ping(), config.databaseUrl, config.databaseConnectTimeoutMs, log);
+    const applied = await migrationsOrFail(config.databaseUrl, () => applyMigrations(db.sql));
     if (applied.length) log.info({ applied }, "migrations applied");
-    const tokens = await accessTokensFor(config);
     // Never queues while Redis is away: the limiter falls back to memory and the APQ store misses at once.
     redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
     redis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits, APQ cache) connection error"));
@@ -80,7 +86,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     }
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
-    const metrics = createMetrics(() => db.statementCount());
+    // Read only when /metrics is scraped, after the lifecycle below exists.
+    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight);
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
@@ -97,6 +104,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const format = (formatted: Parameters<typeof formatError>[0], original: unknown) => formatError(formatted, original, onUnexpected, { hideSuggestions: config.hideSchemaSuggestions });
 
     const httpServer = createServer();
+    // Before the request handler is attached: its listener must see every request first.
+    const lifecycle = new Lifecycle({
+      server: httpServer,
+      ...config.shutdown,
+      webSockets: { close: () => ws.close(GOING_AWAY.code, GOING_AWAY.reason), terminate: () => ws.terminate() },
+      log,
+    });
     const ws = attachWebSocket(httpServer, {
       schema,
       authenticate: (token) => services.identity.viewerFromToken(token),
@@ -132,13 +146,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       validationRules: limits.validationRules,
       // Also for texts that reach Apollo without passing server/http.ts (APQ entries stored earlier).
       parseOptions: { maxTokens: config.operationLimits.maxTokens },
-      // main.ts owns signals: it drains everything, not just Apollo.
+      // main.ts owns signals; the lifecycle drains HTTP and WebSocket before Apollo stops.
       stopOnTerminationSignals: false,
       includeStacktraceInErrorResponses: false,
       persistedQueries: apqCache ? { cache: apqCache, ttl: persistedQueries.apqTtlSeconds } : false,
       plugins: [
-        drainWebSocketPlugin(ws.cleanup),
-        ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 5_000 }),
         ApolloServerPluginLandingPageDisabled(),
         operationMetricsPlugin(metrics),
         limitsPlugin(limits),
@@ -190,6 +202,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         apollo,
         context: httpContext,
         ready,
+        phase: () => lifecycle.phase,
         metrics,
         log,
         jwks: () => jwks(tokens.keys),
@@ -207,6 +220,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());
     });
+    lifecycle.started();
     const port = (httpServer.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
     let stopping: Promise<void> | undefined;
@@ -219,10 +233,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       log,
       stop: () =>
         (stopping ??= (async () => {
-          await apollo.stop();
-          await bus.close();
-          redis?.disconnect();
-          await db.close();
+          try {
+            await lifecycle.drain();
+          } finally {
+            await apollo.stop();
+            await bus.close();
+            redis?.disconnect();
+            await db.close();
+          }
         })()),
     };
   } catch (error) {

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { parseDurationSeconds } from "./lib/duration.ts";
+import { parseDurationMs, parseDurationSeconds } from "./lib/duration.ts";
 import type { OperationLimitsConfig } from "./graphql/limits.ts";
 
 /**
@@ -60,6 +60,15 @@ export interface Config {
     trustedDocumentsOnly: boolean;
     /** The manifest used by trustedDocumentsOnly for non-partner traffic (default: codegen's). */
     manifest: string;
+  };
+  /** Start-up keeps retrying an unreachable DATABASE_URL this long, then exits 69 (default 30 s). */
+  databaseConnectTimeoutMs: number;
+  /** Graceful shutdown on SIGTERM/SIGINT (see server/shutdown.ts). */
+  shutdown: {
+    /** Readiness answers 503 while requests are still served, before the listener closes (default 5 s). */
+    delayMs: number;
+    /** Ceiling for in-flight requests and WebSocket closes after the delay; then they are cut and the exit code is 1 (default 30 s). */
+    timeoutMs: number;
   };
 }
 
@@ -190,6 +199,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     manifest: resolve(text("TRUSTED_DOCUMENTS_MANIFEST") ?? "client/generated/persisted-documents.json"),
   };
 
+  const millis = (name: string, fallback: string): number => {
+    const raw = text(name) ?? fallback;
+    const ms = parseDurationMs(raw);
+    if (ms === undefined) problems.push(`${name} must be seconds or a duration such as 0, 500ms, 5s, 1m (got "${raw}")`);
+    return ms ?? 0;
+  };
+  const databaseConnectTimeoutMs = millis("DATABASE_CONNECT_TIMEOUT", "30s");
+  const shutdown = { delayMs: millis("SHUTDOWN_DELAY", "5s"), timeoutMs: millis("SHUTDOWN_TIMEOUT", "30s") };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     env: nodeEnv as Config["env"],
@@ -216,6 +234,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     explorer,
     corsOrigins,
     persistedQueries,
+    databaseConnectTimeoutMs,
+    shutdown,
   };
 }
 

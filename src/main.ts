@@ -1,27 +1,31 @@
-import { startApp } from "./app.ts";
-import { ConfigError, loadConfig } from "./config.ts";
-import { DataDirLockedError } from "./db/data-dir-lock.ts";
+import { startApp, type App } from "./app.ts";
+import { loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./server/logger.ts";
+import { EXIT, secretsOf, startupFailure } from "./startup.ts";
 
-let config;
+// Every start-up failure is one line on stderr and a documented exit code (startup.ts EXIT),
+// never a stack trace: the operator reads the line and fixes the setting it names.
+function fail(error: unknown, secrets: string[] = []): never {
+  const { exitCode, line } = startupFailure(error, secrets);
+  console.error(line);
+  process.exit(exitCode);
+}
+let config: Config;
 try {
   config = loadConfig();
 } catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(78); // EX_CONFIG
-  }
-  throw error;
+  fail(error);
 }
 const log = createLogger(config.logLevel);
-const app = await startApp(config, log).catch((error: unknown) => {
-  // Another process has the embedded database open: one line saying which, not a stack.
-  if (error instanceof DataDirLockedError) {
-    console.error(error.message);
-    process.exit(error.exitCode);
-  }
-  throw error;
-});
+// Last resort: a promise rejection nothing handled is logged, never the end of the instance (every
+// known source is handled where it arises; this keeps a missed one from taking all traffic down).
+process.on("unhandledRejection", (reason: unknown) => log.error({ err: reason }, "unhandled promise rejection"));
+let app: App;
+try {
+  app = await startApp(config, log);
+} catch (error) {
+  fail(error, secretsOf(config));
+}
 log.info(
   { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? "redis" : "in-process" },
   `Cartwheel listening on ${app.url}`,
@@ -36,10 +40,14 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     stopping = true;
     log.info({ signal }, "shutting down");
     app.stop().then(
-      () => process.exit(0),
+      () => {
+        log.info("stopped");
+        process.exit(EXIT.ok);
+      },
       (error: unknown) => {
-        log.error({ err: error }, "shutdown failed");
-        process.exit(1);
+        // One line, no stack: the reason (e.g. SHUTDOWN_TIMEOUT exceeded) says what happened.
+        log.error({ reason: (error as Error).message }, "shutdown failed");
+        process.exit(EXIT.shutdownFailed);
       },
     );
   });

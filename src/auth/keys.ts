@@ -31,10 +31,37 @@ export interface KeyRing {
 /** File under DATA_DIR where the embedded default keeps its generated key (mode 0600). */
 export const GENERATED_KEY_FILE = "jwt-signing-key.pem";
 
+/**
+ * A key setting that cannot be used. The message names the setting and the key's type, never
+ * the key material, so it can be printed as it is.
+ */
+export class KeyError extends Error {
+  constructor(
+    readonly setting: "JWT_PRIVATE_KEY" | "JWT_VERIFY_KEYS",
+    detail: string,
+  ) {
+    super(`${setting} ${detail}`);
+  }
+}
+
 function algOf(key: KeyObject): SigningAlg {
   if (key.asymmetricKeyType === "ed25519") return "EdDSA";
   if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return "ES256";
-  throw new Error("JWT keys must be ES256 (P-256) or Ed25519");
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  throw new Error(`is an ${key.asymmetricKeyType?.toUpperCase() ?? "unknown"}${curve ? ` ${curve}` : ""} key; it must be ES256 (P-256) or EdDSA (Ed25519)`);
+}
+
+/** Runs a key parse, turning any failure into a KeyError naming the setting. */
+async function keyFrom<T>(setting: KeyError["setting"], parse: () => Promise<T>): Promise<T> {
+  try {
+    return await parse();
+  } catch (error) {
+    if (error instanceof KeyError) throw error;
+    // JSON.parse quotes the input in its message: that would print key material.
+    if (error instanceof SyntaxError) throw new KeyError(setting, "is not valid JSON (expected a JWK or PEM)");
+    const message = (error as Error).message;
+    throw new KeyError(setting, message.startsWith("is an ") ? message : `could not be read as a key (${message})`);
+  }
 }
 
 async function verificationKey(publicKey: KeyObject): Promise<VerificationKey> {
@@ -68,18 +95,21 @@ export async function verificationKeysFrom(text: string): Promise<VerificationKe
     );
   }
   const blocks = trimmed.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
-  if (blocks.length === 0) throw new Error("JWT_VERIFY_KEYS holds no PEM block or JWK");
+  if (blocks.length === 0) throw new KeyError("JWT_VERIFY_KEYS", "holds no PEM block or JWK");
   return Promise.all(blocks.map((pem) => verificationKey(createPublicKey({ key: pem, format: "pem" }))));
 }
 
 /**
  * The configured keys, or outside production one generated on first start and kept under
  * dataDir, so tokens survive restarts and nothing insecure is ever shipped as a default.
+ * Throws KeyError naming the setting when a configured key is unusable (wrong type, garbage).
  */
 export async function loadKeyRing(options: { privateKey: string | undefined; verifyKeys?: string | undefined; dataDir: string }): Promise<KeyRing> {
-  const signing = await signingKeyFrom(options.privateKey ?? (await generatedKeyPem(options.dataDir)));
+  // A generated key that cannot be written or read fails with its own (file system) error.
+  const pem = options.privateKey ?? (await generatedKeyPem(options.dataDir));
+  const signing = await keyFrom("JWT_PRIVATE_KEY", () => signingKeyFrom(pem));
   const verification = new Map<string, VerificationKey>([[signing.kid, signing]]);
-  for (const key of await verificationKeysFrom(options.verifyKeys ?? "")) verification.set(key.kid, key);
+  for (const key of await keyFrom("JWT_VERIFY_KEYS", () => verificationKeysFrom(options.verifyKeys ?? ""))) verification.set(key.kid, key);
   return { signing, verification };
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
+import type { Phase } from "./shutdown.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_DISCARD_BYTES = 16 * MAX_BODY_BYTES;
@@ -15,6 +16,8 @@ export interface HttpDeps {
   context: (req: IncomingMessage) => Promise<Context>;
   /** Resolves when the database and (if configured) Redis answer; rejects otherwise. */
   ready: () => Promise<void>;
+  /** The lifecycle phase: once it has left `started`, readiness answers 503 {status:"draining"}. */
+  phase?: () => Phase;
   metrics: Metrics;
   log: Logger;
   /** The public keys that verify access tokens, served at /.well-known/jwks.json. */
@@ -50,6 +53,8 @@ export function createHttpHandler(deps: HttpDeps) {
         case "/health/live":
           return send(res, 200, { status: "ok" });
         case "/health/ready":
+          // Before any dependency check: a draining instance is out, whatever its dependencies say.
+          if (deps.phase && deps.phase() !== "started") return send(res, 503, { status: "draining" });
           try {
             await deps.ready();
             return send(res, 200, { status: "ready" });

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 
 /** Prometheus metrics of one server instance (its own registry, so several can share a process). */
-export function createMetrics(sqlStatements: () => number) {
+export function createMetrics(sqlStatements: () => number, httpInFlight: () => number = () => 0) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "cartwheel_" });
   const httpRequests = new Counter({
@@ -34,6 +34,14 @@ export function createMetrics(sqlStatements: () => number) {
     collect() {
       this.reset();
       this.inc(sqlStatements());
+    },
+  });
+  new Gauge({
+    name: "cartwheel_http_requests_in_flight",
+    help: "HTTP requests received whose response has not finished (this scrape included)",
+    registers: [registry],
+    collect() {
+      this.set(httpInFlight());
     },
   });
   return { registry, httpRequests, operations, wsConnections, partnerOperations };

@@ -95,7 +95,10 @@ function executionArgs(
  */
 export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   // The same 1 MiB ceiling as an HTTP body (ws would take 100 MiB messages).
-  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, path: "/graphql", maxPayload: 1024 * 1024 });
+  // Not ws's `server` option: it re-emits the HTTP server's errors (a listen that fails at start)
+  // on the WebSocket server, where graphql-ws prints them with a stack as "internal errors".
+  server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)));
   // Texts sent with their APQ hash: stored once the operation has parsed and validated.
   const toRegister = new WeakMap<object, string>();
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
@@ -210,5 +213,17 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
     deps.metrics.wsConnections.inc();
     socket.once("close", () => deps.metrics.wsConnections.dec());
   });
-  return { wss, cleanup };
+  return {
+    wss,
+    cleanup,
+    /** Closes every socket with `code` and `reason`, stops graphql-ws, and resolves once all are closed. */
+    async close(code: number, reason: string) {
+      for (const socket of wss.clients) socket.close(code, reason);
+      await cleanup.dispose();
+    },
+    /** Drops every socket without a close handshake. */
+    terminate() {
+      for (const socket of wss.clients) socket.terminate();
+    },
+  };
 }

@@ -72,6 +72,8 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
     // Tests sign up and log in many accounts from 127.0.0.1; the limits have tests of their own.
     SIGNUP_MAX_PER_ADDRESS: "100000",
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "100000",
+    // No drain delay: nothing balances load in front of a test server.
+    SHUTDOWN_DELAY: "0",
     ...(options.redisPrefix ? { REDIS_URL, REDIS_PREFIX: options.redisPrefix } : {}),
     ...options.env,
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.ts";
-import { parseDurationSeconds } from "../../src/lib/duration.ts";
+import { parseDurationMs, parseDurationSeconds } from "../../src/lib/duration.ts";
 
 describe("config", () => {
   it("defaults to the embedded database, in-process pub/sub and demo seeding", () => {
@@ -102,5 +102,16 @@ describe("config", () => {
     expect(parseDurationSeconds("2h")).toBe(7200);
     expect(parseDurationSeconds("0")).toBeUndefined();
     expect(parseDurationSeconds("1w")).toBeUndefined();
+  });
+
+  it("shutdown waits 5 s then gives requests 30 s; start-up retries the database for 30 s; 0 and ms allowed", () => {
+    expect(loadConfig({}).shutdown).toEqual({ delayMs: 5_000, timeoutMs: 30_000 });
+    expect(loadConfig({}).databaseConnectTimeoutMs).toBe(30_000);
+    expect(loadConfig({ SHUTDOWN_DELAY: "0", SHUTDOWN_TIMEOUT: "1m", DATABASE_CONNECT_TIMEOUT: "500ms" })).toMatchObject({
+      shutdown: { delayMs: 0, timeoutMs: 60_000 },
+      databaseConnectTimeoutMs: 500,
+    });
+    expect(parseDurationMs("5")).toBe(5_000);
+    expect(() => loadConfig({ SHUTDOWN_DELAY: "-1", SHUTDOWN_TIMEOUT: "soon" })).toThrow(/SHUTDOWN_DELAY[\s\S]*SHUTDOWN_TIMEOUT/);
   });
 });

@@ -16,7 +16,7 @@ afterAll(() => {
 
 /** `npm start` as a user runs it: no DATABASE_URL, no REDIS_URL; resolves with the URL it logs. */
 async function startEmbedded(): Promise<{ url: string; stop(): Promise<number | null> }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dir.path, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", NODE_ENV: "development" };
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dir.path, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", NODE_ENV: "development", SHUTDOWN_DELAY: "0" };
   for (const name of ["DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "SEED_DEMO"]) delete env[name];
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);

@@ -72,7 +72,7 @@ async function metric(origin: string, name: string): Promise<number> {
 
 describe("SIGTERM with requests in flight", () => {
   it("turns readiness 503, keeps serving for SHUTDOWN_DELAY, answers every request, closes WebSockets with 1001 and exits 0", async () => {
-    const server = await startMain({ DATABASE_URL: db.url, DATA_DIR: dir.path, SHUTDOWN_DELAY: "3s" });
+    const server = await startMain({ DATABASE_URL: db.url, DATA_DIR: dir.path, SHUTDOWN_DELAY: "3s", SIGNUP_MAX_PER_ADDRESS: "1000" }); // 25 sign-ups from one address exceed the default limit
     const { url, origin } = server;
 
     // A WebSocket with a live subscription, and a keep-alive socket already in the agent's pool.

@@ -29,6 +29,7 @@ import { createMetrics } from "./server/metrics.ts";
 import { drainWebSocketPlugin } from "./server/plugins/drain-websocket.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
+import { requestErrorStatusPlugin } from "./server/plugins/request-error-status.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 
 export interface App {
@@ -123,6 +124,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         ApolloServerPluginLandingPageDisabled(),
         operationMetricsPlugin(metrics),
         cacheScopePlugin(),
+        requestErrorStatusPlugin(),
         // Hints live in the schema (@cacheControl on the public catalog); everything else is no-store.
         ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       ],

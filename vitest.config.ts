@@ -1,14 +1,23 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  // type-graphql is CommonJS: make ESM code and it share one copy of graphql.
-  resolve: { alias: { graphql: "graphql/index.js" } },
+  resolve: {
+    alias: {
+      // type-graphql is CommonJS: make ESM code and it share one copy of graphql.
+      graphql: "graphql/index.js",
+      // Apollo's integration testsuite is written for jest; only it imports @jest/globals.
+      "@jest/globals": fileURLToPath(new URL("./test/harness/jest-globals.ts", import.meta.url)),
+    },
+  },
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/harness/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Processed by vitest (not loaded by Node) so that the alias above reaches its imports.
+    server: { deps: { inline: ["@apollo/server-integration-testsuite"] } },
     // Fail, never skip: a test that needs PostgreSQL or Redis fails when they are missing.
     allowOnly: false,
     passWithNoTests: false,

@@ -30,6 +30,7 @@ import { createMetrics } from "./server/metrics.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
 import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
+import { requestErrorStatusPlugin } from "./server/plugins/request-error-status.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 import { GOING_AWAY, Lifecycle } from "./server/shutdown.ts";
 import { migrationsOrFail, waitForDatabase } from "./startup.ts";
@@ -155,6 +156,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         operationMetricsPlugin(metrics),
         limitsPlugin(limits),
         cacheScopePlugin(),
+        requestErrorStatusPlugin(),
         // Hints live in the schema (@cacheControl on the public catalog); everything else is no-store.
         ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       ],

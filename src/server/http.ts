@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { HeaderMap, type ApolloServer } from "@apollo/server";
+import { HeaderMap, type ApolloServer, type BaseContext } from "@apollo/server";
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
@@ -38,7 +38,7 @@ export interface HttpDeps {
 /** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
 export function createHttpHandler(deps: HttpDeps) {
   return async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestUrl(req);
     if (req.method === "GET" && deps.explorer?.(req, res, url)) {
       res.on("finish", () => deps.metrics.httpRequests.inc({ route: "explorer", status: String(res.statusCode) }));
       return;
@@ -78,12 +78,41 @@ export function createHttpHandler(deps: HttpDeps) {
   };
 }
 
+/** What `graphql` needs: HttpDeps's part of it, for any Apollo server and context type. */
+interface GraphQLDeps<TContext extends BaseContext> {
+  apollo: ApolloServer<TContext>;
+  context: (req: IncomingMessage) => Promise<TContext>;
+  trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<TContext>) => Promise<Decision>;
+}
+
+/**
+ * Serves any started ApolloServer on node:http, whatever the path: reads the body (JSON, at most
+ * 1 MiB), runs Apollo's HTTP pipeline and writes its answer (streamed when Apollo streams).
+ * `context` runs at most once per request. Without the trusted-documents gate: createHttpHandler
+ * adds that. Rejects when reading the request or writing the response fails; the caller answers
+ * (createHttpHandler logs and sends 500). This is the part Apollo's integration testsuite checks.
+ */
+export function graphqlHandler<TContext extends BaseContext>(apollo: ApolloServer<TContext>, context: (req: IncomingMessage) => Promise<TContext>) {
+  return (req: IncomingMessage, res: ServerResponse) => graphql({ apollo, context }, req, res, requestUrl(req));
+}
+
+/** The request target as a URL; one that does not parse becomes a path that nothing serves. */
+function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? "/";
+  try {
+    // Relative to a base, "//x" would name a host (and "//" alone throws): here it is a path.
+    return new URL(target.startsWith("/") ? `http://localhost${target}` : target, "http://localhost");
+  } catch {
+    return new URL("http://localhost/invalid-request-target");
+  }
+}
+
 function send(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
 }
 
-async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, url: URL) {
+async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>, req: IncomingMessage, res: ServerResponse, url: URL) {
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
@@ -103,14 +132,14 @@ async function graphql(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
       try {
         body = JSON.parse(raw);
       } catch {
-        return send(res, 400, { errors: [{ message: "body is not valid JSON", extensions: { code: "BAD_USER_INPUT" } }] });
+        return send(res, 400, { errors: [{ message: "Invalid JSON in the request body", extensions: { code: "BAD_USER_INPUT" } }] });
       }
     } else {
       body = raw;
     }
   }
   // Built at most once: the trusted-documents gate and Apollo share it.
-  let contextValue: Promise<Context> | undefined;
+  let contextValue: Promise<TContext> | undefined;
   const context = () => (contextValue ??= deps.context(req));
   let search = url.search;
   // Other methods are Apollo's to refuse (405).

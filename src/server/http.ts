@@ -49,7 +49,8 @@ export function createHttpHandler(deps: HttpDeps) {
       if (await deps.cors?.(req, res, url)) return;
       switch (route) {
         case "/graphql":
-          return await graphql(deps, req, res, url);
+          // Our app's own policy on top of the generic integration (see GraphQLDeps).
+          return await graphql({ ...deps, getWithoutPreflight: true }, req, res, url);
         case "/health/live":
           return send(res, 200, { status: "ok" });
         case "/health/ready":
@@ -83,6 +84,13 @@ interface GraphQLDeps<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
   context: (req: IncomingMessage) => Promise<TContext>;
   trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<TContext>) => Promise<Decision>;
+  checkQuery?: (text: string) => GraphQLError | undefined;
+  /**
+   * Let GET queries past Apollo's CSRF prevention without a preflight header. Apollo's check
+   * guards cookie sessions against cross-site GETs; Cartwheel never reads cookies (bearer tokens
+   * only). Apollo still refuses mutations and subscriptions over GET (405), and checks every POST.
+   */
+  getWithoutPreflight?: boolean;
 }
 
 /**
@@ -117,10 +125,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
   }
-  // Apollo's CSRF prevention guards cookie sessions against cross-site GETs; Cartwheel never
-  // reads cookies (bearer tokens only), so a plain GET query needs no preflight header. Apollo
-  // still refuses mutations and subscriptions over GET (405), and still checks every POST.
-  if (req.method === "GET") headers.set("apollo-require-preflight", "true");
+  if (deps.getWithoutPreflight && req.method === "GET") headers.set("apollo-require-preflight", "true");
   let body: unknown = undefined;
   if (req.method === "POST") {
     const raw = await readBody(req);
@@ -155,7 +160,8 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
       decision = { kind: "refuse", error };
     }
     if (decision.kind === "refuse") return refuse(res, decision.error);
-    if (decision.kind === "use" && decision.partnerId) (await context()).partnerId = decision.partnerId;
+    // The partner runs on its own cost budget (graphql/limits.ts), read from the context.
+    if (decision.kind === "use" && decision.partnerId) Object.assign(await context(), { partnerId: decision.partnerId });
     const rewrite =
       decision.kind === "use"
         ? // The manifest's text runs, whatever else came along; the hash has done its job.

@@ -24,6 +24,7 @@ import { createExplorer } from "./server/explorer.ts";
 import { InMemoryLRUCache, PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
 import { RedisKeyValueCache } from "./server/persisted/apq-cache.ts";
 import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted-documents.ts";
+import { clientAddress } from "./server/client-address.ts";
 import { createHttpHandler } from "./server/http.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
@@ -53,6 +54,7 @@ export interface App {
 
 const READY_TIMEOUT_MS = 2_000;
 const REDIS_CONNECT_WAIT_MS = 3_000;
+const REDIS_COMMAND_TIMEOUT_MS = 150;
 
 /** Composition root: config -> db -> pub/sub -> services -> schema -> server. */
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
@@ -66,7 +68,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const applied = await migrationsOrFail(config.databaseUrl, () => applyMigrations(db.sql));
     if (applied.length) log.info({ applied }, "migrations applied");
     // Never queues while Redis is away: the limiter falls back to memory and the APQ store misses at once.
-    redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }) : undefined;
+    // A Redis that is connected but does not answer is given REDIS_COMMAND_TIMEOUT_MS, then the
+    // limiter counts in memory and the APQ store misses.
+    redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: REDIS_COMMAND_TIMEOUT_MS }) : undefined;
     redis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits, APQ cache) connection error"));
     // A fresh instance counts log-ins in Redis and publishes from its first request on, unless
     // Redis is away (then it serves anyway; readiness says so).
@@ -115,7 +119,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const ws = attachWebSocket(httpServer, {
       schema,
       authenticate: (token) => services.identity.viewerFromToken(token),
-      context: (viewer, connection, clientAddress) => createContext(contextDeps, { viewer, connection, clientAddress }),
+      context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
       watchViewer: (userId, on) => {
         const changes = bus.subscribe("VIEWER_CHANGED", [userId]);
         void (async () => {
@@ -174,7 +178,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       return createContext(contextDeps, {
         viewer,
         userAgent: req.headers["user-agent"],
-        clientAddress: req.socket.remoteAddress,
+        clientAddress: clientAddress(req, config.trustProxyHops),
         requestId: typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"].slice(0, 100) : undefined,
       });
     };

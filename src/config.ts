@@ -35,6 +35,8 @@ export interface Config {
   loginLimits: { perAccount: number; perAddress: number; windowSeconds: number };
   /** Anonymous mutations that hash a password (signUp, logIn): attempts per client address within the window, whatever their outcome. */
   passwordRateLimits: { signUpPerAddress: number; logInPerAddress: number; windowSeconds: number };
+  /** Proxies in front of the server whose X-Forwarded-For entries are trusted for the client address (TRUST_PROXY, default 0). */
+  trustProxyHops: number;
   /** Depth, alias, token, directive and cost limits of every operation; introspection on or off. */
   operationLimits: OperationLimitsConfig;
   /** Leave "Did you mean …?" suggestions out of error messages (on when NODE_ENV=production). */
@@ -167,6 +169,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logInPerAddress: count("LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 300),
     windowSeconds: duration("PASSWORD_RATE_WINDOW", "15m"),
   };
+  const trustProxyText = text("TRUST_PROXY") ?? "0";
+  const trustProxyHops = Number(trustProxyText);
+  if (!/^\d+$/.test(trustProxyText) || trustProxyHops > 10) problems.push(`TRUST_PROXY must be the number of proxies in front of the server, 0 to 10 (got "${trustProxyText}")`);
   const operationLimits: OperationLimitsConfig = {
     maxDepth: count("MAX_DEPTH", 10),
     maxAliases: count("MAX_ALIASES", 15),
@@ -228,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemo,
     loginLimits,
     passwordRateLimits,
+    trustProxyHops,
     operationLimits,
     hideSchemaSuggestions: production,
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,

@@ -10,7 +10,8 @@ const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 20_000 };
 
 /**
  * Runs `fn` in one database transaction and publishes the events it emitted only after the
- * commit: subscribers never hear of a change that was rolled back.
+ * commit: subscribers never hear of a change that was rolled back. The caller gets its result
+ * without waiting for the publish.
  */
 export async function transactional<T>(
   prisma: Prisma,
@@ -19,7 +20,9 @@ export async function transactional<T>(
 ): Promise<T> {
   const pending: Event[] = [];
   const result = await prisma.$transaction((tx) => fn(tx, (event) => pending.push(event)), TRANSACTION_OPTIONS);
-  await bus.publish(pending);
+  // Not awaited: the answer does not wait on Redis (publish never throws; a failure is logged).
+  // Events of one instance still leave in commit order: one connection sends them in order.
+  void bus.publish(pending);
   return result;
 }
 

@@ -84,6 +84,7 @@ interface GraphQLDeps<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
   context: (req: IncomingMessage) => Promise<TContext>;
   trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<TContext>) => Promise<Decision>;
+  /** Depth, alias, token and directive limits of a query text (graphql/limits.ts): the error to refuse it with. */
   checkQuery?: (text: string) => GraphQLError | undefined;
   /**
    * Let GET queries past Apollo's CSRF prevention without a preflight header. Apollo's check
@@ -160,8 +161,16 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
       decision = { kind: "refuse", error };
     }
     if (decision.kind === "refuse") return refuse(res, decision.error);
-    // The partner runs on its own cost budget (graphql/limits.ts), read from the context.
-    if (decision.kind === "use" && decision.partnerId) Object.assign(await context(), { partnerId: decision.partnerId });
+    if (decision.kind === "use" && decision.partnerId) {
+      // The partner runs on its own cost budget (graphql/limits.ts), read from the context; a
+      // bad token next to the key is answered as without one (401), not as a failure.
+      try {
+        Object.assign(await context(), { partnerId: decision.partnerId });
+      } catch (error) {
+        if (!(error instanceof GraphQLError)) throw error;
+        return refuse(res, error);
+      }
+    }
     const rewrite =
       decision.kind === "use"
         ? // The manifest's text runs, whatever else came along; the hash has done its job.
@@ -184,7 +193,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
     }
   }
   // Limits run before Apollo parses, so a hostile document costs one short answer. A hash-only APQ
-  // request carries no text here: its text passed this check when it was registered.
+  // request carries no text here: the limits plugin checks the stored text (server/plugins/limits.ts).
   const text = req.method === "GET" ? new URLSearchParams(search).get("query") : isObject(body) ? body.query : undefined;
   const tooComplex = typeof text === "string" && text !== "" ? deps.checkQuery?.(text) : undefined;
   if (tooComplex) return refuse(res, tooComplex);

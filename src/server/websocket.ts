@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { GraphQLError, getOperationAST, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
@@ -20,7 +20,8 @@ export interface WebSocketDeps {
   schema: GraphQLSchema;
   /** Verifies a bearer token; throws when it is invalid, expired or revoked. */
   authenticate: (token: string) => Promise<Viewer>;
-  context: (viewer: Viewer | null, connection: ConnectionControl, clientAddress: string | undefined) => Context;
+  /** The operation's context; `request` is the socket's upgrade request (for the client address). */
+  context: (viewer: Viewer | null, connection: ConnectionControl, request: IncomingMessage) => Context;
   /**
    * Follows changes to a user's sessions and role, from every instance: `revoked(sessionIds)`
    * ("all" for every session) and `role(newRole)`. Returns the function that stops following.
@@ -105,7 +106,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
     {
       schema: deps.schema,
       context: (ctx) =>
-        deps.context(ctx.extra.viewer ?? null, ctx.extra.control!, ctx.extra.request.socket.remoteAddress),
+        deps.context(ctx.extra.viewer ?? null, ctx.extra.control!, ctx.extra.request),
       onConnect: async (ctx) => {
         ctx.extra.control = {
           renew: (next) => {

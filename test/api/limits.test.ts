@@ -7,7 +7,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { sha256Hex } from "../../src/lib/hash.ts";
 import type { App } from "../../src/app.ts";
-import { DEMO, createTestDatabase, gql, type GqlResponse, logIn, nextWithin, startTestServer, tempDir, wsClient } from "../harness/index.ts";
+import { DEMO, createTestDatabase, gql, type GqlResponse, logIn, nextWithin, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
 
 const state = {} as { app: App; dbUrl: string; drop(): Promise<void>; dir: { remove(): void } };
 beforeAll(async () => {
@@ -134,6 +134,29 @@ describe("document limits", () => {
   });
 });
 
+describe("APQ texts stored before a limit was lowered", () => {
+  it("are refused when run by hash on an instance with the lower limit (the APQ store is shared through Redis)", async () => {
+    const prefix = uniquePrefix();
+    const dir = tempDir();
+    const generous = await startTestServer({ databaseUrl: state.dbUrl, dataDir: dir.path, redisPrefix: prefix, env: { MAX_DEPTH: "20" } });
+    const strict = await startTestServer({ databaseUrl: state.dbUrl, dataDir: dir.path, redisPrefix: prefix });
+    try {
+      const query = nested(15);
+      const extensions = { persistedQuery: { version: 1, sha256Hash: sha256Hex(query) } };
+      const post = (url: string, body: object) =>
+        fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, ...((await r.json()) as object) }) as GqlResponse);
+      expect((await post(generous.url, { query, extensions })).errors).toBeUndefined();
+      expect((await post(generous.url, { extensions })).errors).toBeUndefined();
+      const refused = await post(strict.url, { extensions });
+      expect(refused.errors).toHaveLength(1);
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: "QUERY_TOO_COMPLEX", limit: "depth", max: 10 });
+    } finally {
+      await Promise.all([generous.stop(), strict.stop()]);
+      dir.remove();
+    }
+  });
+});
+
 describe("cost budget", () => {
   // Cost = 1 + first × (cost of one edge): a nested connection multiplies.
   const heavy = `query($n: Int) { products(first: $n) { edges { node { category { products(first: 100) { edges { node { id } } } } } } } }`;
@@ -143,6 +166,14 @@ describe("cost budget", () => {
     const ext = onlyTooComplex(await gql(state.app.url, heavy, { n: 40 }), "cost");
     expect(ext.max).toBe(10_000);
     expect(ext.actual).toBeGreaterThan(10_000);
+  });
+
+  it("the unpaged category list counts as fifty categories: the catalog rig's nested query runs, fifteen aliased copies do not", async () => {
+    const nestedShape = `categories { id name products(first: 20) { edges { node { id name price { amountCents } stock } } } }`;
+    expect((await gql(state.app.url, `{ ${nestedShape} }`)).errors).toBeUndefined();
+    const copies = `{ ${Array.from({ length: 15 }, (_, i) => `c${i}: categories { products(first: 100) { edges { node { id name description } } } }`).join(" ")} }`;
+    const ext = onlyTooComplex(await gql(state.app.url, copies), "cost");
+    expect(ext.actual).toBeGreaterThan(15 * 50 * 100);
   });
 
   it("staff have a larger budget", async () => {
@@ -176,6 +207,10 @@ describe("cost budget", () => {
       expect(asPartner.data.products.edges).toHaveLength(40);
       onlyTooComplex(await send({ n: 40 }, {}), "cost");
       expect(onlyTooComplex(await send({ n: 80 }, { "x-partner-key": key }), "cost").max).toBe(20_000);
+      // A bad token next to the key is refused as without it (401), not answered with a 500.
+      const badToken = await send({ n: 1 }, { "x-partner-key": key, authorization: "Bearer not-a-token" });
+      expect(badToken.status).toBe(401);
+      expect(badToken.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
     } finally {
       await app.stop();
       dir.remove();

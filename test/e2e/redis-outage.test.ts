@@ -103,6 +103,33 @@ describe("Redis cut while the instance runs", () => {
   });
 });
 
+describe("Redis connected but not answering", () => {
+  it("log-ins and mutations answer promptly: the limiter gives up on Redis after a short timeout and counts in memory", async () => {
+    const [product] = await someProducts(state.app.url, 1);
+    state.proxy.freeze();
+    try {
+      const timings: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const res = await gql(state.app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: DEMO.customer.email, p: DEMO.customer.password });
+        expect(res.errors).toBeUndefined();
+        timings.push(performance.now() - started);
+      }
+      const started = performance.now();
+      expect((await adjust(product!.id, 1)).errors).toBeUndefined();
+      timings.push(performance.now() - started);
+      // Before: a log-in waited until TCP gave up (still waiting after 15 s); publishing held the
+      // mutation for its 1 s command timeout. The bound leaves room for argon2 on a loaded machine.
+      for (const ms of timings) expect(ms).toBeLessThan(1_000);
+    } finally {
+      // Fresh connections for what follows: bytes dropped while frozen would confuse the old ones.
+      state.proxy.cut();
+      state.proxy.restore();
+    }
+    await expect.poll(async () => (await ready()).status, { timeout: 15_000, interval: 100 }).toBe(200);
+  });
+});
+
 describe("Redis unreachable from the start", () => {
   it("the instance starts and serves; readiness names Redis; a new subscription does not end the process", async () => {
     const dead = await startProxy(1);

@@ -12,6 +12,11 @@ export interface TcpProxy {
   readonly refused: number;
   /** Closes every open connection and refuses new ones until restore(). */
   cut(): void;
+  /**
+   * Keeps every connection open but forwards nothing, either way (a service that hangs). Bytes
+   * sent meanwhile are dropped: cut() before restore(), so clients start on fresh connections.
+   */
+  freeze(): void;
   restore(): void;
   /** Resolves once `count` attempts were refused since the cut, or rejects after `ms`. */
   refusedAtLeast(count: number, ms?: number): Promise<void>;
@@ -21,6 +26,7 @@ export interface TcpProxy {
 export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let isCut = false;
+  let frozen = false;
   let refused = 0;
   const waiters: { count: number; resolve(): void }[] = [];
   const server: Server = createServer((client) => {
@@ -44,8 +50,8 @@ export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): 
     };
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on("data", (chunk: Buffer) => frozen || upstream.write(chunk));
+    upstream.on("data", (chunk: Buffer) => frozen || client.write(chunk));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -59,8 +65,12 @@ export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): 
       for (const socket of open) socket.destroy();
       open.clear();
     },
+    freeze() {
+      frozen = true;
+    },
     restore() {
       isCut = false;
+      frozen = false;
     },
     refusedAtLeast(count, ms = 10_000) {
       if (refused >= count) return Promise.resolve();

@@ -96,6 +96,12 @@ describe("config", () => {
     }
   });
 
+  it("TRUST_PROXY: 0 by default, a small hop count otherwise", () => {
+    expect(loadConfig({}).trustProxyHops).toBe(0);
+    expect(loadConfig({ TRUST_PROXY: "2" }).trustProxyHops).toBe(2);
+    for (const bad of ["yes", "-1", "11"]) expect(() => loadConfig({ TRUST_PROXY: bad })).toThrow(/TRUST_PROXY must be/);
+  });
+
   it("parses durations", () => {
     expect(parseDurationSeconds("15m")).toBe(900);
     expect(parseDurationSeconds("900")).toBe(900);

@@ -7,10 +7,17 @@ import { isUuid, toGlobalId } from "../../lib/ids.ts";
 import { PageArgs } from "../../graphql/types.ts";
 import { Category, type CategoryRow } from "./product.type.ts";
 
+/**
+ * Operation cost (graphql/limits.ts) of the unpaged category list: its selections count once per
+ * category a shop is expected to have, so `categories { products(first: 100) { … } }` pays for
+ * fifty categories' products (the default budget allows 50 × 20 products with a few fields each).
+ */
+export const CATEGORIES_COST_FACTOR = 50;
+
 @Resolver(() => Category)
 export class CategoryResolver {
   @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
-  @Query(() => [Category])
+  @Query(() => [Category], { complexity: ({ childComplexity }) => 1 + childComplexity * CATEGORIES_COST_FACTOR })
   categories(@Ctx() ctx: Context) {
     return ctx.services.catalog.categories();
   }

@@ -58,8 +58,9 @@ export class IdentityService {
     private readonly options: IdentityOptions = {},
   ) {}
 
+  /** Tells every instance's open sockets; the caller does not wait on Redis for it. */
   private async announce(change: ViewerChange): Promise<void> {
-    await this.options.bus?.publish([event("VIEWER_CHANGED", change.userId, change)]);
+    void this.options.bus?.publish([event("VIEWER_CHANGED", change.userId, change)]);
   }
 
   /** Validates and creates an account (sign-up, seed and the user:create CLI all come here). */

@@ -104,7 +104,7 @@ describe("products over HTTP, anonymous", () => {
     const cat = res.data.categories[0];
     expect(cat.products.edges).toHaveLength(3);
     expect(cat.products.edges.every((e: any) => e.node.category.slug === cat.slug)).toBe(true);
-    const next = await gql(server.app.url, `query($a: String) { categories { slug products(first: 100, after: $a) { edges { node { name } } } } }`, {
+    const next = await gql(server.app.url, `query($a: String) { categories { slug products(first: 50, after: $a) { edges { node { name } } } } }`, {
       a: cat.products.pageInfo.endCursor,
     });
     const rest = next.data.categories.find((c: any) => c.slug === cat.slug).products.edges;

@@ -93,3 +93,28 @@ describe("statements per event", () => {
     }
   });
 });
+
+describe("subscription documents", () => {
+  const metric = async (result: "hit" | "miss") => {
+    const text = await (await fetch(server.app.url.replace("/graphql", "/metrics"))).text();
+    return Number(new RegExp(`^cartwheel_ws_documents_total\\{result="${result}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+  };
+
+  it("are parsed and validated once for many identical subscribes, then taken from the cache", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    // A text no other test uses, so its first subscribe is the one miss.
+    const query = `${STOCK} # cache probe ${Date.now()}`;
+    const [misses, hits] = [await metric("miss"), await metric("hit")];
+    const client = wsClient(server.app.wsUrl);
+    try {
+      const staff = await logIn(server.app.url, DEMO.staff);
+      const iterators = Array.from({ length: 50 }, () => client.iterate({ query, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>);
+      await warmUp(product!.id, staff, iterators);
+      expect(await metric("miss")).toBe(misses + 1);
+      expect(await metric("hit")).toBe(hits + 49);
+      await Promise.all(iterators.map((it) => it.return?.()));
+    } finally {
+      await client.dispose();
+    }
+  });
+});

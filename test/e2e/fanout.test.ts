@@ -118,3 +118,51 @@ describe("subscription documents", () => {
     }
   });
 });
+
+describe("shared reads, separate authorization", () => {
+  it("anonymous, customer and staff subscribers of productUpdated { costPrice } each get what a fresh query gives them", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const customer = await logIn(server.app.url, DEMO.customer);
+    const selection = `name costPrice { amountCents } price { amountCents }`;
+    const viewers = [undefined, customer, staff];
+    const clients = viewers.map((token) => wsClient(server.app.wsUrl, token));
+    const iterators = clients.map(
+      (c) => c.iterate({ query: `subscription($id: ID!) { productUpdated(id: $id) { ${selection} } }`, variables: { id: product!.id } }) as AsyncIterableIterator<any>,
+    );
+    try {
+      const live = new Set<number>();
+      const pending = iterators.map((it, i) => it.next().then((r) => (live.add(i), r)));
+      let name = "";
+      // Rename until all three are live (bounded), then compare the last event with a fresh query.
+      for (let round = 0; live.size < 3; round++) {
+        if (round >= 20) throw new Error("subscriptions not live");
+        name = `Renamed ${round} ${Date.now()}`;
+        const res = await gql(server.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: name }, staff);
+        expect(res.errors).toBeUndefined();
+        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
+      }
+      const first = await Promise.all(pending);
+      const events = await Promise.all(
+        iterators.map(async (it, i) => {
+          let event = first[i]!.value;
+          // Skip older renames still queued for a subscriber that was live earlier.
+          while (event.data.productUpdated.name !== name) event = await nextWithin(it);
+          return event;
+        }),
+      );
+      for (const [i, token] of viewers.entries()) {
+        const fresh = await gql(server.app.url, `query($id: ID!) { product(id: $id) { ${selection} } }`, { id: product!.id }, token);
+        const event = events[i]!;
+        expect(event.data.productUpdated).toEqual(fresh.data.product);
+        expect((event.errors ?? []).map((e: any) => [e.path, e.extensions.code])).toEqual((fresh.errors ?? []).map((e) => [e.path?.map((p) => (p === "product" ? "productUpdated" : p)), e.extensions.code]));
+      }
+      expect(events.map((e) => e.data.productUpdated.costPrice === null)).toEqual([true, true, false]);
+      expect(events[0].errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      expect(events[1].errors[0].extensions.code).toBe("FORBIDDEN");
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});

@@ -60,7 +60,13 @@ const REDIS_COMMAND_TIMEOUT_MS = 150;
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
   // The key first: a wrong one must stop the start before anything touches the database.
   const tokens = await accessTokensFor(config);
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "the Cartwheel server" });
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    owner: "the Cartwheel server",
+    poolSize: config.databasePool.size,
+    poolTimeoutMs: config.databasePool.timeoutMs,
+  });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
   let redis: Redis | undefined;
   try {

@@ -29,6 +29,8 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Pool size for PostgreSQL (default 10). */
   poolSize?: number;
+  /** How long a query waits for a pooled connection before it fails (default 5 s). */
+  poolTimeoutMs?: number;
   /**
    * Who opens the embedded database, named to any other process that finds `dataDir` locked
    * (default "a Cartwheel process"). Unused with PostgreSQL, which needs no lock.
@@ -38,7 +40,7 @@ export interface DatabaseOptions {
 
 /** Opens the database. The embedded one is locked to this process: throws DataDirLockedError if another holds it. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPglite(options.dataDir, options.owner ?? "a Cartwheel process");
+  return options.url ? openPostgres(options.url, options.poolSize ?? 10, options.poolTimeoutMs ?? 5_000) : openPglite(options.dataDir, options.owner ?? "a Cartwheel process");
 }
 
 function countingClient(adapter: PrismaPg | PrismaPGlite) {
@@ -52,8 +54,8 @@ function countingClient(adapter: PrismaPg | PrismaPGlite) {
   return { prisma, statementCount: () => statements };
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+async function openPostgres(url: string, poolSize: number, poolTimeoutMs: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: poolTimeoutMs });
   // An idle client losing its connection must not crash the process; readiness reports it.
   pool.on("error", () => {});
   const { prisma, statementCount } = countingClient(new PrismaPg(pool));

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Viewer } from "../auth/roles.ts";
 import type { Prisma } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
-import { createLoaders, type Loaders, type Services } from "../modules/index.ts";
+import { createLoaders, loaderScope, type Loaders, type Services } from "../modules/index.ts";
 
 /** What every resolver receives: one per HTTP operation, one per WebSocket subscription. */
 export interface Context {
@@ -18,8 +18,12 @@ export interface Context {
   services: Services;
   events: EventBus;
   loaders: Loaders;
-  /** Replaces the loaders: called before each subscription event so no event reads a stale row. */
-  renewLoaders(): void;
+  /**
+   * The loaders for one subscription event, shared by every subscriber of that event on this
+   * instance whose loaders see the same rows (loaderScope): N subscribers of one stock change
+   * read the product once, not N times. Fresh for every event, so no event reads a stale row.
+   */
+  eventLoaders(event: unknown): Loaders;
 }
 
 /** What an operation may do to the WebSocket connection it arrived on. */
@@ -53,9 +57,24 @@ export function createContext(
     services: deps.services,
     events: deps.events,
     loaders: createLoaders(deps.prisma, request.viewer),
-    renewLoaders() {
-      context.loaders = createLoaders(deps.prisma, context.viewer);
+    eventLoaders(event) {
+      return loadersForEvent(deps.prisma, event, context.viewer);
     },
   };
   return context;
+}
+
+// Pub/sub hands the same event object to every subscriber of a channel on this instance (Redis:
+// one parse per message; in-process: one emit), so the object identifies the event. Entries go
+// with the event once every subscriber is done with it.
+const sharedByEvent = new WeakMap<object, Map<string, Loaders>>();
+
+function loadersForEvent(prisma: Prisma, event: unknown, viewer: Viewer | null): Loaders {
+  if (typeof event !== "object" || event === null) return createLoaders(prisma, viewer);
+  let byScope = sharedByEvent.get(event);
+  if (!byScope) sharedByEvent.set(event, (byScope = new Map()));
+  const scope = loaderScope(viewer);
+  let loaders = byScope.get(scope);
+  if (!loaders) byScope.set(scope, (loaders = createLoaders(prisma, viewer)));
+  return loaders;
 }

@@ -40,7 +40,10 @@ export async function createSchema(): Promise<GraphQLSchema> {
   return renewLoadersPerEvent(applyAuthDirective(withDirective, owners));
 }
 
-/** graphql-ws builds one context per subscription; each event gets fresh loaders all the same. */
+/**
+ * graphql-ws builds one context per subscription; each event gets fresh loaders all the same,
+ * shared with the other subscribers of that event (Context.eventLoaders).
+ */
 function renewLoadersPerEvent(schema: GraphQLSchema): GraphQLSchema {
   const subscriptionType = schema.getSubscriptionType()?.name;
   return mapSchema(schema, {
@@ -60,7 +63,7 @@ function renewLoadersPerEvent(schema: GraphQLSchema): GraphQLSchema {
 
 function renewing(iterable: AsyncIterable<unknown>, context: Context): AsyncIterableIterator<unknown> {
   return transform(iterable, (value) => {
-    context.renewLoaders();
+    context.loaders = context.eventLoaders(value);
     return value;
   });
 }

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import type { Config } from "../config.ts";
 import { EventBus } from "../events/bus.ts";
 import { CartService, cartResolvers } from "./cart/index.ts";
-import { CatalogService, catalogResolvers, createCatalogLoaders } from "./catalog/index.ts";
+import { CatalogService, catalogResolvers, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
 import { InventoryService, createInventoryLoaders, inventoryResolvers } from "./inventory/index.ts";
 import { NodeResolver } from "./node.resolver.ts";
@@ -66,6 +66,12 @@ export async function seedServicesFor(prisma: Prisma, config: Config) {
 }
 
 /** Built per operation (and per subscription event): batching and caching never outlive it. */
+/**
+ * Which rows a viewer's loaders read: the same for every viewer of one scope (only the catalog's
+ * depend on the viewer, through whether they see drafts), so loaders may be shared within a scope.
+ */
+export const loaderScope = (viewer: Viewer | null): string => (seesAllProducts(viewer) ? "all-products" : "active-products");
+
 export function createLoaders(prisma: Prisma, viewer: Viewer | null) {
   return {
     identity: createIdentityLoaders(prisma),

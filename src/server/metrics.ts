@@ -27,6 +27,12 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
     labelNames: ["partner", "operation", "outcome", "transport"] as const,
     registers: [registry],
   });
+  const wsDocuments = new Counter({
+    name: "cartwheel_ws_documents_total",
+    help: "Documents of WebSocket operations by whether they came parsed and validated from the cache (hit) or were checked now (miss)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
   new Counter({
     name: "cartwheel_sql_statements_total",
     help: "SQL statements sent to the database",
@@ -44,7 +50,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
       this.set(httpInFlight());
     },
   });
-  return { registry, httpRequests, operations, wsConnections, partnerOperations };
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

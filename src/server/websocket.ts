@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from "node:http";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import { GraphQLError, getOperationAST, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { GraphQLError, getOperationAST, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
 import { hasRole, type Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
@@ -66,25 +66,57 @@ function armExpiry(extra: Extra & { socket: { close(code: number, reason: string
   extra.expiry.unref();
 }
 
+// Parsed and validated documents by text: 5,000 clients subscribing with the same document are
+// checked once (the cost budget, which depends on each subscribe's variables and viewer, is
+// checked every time). Bounded in entries and text size; a miss only costs the check.
+const DOCUMENT_CACHE_ENTRIES = 1_000;
+const DOCUMENT_CACHE_MAX_TEXT = 64 * 1024;
+
+class DocumentCache {
+  private readonly entries = new Map<string, DocumentNode>();
+
+  get(text: string): DocumentNode | undefined {
+    const document = this.entries.get(text);
+    if (document) {
+      // Most recently used last, so the oldest is the first to go.
+      this.entries.delete(text);
+      this.entries.set(text, document);
+    }
+    return document;
+  }
+
+  set(text: string, document: DocumentNode): void {
+    if (text.length > DOCUMENT_CACHE_MAX_TEXT) return;
+    if (this.entries.size >= DOCUMENT_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(text, document);
+  }
+}
+
 /**
  * Parses and validates here rather than in graphql-ws, which closes the whole socket (4500) on a
  * syntax error: a bad document fails its own operation with BAD_USER_INPUT, as over HTTP. The
  * operation limits come first, so a hostile document gets one QUERY_TOO_COMPLEX and no more.
  */
 function executionArgs(
-  deps: Pick<WebSocketDeps, "schema" | "limits">,
+  deps: Pick<WebSocketDeps, "schema" | "limits" | "metrics">,
+  documents: DocumentCache,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
   caller: { role: Viewer["role"] | undefined; partner: boolean },
 ) {
   const { schema, limits } = deps;
-  const checked = limits.checkDocument(payload.query);
-  if ("error" in checked) {
-    const { error } = checked;
-    return [error.extensions.code ? error : new AppError("BAD_USER_INPUT", error.message, { reason: "GRAPHQL_PARSE_FAILED" })];
+  let document = documents.get(payload.query);
+  deps.metrics.wsDocuments.inc({ result: document ? "hit" : "miss" });
+  if (!document) {
+    const checked = limits.checkDocument(payload.query);
+    if ("error" in checked) {
+      const { error } = checked;
+      return [error.extensions.code ? error : new AppError("BAD_USER_INPUT", error.message, { reason: "GRAPHQL_PARSE_FAILED" })];
+    }
+    const invalid = validate(schema, checked.document, [...specifiedRules, ...limits.validationRules]);
+    if (invalid.length > 0) return invalid.map((e) => new AppError("BAD_USER_INPUT", e.message, { reason: "GRAPHQL_VALIDATION_FAILED" }));
+    document = checked.document;
+    documents.set(payload.query, document);
   }
-  const { document } = checked;
-  const invalid = validate(schema, document, [...specifiedRules, ...limits.validationRules]);
-  if (invalid.length > 0) return invalid.map((e) => new AppError("BAD_USER_INPUT", e.message, { reason: "GRAPHQL_VALIDATION_FAILED" }));
   const tooCostly = limits.checkCost(document, payload.operationName, payload.variables, caller);
   if (tooCostly) return [tooCostly];
   return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
@@ -100,6 +132,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   // Not ws's `server` option: it re-emits the HTTP server's errors (a listen that fails at start)
   // on the WebSocket server, where graphql-ws prints them with a stack as "internal errors".
   server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)));
+  const documents = new DocumentCache();
   // Texts sent with their APQ hash: stored once the operation has parsed and validated.
   const toRegister = new WeakMap<object, string>();
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
@@ -173,7 +206,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         const target = payload as { query: string };
         if (decision.kind === "use") {
           target.query = decision.entry.text;
-          return executionArgs(deps, payload, caller);
+          return executionArgs(deps, documents, payload, caller);
         }
         // APQ as over HTTP (graphql-ws requires a string query: hash-only requests send "").
         const hash = (payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
@@ -189,7 +222,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         if (target.query === "") {
           return [new AppError("BAD_USER_INPUT", deps.apq ? "Send the query text or its persisted query hash" : "Persisted queries are off: send the query text")];
         }
-        return executionArgs(deps, payload, caller);
+        return executionArgs(deps, documents, payload, caller);
       },
       onOperation: (_ctx, _id, payload, args, result) => {
         const hash = toRegister.get(payload);

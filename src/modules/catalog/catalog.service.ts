@@ -10,7 +10,7 @@ import type { ConnectionResult } from "../../graphql/types.ts";
 import { isUuid, toGlobalId } from "../../lib/ids.ts";
 import { formatMoney } from "../../lib/money.ts";
 import type { NotificationsService } from "../notifications/index.ts";
-import { seesAllProducts } from "./catalog.loaders.ts";
+import { seesAllProducts, type CatalogLoaders } from "./catalog.loaders.ts";
 import type { ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
 import {
   categoryKey,
@@ -46,13 +46,13 @@ export class CatalogService {
   }
 
   /**
-   * Whether the product may be shown to `viewer` now, read fresh (for subscription events, which
-   * must not tell anonymous watchers about drafts and archived products).
+   * Whether the product may be shown to `viewer` now (subscription events must not tell anonymous
+   * watchers about drafts and archived products), read through the event's loaders: fresh for
+   * every event and shared by all its subscribers.
    */
-  async isVisibleNow(viewer: Viewer | null, productId: string): Promise<boolean> {
+  async isVisibleNow(viewer: Viewer | null, productId: string, loaders: CatalogLoaders): Promise<boolean> {
     if (seesAllProducts(viewer)) return true;
-    const row = await this.prisma.product.findUnique({ where: { id: productId }, select: { status: true } });
-    return row?.status === "ACTIVE";
+    return (await loaders.productById.load(productId))?.status === "ACTIVE";
   }
 
   async listProducts(viewer: Viewer | null, input: ListProductsInput): Promise<ConnectionResult<ProductRow>> {

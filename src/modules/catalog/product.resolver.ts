@@ -52,7 +52,7 @@ export class ProductResolver {
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
       const events = ctx.events.subscribe("PRODUCT_UPDATED", [productKey(args.id as string)]);
-      return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId)) ? e : SKIP));
+      return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId, ctx.eventLoaders(e).catalog)) ? e : SKIP));
     },
   })
   async productUpdated(@Arg("id", () => ID) _id: string, @Root() payload: TopicPayloads["PRODUCT_UPDATED"], @Ctx() ctx: Context) {

@@ -37,7 +37,7 @@ export class StockUpdateResolver {
       const ctx = context as Context;
       const events = ctx.events.subscribe("STOCK_CHANGED", [...new Set(ids.map((id) => productKey(id, "productIds")))]);
       // Drafts and archived products stay hidden from those who may not see them, as in product(id).
-      return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId)) ? e : SKIP));
+      return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId, ctx.eventLoaders(e).catalog)) ? e : SKIP));
     },
   })
   stockChanged(@Arg("productIds", () => [ID]) _ids: string[], @Root() payload: TopicPayloads["STOCK_CHANGED"]) {

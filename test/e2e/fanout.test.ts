@@ -1,0 +1,168 @@
+// Fan-out: the reads an event costs do not grow with the number of its subscribers (one set of
+// loaders per event and loader scope, shared by every subscriber on the instance).
+import { describe, expect, it } from "vitest";
+import type { Client } from "graphql-ws";
+import { DEMO, gql, logIn, nextWithin, someProducts, useTestServer, uniquePrefix, wsClient } from "../harness/index.ts";
+
+const prefix = uniquePrefix();
+const server = useTestServer({ redisPrefix: prefix });
+const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock inStock product { id name stock price { amountCents } category { name } } } }`;
+
+/** `count` subscriptions to one product's stockChanged, over sockets of `perSocket` each (anonymous or with `token`). */
+function subscribers(productId: string, count: number, perSocket: number, token?: string) {
+  const clients: Client[] = [];
+  const iterators: AsyncIterableIterator<any>[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i % perSocket === 0) clients.push(wsClient(server.app.wsUrl, token));
+    iterators.push(clients.at(-1)!.iterate({ query: STOCK, variables: { ids: [productId] } }) as AsyncIterableIterator<any>);
+  }
+  return {
+    iterators,
+    async dispose() {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    },
+  };
+}
+
+async function adjust(productId: string, staff: string, delta: number): Promise<number> {
+  const res = await gql(server.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff);
+  expect(res.errors).toBeUndefined();
+  return res.data.adjustStock.stock as number;
+}
+
+/**
+ * Changes the stock until every subscription has received an event (each is live then), bounded.
+ * Subscriptions that became live earlier may hold older events queued: readers skip those.
+ */
+async function warmUp(productId: string, staff: string, iterators: AsyncIterableIterator<any>[]) {
+  const live = new Set<unknown>();
+  const pending = iterators.map((it) => it.next().then(() => live.add(it)));
+  for (let round = 0; live.size < iterators.length; round++) {
+    if (round >= 30) throw new Error(`only ${live.size} of ${iterators.length} subscriptions live after 30 events`);
+    await adjust(productId, staff, 1);
+    await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
+  }
+}
+
+/** SQL statements from the mutation until every subscriber has received its event. */
+async function statementsPerEvent(productId: string, staff: string, iterators: AsyncIterableIterator<any>[], delta: number) {
+  const before = server.app.db.statementCount();
+  const stock = await adjust(productId, staff, delta);
+  await Promise.all(
+    iterators.map(async (it) => {
+      // Events queued during the warm-up come first; the one of this change has its stock.
+      for (let skipped = 0; (await nextWithin(it, 15_000)).data.stockChanged.stock !== stock; skipped++) {
+        if (skipped > 40) throw new Error("the event of this change never came");
+      }
+    }),
+  );
+  return server.app.db.statementCount() - before;
+}
+
+describe("statements per event", () => {
+  it("are the same with 1 and with 200 subscribers of one product, and with staff among them", async () => {
+    const [one, many, quiet] = await someProducts(server.app.url, 3);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const single = subscribers(one!.id, 1, 1);
+    const crowd = subscribers(many!.id, 200, 20);
+    try {
+      await warmUp(one!.id, staff, single.iterators);
+      await warmUp(many!.id, staff, crowd.iterators);
+      // The mutation's own statements: an event nobody watches.
+      const mutation = await statementsPerEvent(quiet!.id, staff, [], 1);
+      const alone = await statementsPerEvent(one!.id, staff, single.iterators, 1);
+      expect(alone).toBeGreaterThan(mutation);
+      const crowded = await statementsPerEvent(many!.id, staff, crowd.iterators, 1);
+      expect(crowded).toBe(alone);
+      // Staff see drafts: their loaders are another scope, read once for all staff.
+      const staffSubs = subscribers(many!.id, 20, 10, staff);
+      try {
+        const everyone = [...crowd.iterators, ...staffSubs.iterators];
+        await warmUp(many!.id, staff, staffSubs.iterators);
+        const mixed = await statementsPerEvent(many!.id, staff, everyone, -1);
+        expect(mixed).toBeGreaterThanOrEqual(alone);
+        // At most one more set of reads: the staff scope's.
+        expect(mixed).toBeLessThanOrEqual(mutation + 2 * (alone - mutation));
+      } finally {
+        await staffSubs.dispose();
+      }
+    } finally {
+      await single.dispose();
+      await crowd.dispose();
+    }
+  });
+});
+
+describe("subscription documents", () => {
+  const metric = async (result: "hit" | "miss") => {
+    const text = await (await fetch(server.app.url.replace("/graphql", "/metrics"))).text();
+    return Number(new RegExp(`^cartwheel_ws_documents_total\\{result="${result}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+  };
+
+  it("are parsed and validated once for many identical subscribes, then taken from the cache", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    // A text no other test uses, so its first subscribe is the one miss.
+    const query = `${STOCK} # cache probe ${Date.now()}`;
+    const [misses, hits] = [await metric("miss"), await metric("hit")];
+    const client = wsClient(server.app.wsUrl);
+    try {
+      const staff = await logIn(server.app.url, DEMO.staff);
+      const iterators = Array.from({ length: 50 }, () => client.iterate({ query, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>);
+      await warmUp(product!.id, staff, iterators);
+      expect(await metric("miss")).toBe(misses + 1);
+      expect(await metric("hit")).toBe(hits + 49);
+      await Promise.all(iterators.map((it) => it.return?.()));
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe("shared reads, separate authorization", () => {
+  it("anonymous, customer and staff subscribers of productUpdated { costPrice } each get what a fresh query gives them", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const customer = await logIn(server.app.url, DEMO.customer);
+    const selection = `name costPrice { amountCents } price { amountCents }`;
+    const viewers = [undefined, customer, staff];
+    const clients = viewers.map((token) => wsClient(server.app.wsUrl, token));
+    const iterators = clients.map(
+      (c) => c.iterate({ query: `subscription($id: ID!) { productUpdated(id: $id) { ${selection} } }`, variables: { id: product!.id } }) as AsyncIterableIterator<any>,
+    );
+    try {
+      const live = new Set<number>();
+      const pending = iterators.map((it, i) => it.next().then((r) => (live.add(i), r)));
+      let name = "";
+      // Rename until all three are live (bounded), then compare the last event with a fresh query.
+      for (let round = 0; live.size < 3; round++) {
+        if (round >= 20) throw new Error("subscriptions not live");
+        name = `Renamed ${round} ${Date.now()}`;
+        const res = await gql(server.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: name }, staff);
+        expect(res.errors).toBeUndefined();
+        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
+      }
+      const first = await Promise.all(pending);
+      const events = await Promise.all(
+        iterators.map(async (it, i) => {
+          let event = first[i]!.value;
+          // Skip older renames still queued for a subscriber that was live earlier.
+          while (event.data.productUpdated.name !== name) event = await nextWithin(it);
+          return event;
+        }),
+      );
+      for (const [i, token] of viewers.entries()) {
+        const fresh = await gql(server.app.url, `query($id: ID!) { product(id: $id) { ${selection} } }`, { id: product!.id }, token);
+        const event = events[i]!;
+        expect(event.data.productUpdated).toEqual(fresh.data.product);
+        expect((event.errors ?? []).map((e: any) => [e.path, e.extensions.code])).toEqual((fresh.errors ?? []).map((e) => [e.path?.map((p) => (p === "product" ? "productUpdated" : p)), e.extensions.code]));
+      }
+      expect(events.map((e) => e.data.productUpdated.costPrice === null)).toEqual([true, true, false]);
+      expect(events[0].errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      expect(events[1].errors[0].extensions.code).toBe("FORBIDDEN");
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});

@@ -126,6 +126,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       schema,
       authenticate: (token) => services.identity.viewerFromToken(token),
       context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
+      anonymousContext: () => createContext(contextDeps, { viewer: null }),
+      maxBufferedBytes: config.websocket.maxBufferedBytes,
+      backlogTimeoutMs: config.websocket.backlogTimeoutMs,
       watchViewer: (userId, on) => {
         const changes = bus.subscribe("VIEWER_CHANGED", [userId]);
         void (async () => {

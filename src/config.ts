@@ -65,6 +65,8 @@ export interface Config {
   };
   /** Start-up keeps retrying an unreachable DATABASE_URL this long, then exits 69 (default 30 s). */
   databaseConnectTimeoutMs: number;
+  /** Bounded WebSocket delivery: unsent bytes per socket before events are held back, and how long a socket may stay behind. */
+  websocket: { maxBufferedBytes: number; backlogTimeoutMs: number };
   /** PostgreSQL connections per instance (DATABASE_POOL_SIZE, default 10) and how long a query waits for one (DATABASE_POOL_TIMEOUT, default 5 s). */
   databasePool: { size: number; timeoutMs: number };
   /** Graceful shutdown on SIGTERM/SIGINT (see server/shutdown.ts). */
@@ -213,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return ms ?? 0;
   };
   const databaseConnectTimeoutMs = millis("DATABASE_CONNECT_TIMEOUT", "30s");
+  const websocket = { maxBufferedBytes: count("WS_MAX_BUFFERED_BYTES", 1024 * 1024), backlogTimeoutMs: millis("WS_BACKLOG_TIMEOUT", "10s") };
   const databasePool = { size: count("DATABASE_POOL_SIZE", 10), timeoutMs: millis("DATABASE_POOL_TIMEOUT", "5s") };
   if (databasePool.size > 1_000) problems.push(`DATABASE_POOL_SIZE must be at most 1000 (got ${databasePool.size})`);
   if (databasePool.timeoutMs === 0 && text("DATABASE_POOL_TIMEOUT") !== undefined) problems.push("DATABASE_POOL_TIMEOUT must be above 0 (pg would wait forever)");
@@ -247,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     persistedQueries,
     databaseConnectTimeoutMs,
     databasePool,
+    websocket,
     shutdown,
   };
 }

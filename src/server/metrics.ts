@@ -33,6 +33,26 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
     labelNames: ["result"] as const,
     registers: [registry],
   });
+  const fanoutExecutions = new Counter({
+    name: "cartwheel_fanout_executions_total",
+    help: "Subscription payload executions: one per event and group of identical subscriptions, not per subscriber",
+    registers: [registry],
+  });
+  const socketsBehind = new Gauge({
+    name: "cartwheel_ws_sockets_behind",
+    help: "WebSockets over WS_MAX_BUFFERED_BYTES of unsent data, whose events are being held back",
+    registers: [registry],
+  });
+  const eventsCoalesced = new Counter({
+    name: "cartwheel_ws_events_coalesced_total",
+    help: "Held-back events replaced by a newer value of the same product or cart before they were sent",
+    registers: [registry],
+  });
+  const socketsClosedForBacklog = new Counter({
+    name: "cartwheel_ws_sockets_closed_for_backlog_total",
+    help: "WebSockets closed (4008) for staying behind longer than WS_BACKLOG_TIMEOUT",
+    registers: [registry],
+  });
   new Counter({
     name: "cartwheel_sql_statements_total",
     help: "SQL statements sent to the database",
@@ -50,7 +70,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
       this.set(httpInFlight());
     },
   });
-  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments };
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

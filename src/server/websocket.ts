@@ -7,6 +7,7 @@ import { hasRole, type Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
 import { AppError } from "../graphql/errors.ts";
 import type { OperationLimits } from "../graphql/limits.ts";
+import { Fanout, type Target } from "./fanout.ts";
 import type { Metrics } from "./metrics.ts";
 import { PARTNER_KEY_HEADER, type Decision, type RequestParams } from "./persisted/trusted-documents.ts";
 
@@ -38,6 +39,12 @@ export interface WebSocketDeps {
    * closed (4403) rather than left running operations that are no longer allowed.
    */
   closeOnDemotion?: boolean;
+  /** A context for executions shared by anonymous subscribers (no viewer, no connection). */
+  anonymousContext: () => Context;
+  /** Unsent bytes a socket may hold before its events are held back (WS_MAX_BUFFERED_BYTES). */
+  maxBufferedBytes: number;
+  /** How long a socket may stay behind before it is closed with 4008 (WS_BACKLOG_TIMEOUT). */
+  backlogTimeoutMs: number;
   /** The same operation limits as over HTTP: document limits, cost budget, introspection. */
   limits: OperationLimits;
   /** The APQ store shared with HTTP (hex sha256 -> text); absent when APQ is off. */
@@ -133,13 +140,28 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   // on the WebSocket server, where graphql-ws prints them with a stack as "internal errors".
   server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)));
   const documents = new DocumentCache();
+  const fanout = new Fanout({
+    anonymousContext: () => deps.anonymousContext(),
+    formatError: deps.formatError,
+    metrics: deps.metrics,
+    maxBufferedBytes: deps.maxBufferedBytes,
+    backlogTimeoutMs: deps.backlogTimeoutMs,
+  });
+  // Each operation's context -> where its frames go (the fan-out writes them itself).
+  const targets = new WeakMap<object, Target>();
   // Texts sent with their APQ hash: stored once the operation has parsed and validated.
   const toRegister = new WeakMap<object, string>();
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema: deps.schema,
-      context: (ctx) =>
-        deps.context(ctx.extra.viewer ?? null, ctx.extra.control!, ctx.extra.request),
+      context: (ctx, id) => {
+        const context = deps.context(ctx.extra.viewer ?? null, ctx.extra.control!, ctx.extra.request);
+        targets.set(context, { id, socket: ctx.extra.socket, anonymous: !ctx.extra.viewer });
+        return context;
+      },
+      // Through the fan-out: identical anonymous subscriptions share each event's execution, and
+      // every subscription's delivery is bounded (server/fanout.ts).
+      subscribe: (args) => fanout.subscribe(args, targets.get(args.contextValue as object)),
       onConnect: async (ctx) => {
         ctx.extra.control = {
           renew: (next) => {
@@ -252,6 +274,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
     cleanup,
     /** Closes every socket with `code` and `reason`, stops graphql-ws, and resolves once all are closed. */
     async close(code: number, reason: string) {
+      fanout.close();
       for (const socket of wss.clients) socket.close(code, reason);
       await cleanup.dispose();
     },

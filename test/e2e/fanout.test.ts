@@ -166,3 +166,34 @@ describe("shared reads, separate authorization", () => {
     }
   });
 });
+
+describe("executions per event", () => {
+  const executions = async () => {
+    const text = await (await fetch(server.app.url.replace("/graphql", "/metrics"))).text();
+    return Number(/^cartwheel_fanout_executions_total (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+
+  it("equal the number of groups: 150 identical anonymous subscriptions and 50 of another document are two", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const other = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`;
+    const clients = Array.from({ length: 10 }, () => wsClient(server.app.wsUrl));
+    const iterators = Array.from({ length: 200 }, (_, i) =>
+      clients[i % 10]!.iterate({ query: i < 150 ? STOCK : other, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>,
+    );
+    try {
+      await warmUp(product!.id, staff, iterators);
+      const before = await executions();
+      const stock = await adjust(product!.id, staff, 1);
+      await Promise.all(
+        iterators.map(async (it) => {
+          while ((await nextWithin(it)).data.stockChanged.stock !== stock);
+        }),
+      );
+      expect((await executions()) - before).toBe(2);
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});

@@ -1,0 +1,254 @@
+import {
+  createSourceEventStream,
+  execute,
+  subscribe,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+  type GraphQLFormattedError,
+} from "graphql";
+import type { WebSocket } from "ws";
+import type { Metrics } from "./metrics.ts";
+
+/** Close code for a socket that stayed behind (client: reconnect, refetch, resubscribe). */
+export const CLOSE_TOO_SLOW = 4008;
+const FLUSH_INTERVAL_MS = 25;
+/** Events kept for one behind subscription (latest values coalesced) before its socket is closed. */
+const MAX_BACKLOG_EVENTS = 1_000;
+
+export interface FanoutOptions {
+  /** A fresh context for a group's executions: anonymous, as its members are. */
+  anonymousContext: () => unknown;
+  formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
+  metrics: Metrics;
+  /** Unsent bytes a socket may hold before its events are held back and coalesced (WS_MAX_BUFFERED_BYTES). */
+  maxBufferedBytes: number;
+  /** How long a socket may stay over that before it is closed with CLOSE_TOO_SLOW (WS_BACKLOG_TIMEOUT). */
+  backlogTimeoutMs: number;
+}
+
+/** Where one subscription's frames go: its graphql-ws id on its socket. */
+export interface Target {
+  id: string;
+  socket: WebSocket;
+  /** Anonymous subscriptions are grouped; the others run on their own, as graphql-js runs them. */
+  anonymous: boolean;
+}
+
+interface Member {
+  target: Target;
+  end(error?: unknown): void;
+}
+
+interface Group {
+  members: Set<Member>;
+  stop(): void;
+}
+
+/** Socket-level state: its held-back frames while it is behind, by coalescing key. */
+interface SocketState {
+  backlog: Map<string, string>;
+  behindSince: number;
+}
+
+/**
+ * Subscription fan-out. Identical anonymous subscriptions (same document, operation and variables)
+ * form one group: each event is executed once for the group, with one set of loaders, serialized
+ * once, and the same bytes go to every member's socket (only the subscription id differs). Every
+ * socket's unsent data is bounded: over `maxBufferedBytes` its events are held back, the latest
+ * value of a product or cart replacing older ones, and a socket still behind after
+ * `backlogTimeoutMs` is closed with CLOSE_TOO_SLOW.
+ */
+export class Fanout {
+  private readonly groups = new Map<string, Group>();
+  private readonly sockets = new Map<WebSocket, SocketState>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private sequence = 0;
+
+  constructor(private readonly options: FanoutOptions) {}
+
+  /**
+   * graphql-ws's `subscribe`: returns an iterable that graphql-ws waits on while the group writes
+   * the subscription's frames. A signed-in subscription is a group of its own, run with its own
+   * context (its viewer's role and revocations apply to it alone); its delivery is bounded the same way.
+   */
+  async subscribe(args: ExecutionArgs, target: Target | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+    if (!target) return subscribe(args);
+    const key = target.anonymous ? groupKey(args) : `solo\u0000${(this.sequence += 1)}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      const started = await this.startGroup(key, args, target.anonymous ? this.options.anonymousContext() : args.contextValue);
+      if (!("members" in started)) return started;
+      group = started;
+    }
+    return this.join(key, group, target);
+  }
+
+  private async startGroup(key: string, args: ExecutionArgs, contextValue: unknown): Promise<Group | ExecutionResult> {
+    const source = await createSourceEventStream({ ...args, contextValue });
+    if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
+    const events = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    // A second subscribe may have started the same group meanwhile: join that one.
+    const existing = this.groups.get(key);
+    if (existing) {
+      void events.return?.();
+      return existing;
+    }
+    let stopped = false;
+    const group: Group = {
+      members: new Set(),
+      stop: () => {
+        stopped = true;
+        this.groups.delete(key);
+        void Promise.resolve(events.return?.()).catch(() => {});
+      },
+    };
+    this.groups.set(key, group);
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await events.next();
+          if (next.done || stopped) break;
+          const result = await execute({ ...args, contextValue, rootValue: next.value });
+          this.options.metrics.fanoutExecutions.inc();
+          const payload = JSON.stringify(this.formatted(result));
+          const coalesce = coalescingKey(next.value);
+          for (const member of group.members) this.deliver(member.target, payload, coalesce);
+        }
+        for (const member of group.members) member.end();
+      } catch (error) {
+        for (const member of group.members) member.end(error);
+      } finally {
+        if (!stopped) group.stop();
+      }
+    })();
+    return group;
+  }
+
+  private join(key: string, group: Group, target: Target): AsyncIterableIterator<ExecutionResult> {
+    let finish!: (result: IteratorResult<ExecutionResult>) => void;
+    let fail!: (error: unknown) => void;
+    const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const member: Member = {
+      target,
+      end: (error) => (error === undefined ? finish({ done: true, value: undefined }) : fail(error)),
+    };
+    group.members.add(member);
+    const leave = () => {
+      group.members.delete(member);
+      if (group.members.size === 0 && this.groups.get(key) === group) group.stop();
+      finish({ done: true, value: undefined });
+    };
+    const iterator: AsyncIterableIterator<ExecutionResult> = {
+      // graphql-ws waits here while the group writes this subscription's frames itself.
+      next: () => ended,
+      return: async () => {
+        leave();
+        return { done: true, value: undefined };
+      },
+      throw: async (error) => {
+        leave();
+        throw error;
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  private formatted(result: ExecutionResult): unknown {
+    if (!result.errors?.length) return result;
+    return { ...result, errors: result.errors.map((e: GraphQLError) => this.options.formatError(e.toJSON(), e)) };
+  }
+
+  /** Writes one `next` frame, or holds it back (coalesced by `coalesce`) while the socket is behind. */
+  private deliver(target: Target, payload: string, coalesce: string | undefined): void {
+    const { socket } = target;
+    if (socket.readyState !== socket.OPEN) return;
+    const frame = `{"id":${JSON.stringify(target.id)},"type":"next","payload":${payload}}`;
+    let state = this.sockets.get(socket);
+    if (!state && socket.bufferedAmount <= this.options.maxBufferedBytes) {
+      socket.send(frame);
+      return;
+    }
+    if (!state) {
+      state = { backlog: new Map(), behindSince: Date.now() };
+      this.sockets.set(socket, state);
+      this.options.metrics.socketsBehind.inc();
+      this.flushTimer ??= setInterval(() => this.flush(), FLUSH_INTERVAL_MS).unref();
+    }
+    const slot = coalesce === undefined ? `#${(this.sequence += 1)}` : `${target.id}:${coalesce}`;
+    if (state.backlog.delete(slot)) this.options.metrics.eventsCoalesced.inc();
+    state.backlog.set(slot, frame);
+    if (state.backlog.size > MAX_BACKLOG_EVENTS) this.tooSlow(socket);
+  }
+
+  private flush(): void {
+    const now = Date.now();
+    for (const [socket, state] of this.sockets) {
+      if (socket.readyState !== socket.OPEN) {
+        this.caughtUp(socket);
+      } else if (socket.bufferedAmount <= this.options.maxBufferedBytes) {
+        for (const frame of state.backlog.values()) socket.send(frame);
+        this.caughtUp(socket);
+      } else if (now - state.behindSince > this.options.backlogTimeoutMs) {
+        this.tooSlow(socket);
+      }
+    }
+  }
+
+  private caughtUp(socket: WebSocket): void {
+    if (!this.sockets.delete(socket)) return;
+    this.options.metrics.socketsBehind.dec();
+    if (this.sockets.size === 0 && this.flushTimer) {
+      clearInterval(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+  }
+
+  private tooSlow(socket: WebSocket): void {
+    this.caughtUp(socket);
+    this.options.metrics.socketsClosedForBacklog.inc();
+    socket.close(CLOSE_TOO_SLOW, "Too slow: events could not be delivered in time; reconnect and refetch");
+  }
+
+  /** Stops every group (shutdown). */
+  close(): void {
+    for (const group of [...this.groups.values()]) group.stop();
+    for (const socket of [...this.sockets.keys()]) this.caughtUp(socket);
+  }
+}
+
+/** Identical subscriptions: the same document object (the WebSocket caches them by text), operation and variables. */
+const documentIds = new WeakMap<object, number>();
+let nextDocumentId = 0;
+function groupKey(args: ExecutionArgs): string {
+  let id = documentIds.get(args.document);
+  if (id === undefined) documentIds.set(args.document, (id = (nextDocumentId += 1)));
+  return `${id}\u0000${args.operationName ?? ""}\u0000${stableJson(args.variableValues ?? {})}`;
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * Events that carry a latest value (a product's stock or fields, a cart snapshot): a newer one
+ * makes an older one that is still held back worthless. Others (orders, notifications) are never coalesced.
+ */
+function coalescingKey(event: unknown): string | undefined {
+  if (!event || typeof event !== "object") return undefined;
+  const e = event as { productId?: unknown; version?: unknown; items?: unknown };
+  if (typeof e.productId === "string") return `product:${e.productId}`;
+  if (typeof e.version === "number" && Array.isArray(e.items)) return "cart";
+  return undefined;
+}

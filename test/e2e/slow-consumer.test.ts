@@ -1,0 +1,126 @@
+// Bounded delivery: a socket that stops reading is held back (latest values coalesced) and, still
+// behind after WS_BACKLOG_TIMEOUT, closed with 4008; everyone else keeps receiving every event.
+import { beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { App } from "../../src/app.ts";
+import { CLOSE_TOO_SLOW } from "../../src/server/fanout.ts";
+import { DEMO, gql, logIn, nextWithin, someProducts, useDatabase, wsClient } from "../harness/index.ts";
+
+const db = useDatabase();
+let app: App;
+let staff: string;
+beforeAll(async () => {
+  // A small cap, so that a paused socket is behind after a few hundred kilobytes.
+  app = await db.start({ env: { WS_MAX_BUFFERED_BYTES: "16384", WS_BACKLOG_TIMEOUT: "2s" } });
+  staff = await logIn(app.url, DEMO.staff);
+});
+
+const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock product { id name slug description } } }`;
+const adjust = async (productId: string, delta: number) =>
+  (await gql(app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff)).data.adjustStock.stock as number;
+
+const metric = async (name: string) => {
+  const text = await (await fetch(app.url.replace("/graphql", "/metrics"))).text();
+  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+};
+
+/** A raw graphql-transport-ws socket with `count` subscriptions to one product, recording every stock it receives per subscription. */
+async function rawSubscriber(productId: string, count: number) {
+  const socket = new WebSocket(app.wsUrl, "graphql-transport-ws");
+  const received = new Map<string, number[]>();
+  let closeCode: number | undefined;
+  const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve((closeCode = code))));
+  await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
+  const acked = new Promise<void>((resolve) =>
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data)) as { type: string; id?: string; payload?: any };
+      if (message.type === "connection_ack") resolve();
+      if (message.type === "next") received.get(message.id!)!.push(message.payload.data.stockChanged.stock);
+    }),
+  );
+  socket.send(JSON.stringify({ type: "connection_init", payload: {} }));
+  await acked;
+  for (let i = 0; i < count; i++) {
+    received.set(String(i), []);
+    socket.send(JSON.stringify({ id: String(i), type: "subscribe", payload: { query: STOCK, variables: { ids: [productId] } } }));
+  }
+  return { socket, received, closed, closeCode: () => closeCode };
+}
+
+/** Bumps the stock until every subscription of `slow` and the `fast` iterator have an event (all live). */
+async function warmUp(productId: string, slow: Awaited<ReturnType<typeof rawSubscriber>>, fast: AsyncIterableIterator<any>) {
+  const pending = fast.next();
+  for (let round = 0; ; round++) {
+    if (round >= 30) throw new Error("subscriptions not live after 30 events");
+    const stock = await adjust(productId, 1);
+    const fastGot = await Promise.race([pending.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 300))]);
+    if (fastGot && [...slow.received.values()].every((v) => v.includes(stock))) return stock;
+  }
+}
+
+describe("a socket that stops reading", () => {
+  it("is closed with 4008 within a bounded time, while the other subscriber receives every event", async () => {
+    const [product] = await someProducts(app.url, 1);
+    const slow = await rawSubscriber(product!.id, 100);
+    const fastClient = wsClient(app.wsUrl);
+    const fast = fastClient.iterate({ query: STOCK, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>;
+    try {
+      let stock = await warmUp(product!.id, slow, fast);
+      const closedBefore = await metric("cartwheel_ws_sockets_closed_for_backlog_total");
+      slow.socket.pause();
+      const sent: number[] = [];
+      const deadline = Date.now() + 30_000;
+      // Every event is ~100 frames on the paused socket: the kernel's buffers fill, then ours.
+      while ((await metric("cartwheel_ws_sockets_closed_for_backlog_total")) === closedBefore) {
+        if (Date.now() > deadline) throw new Error("the paused socket was not closed within 30 s");
+        stock = await adjust(product!.id, 1);
+        sent.push(stock);
+      }
+      // The fast subscriber got every one of them, in order.
+      const got: number[] = [];
+      while (got.at(-1) !== stock) got.push((await nextWithin(fast)).data.stockChanged.stock);
+      expect(got.filter((s) => sent.includes(s))).toEqual(sent);
+      // Reading again, the slow client finds what was sent before the close, then the close.
+      slow.socket.resume();
+      expect(await slow.closed).toBe(CLOSE_TOO_SLOW);
+      for (const values of slow.received.values()) {
+        // Never an older stock after a newer one.
+        expect([...values].sort((a, b) => a - b)).toEqual(values);
+      }
+    } finally {
+      await fast.return?.();
+      await fastClient.dispose();
+      slow.socket.terminate();
+    }
+  });
+
+  it("catching up before the timeout, receives the latest stock last and never an older one after a newer one", async () => {
+    const [, product] = await someProducts(app.url, 2);
+    const slow = await rawSubscriber(product!.id, 100);
+    const fastClient = wsClient(app.wsUrl);
+    const fast = fastClient.iterate({ query: STOCK, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>;
+    try {
+      let stock = await warmUp(product!.id, slow, fast);
+      const coalescedBefore = await metric("cartwheel_ws_events_coalesced_total");
+      slow.socket.pause();
+      // Until the server holds events back for this socket (bounded by count).
+      for (let i = 0; (await metric("cartwheel_ws_sockets_behind")) === 0; i++) {
+        if (i >= 400) throw new Error("the paused socket never fell behind");
+        stock = await adjust(product!.id, 1);
+      }
+      // A few more changes while it is behind: only the latest of them needs to reach it.
+      for (let i = 0; i < 5; i++) stock = await adjust(product!.id, 1);
+      slow.socket.resume();
+      await expect.poll(() => [...slow.received.values()].every((v) => v.at(-1) === stock), { timeout: 10_000, interval: 50 }).toBe(true);
+      expect(slow.closeCode()).toBeUndefined();
+      for (const values of slow.received.values()) expect([...values].sort((a, b) => a - b)).toEqual(values);
+      expect(await metric("cartwheel_ws_events_coalesced_total")).toBeGreaterThan(coalescedBefore);
+    } finally {
+      await fast.return?.();
+      await fastClient.dispose();
+      slow.socket.terminate();
+    }
+  });
+});
+
+

@@ -109,6 +109,12 @@ describe("config", () => {
     expect(() => loadConfig({ DATABASE_POOL_SIZE: "5000" })).toThrow(/DATABASE_POOL_SIZE must be at most 1000/);
   });
 
+  it("WebSocket delivery bounds: 1 MiB of unsent data per socket, 10 s behind at most", () => {
+    expect(loadConfig({}).websocket).toEqual({ maxBufferedBytes: 1_048_576, backlogTimeoutMs: 10_000 });
+    expect(loadConfig({ WS_MAX_BUFFERED_BYTES: "65536", WS_BACKLOG_TIMEOUT: "2s" }).websocket).toEqual({ maxBufferedBytes: 65_536, backlogTimeoutMs: 2_000 });
+    expect(() => loadConfig({ WS_MAX_BUFFERED_BYTES: "lots", WS_BACKLOG_TIMEOUT: "soon" })).toThrow(/WS_MAX_BUFFERED_BYTES[\s\S]*WS_BACKLOG_TIMEOUT/);
+  });
+
   it("parses durations", () => {
     expect(parseDurationSeconds("15m")).toBe(900);
     expect(parseDurationSeconds("900")).toBe(900);

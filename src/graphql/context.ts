@@ -48,6 +48,10 @@ export function createContext(
     connection?: ConnectionControl | undefined;
   },
 ): Context {
+  // Made on first use: a subscription's own context may never read (its events bring shared
+  // loaders, and a grouped anonymous subscription runs on its group's context), and an idle
+  // subscriber should cost little memory.
+  let loaders: Loaders | undefined;
   const context: Context = {
     requestId: request.requestId ?? randomUUID(),
     viewer: request.viewer,
@@ -56,7 +60,12 @@ export function createContext(
     connection: request.connection,
     services: deps.services,
     events: deps.events,
-    loaders: createLoaders(deps.prisma, request.viewer),
+    get loaders() {
+      return (loaders ??= createLoaders(deps.prisma, context.viewer));
+    },
+    set loaders(value: Loaders) {
+      loaders = value;
+    },
     eventLoaders(event) {
       return loadersForEvent(deps.prisma, event, context.viewer);
     },

@@ -58,12 +58,26 @@ async function warmUp(productId: string, slow: Awaited<ReturnType<typeof rawSubs
   }
 }
 
+/** A raw socket with 100 subscriptions to the product, and a graphql-ws client with one. */
+async function liveSubscribers(productId: string) {
+  const slow = await rawSubscriber(productId, 100);
+  const client = wsClient(app.wsUrl);
+  const fast = client.iterate({ query: STOCK, variables: { ids: [productId] } }) as AsyncIterableIterator<any>;
+  return {
+    slow,
+    fast,
+    async dispose() {
+      await fast.return?.();
+      await client.dispose();
+      slow.socket.terminate();
+    },
+  };
+}
+
 describe("a socket that stops reading", () => {
   it("is closed with 4008 within a bounded time, while the other subscriber receives every event", async () => {
     const [product] = await someProducts(app.url, 1);
-    const slow = await rawSubscriber(product!.id, 100);
-    const fastClient = wsClient(app.wsUrl);
-    const fast = fastClient.iterate({ query: STOCK, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>;
+    const { slow, fast, dispose } = await liveSubscribers(product!.id);
     try {
       let stock = await warmUp(product!.id, slow, fast);
       const closedBefore = await metric("cartwheel_ws_sockets_closed_for_backlog_total");
@@ -88,17 +102,13 @@ describe("a socket that stops reading", () => {
         expect([...values].sort((a, b) => a - b)).toEqual(values);
       }
     } finally {
-      await fast.return?.();
-      await fastClient.dispose();
-      slow.socket.terminate();
+      await dispose();
     }
   });
 
   it("catching up before the timeout, receives the latest stock last and never an older one after a newer one", async () => {
     const [, product] = await someProducts(app.url, 2);
-    const slow = await rawSubscriber(product!.id, 100);
-    const fastClient = wsClient(app.wsUrl);
-    const fast = fastClient.iterate({ query: STOCK, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>;
+    const { slow, fast, dispose } = await liveSubscribers(product!.id);
     try {
       let stock = await warmUp(product!.id, slow, fast);
       const coalescedBefore = await metric("cartwheel_ws_events_coalesced_total");
@@ -116,9 +126,7 @@ describe("a socket that stops reading", () => {
       for (const values of slow.received.values()) expect([...values].sort((a, b) => a - b)).toEqual(values);
       expect(await metric("cartwheel_ws_events_coalesced_total")).toBeGreaterThan(coalescedBefore);
     } finally {
-      await fast.return?.();
-      await fastClient.dispose();
-      slow.socket.terminate();
+      await dispose();
     }
   });
 });

@@ -16,8 +16,8 @@ import { createSchema } from "./graphql/schema.ts";
 import { OperationLimits } from "./graphql/limits.ts";
 import { Redis } from "ioredis";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
-import { hasRole } from "./auth/roles.ts";
-import { createServices } from "./modules/index.ts";
+import { hasRole, sharedViewer } from "./auth/roles.ts";
+import { SHARED_SUBSCRIPTIONS, createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createCors } from "./server/cors.ts";
 import { createExplorer } from "./server/explorer.ts";
@@ -126,7 +126,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       schema,
       authenticate: (token) => services.identity.viewerFromToken(token),
       context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
-      anonymousContext: () => createContext(contextDeps, { viewer: null }),
+      sharedContext: (role) => createContext(contextDeps, { viewer: role ? sharedViewer(role) : null }),
+      sharedRootFields: SHARED_SUBSCRIPTIONS,
       maxBufferedBytes: config.websocket.maxBufferedBytes,
       backlogTimeoutMs: config.websocket.backlogTimeoutMs,
       watchViewer: (userId, on) => {

@@ -14,3 +14,11 @@ export interface Viewer {
   /** When the access token that established this viewer expires. */
   tokenExpiresAt: Date;
 }
+
+/**
+ * The viewer a group of subscribers of one role shares (server/fanout.ts): it has the role and
+ * nothing else, so only what depends on the role alone can be answered for it.
+ */
+export function sharedViewer(role: RoleName): Viewer {
+  return { userId: "", sessionId: "", role, tokenExpiresAt: new Date(8.64e15) };
+}

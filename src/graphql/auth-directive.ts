@@ -4,6 +4,10 @@ import {
   DirectiveLocation,
   GraphQLDirective,
   GraphQLSchema,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
   type GraphQLEnumType,
   type GraphQLFieldResolver,
 } from "graphql";
@@ -99,4 +103,32 @@ export function applyAuthDirective(schema: GraphQLSchema, owners: OwnerResolvers
       };
     },
   });
+}
+
+const ownerDependence = new WeakMap<DocumentNode, boolean>();
+
+/**
+ * Whether what `document` selects can differ between two viewers of the same role: a field under
+ * `@auth(ownerOrRole: …)` (on the field or its type) answers by who owns the parent. Without one,
+ * a result depends on the viewer's role alone (anonymous counting as a role). Cached per document.
+ */
+export function selectsOwnerDependentFields(schema: GraphQLSchema, document: DocumentNode): boolean {
+  const cached = ownerDependence.get(document);
+  if (cached !== undefined) return cached;
+  let found = false;
+  const typeInfo = new TypeInfo(schema);
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field() {
+        const field = typeInfo.getFieldDef();
+        const parent = typeInfo.getParentType();
+        if (!field || !parent) return;
+        const rule = (getDirective(schema, field, "auth")?.[0] ?? getDirective(schema, parent, "auth")?.[0]) as AuthRule | undefined;
+        if (rule?.ownerOrRole) found = true;
+      },
+    }),
+  );
+  ownerDependence.set(document, found);
+  return found;
 }

@@ -67,6 +67,14 @@ export async function seedServicesFor(prisma: Prisma, config: Config) {
 
 /** Built per operation (and per subscription event): batching and caching never outlive it. */
 /**
+ * Public subscription fields (no `@auth` on the field; the same events whoever subscribes): their
+ * signed-in subscribers may share an execution per role. The others follow the subscriber's own
+ * data (cart, orders, notifications) or are re-authorized for each subscriber on every event
+ * (orderPlaced), so they run per subscriber.
+ */
+export const SHARED_SUBSCRIPTIONS: ReadonlySet<string> = new Set(["stockChanged", "productUpdated"]);
+
+/**
  * Which rows a viewer's loaders read: the same for every viewer of one scope (only the catalog's
  * depend on the viewer, through whether they see drafts), so loaders may be shared within a scope.
  */

@@ -1,13 +1,18 @@
 import {
+  Kind,
   createSourceEventStream,
   execute,
+  getOperationAST,
   subscribe,
   type ExecutionArgs,
+  type GraphQLSchema,
   type ExecutionResult,
   type GraphQLError,
   type GraphQLFormattedError,
 } from "graphql";
 import type { WebSocket } from "ws";
+import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
+import { selectsOwnerDependentFields } from "../graphql/auth-directive.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** Close code for a socket that stayed behind (client: reconnect, refetch, resubscribe). */
@@ -17,8 +22,15 @@ const FLUSH_INTERVAL_MS = 25;
 const MAX_BACKLOG_EVENTS = 1_000;
 
 export interface FanoutOptions {
-  /** A fresh context for a group's executions: anonymous, as its members are. */
-  anonymousContext: () => unknown;
+  schema: GraphQLSchema;
+  /** A fresh context for a group's executions, as a viewer of `role` (null: anonymous) who is no one in particular. */
+  sharedContext: (role: RoleName | null) => unknown;
+  /**
+   * Root subscription fields whose events are the same whoever subscribes (public topics, or
+   * one for all staff): signed-in subscribers of these are grouped by role when the document
+   * selects nothing an owner sees differently. Others (a user's cart, orders) run per subscriber.
+   */
+  sharedRootFields: ReadonlySet<string>;
   formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
   metrics: Metrics;
   /** Unsent bytes a socket may hold before its events are held back and coalesced (WS_MAX_BUFFERED_BYTES). */
@@ -27,16 +39,21 @@ export interface FanoutOptions {
   backlogTimeoutMs: number;
 }
 
-/** Where one subscription's frames go: its graphql-ws id on its socket. */
+/** Where one subscription's frames go: its graphql-ws id on its socket, and who is on that socket now. */
 export interface Target {
   id: string;
   socket: WebSocket;
-  /** Anonymous subscriptions are grouped; the others run on their own, as graphql-js runs them. */
-  anonymous: boolean;
+  /** The connection's viewer as it is now (a role change applies from the next event). */
+  viewer: () => Viewer | null;
 }
 
 interface Member {
   target: Target;
+  /** The member's own execution arguments (its context), for when it leaves its group. */
+  args: ExecutionArgs;
+  /** The scope it was grouped under; undefined for a subscription running on its own. */
+  scope: string | undefined;
+  group: Group;
   end(error?: unknown): void;
 }
 
@@ -52,7 +69,8 @@ interface SocketState {
 }
 
 /**
- * Subscription fan-out. Identical anonymous subscriptions (same document, operation and variables)
+ * Subscription fan-out. Identical subscriptions (same document, operation and variables) of the
+ * same authorization scope (anonymous, or a role where nothing selected depends on the owner)
  * form one group: each event is executed once for the group, with one set of loaders, serialized
  * once, and the same bytes go to every member's socket (only the subscription id differs). Every
  * socket's unsent data is bounded: over `maxBufferedBytes` its events are held back, the latest
@@ -61,6 +79,7 @@ interface SocketState {
  */
 export class Fanout {
   private readonly groups = new Map<string, Group>();
+  private readonly keys = new WeakMap<Group, string>();
   private readonly sockets = new Map<WebSocket, SocketState>();
   private flushTimer: NodeJS.Timeout | undefined;
   private sequence = 0;
@@ -74,14 +93,33 @@ export class Fanout {
    */
   async subscribe(args: ExecutionArgs, target: Target | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     if (!target) return subscribe(args);
-    const key = target.anonymous ? groupKey(args) : `solo\u0000${(this.sequence += 1)}`;
+    const scope = this.scopeOf(args, target);
+    const key = scope === undefined ? this.soloKey() : `${groupKey(args)}\u0000${scope}`;
     let group = this.groups.get(key);
     if (!group) {
-      const started = await this.startGroup(key, args, target.anonymous ? this.options.anonymousContext() : args.contextValue);
+      const role = target.viewer()?.role ?? null;
+      const started = await this.startGroup(key, args, scope === undefined ? args.contextValue : this.options.sharedContext(role));
       if (!("members" in started)) return started;
       group = started;
     }
-    return this.join(key, group, target);
+    return this.join(key, group, { target, args, scope });
+  }
+
+  /**
+   * The authorization scope a subscription is grouped under: anonymous, or the viewer's role for
+   * a shared root field whose document selects nothing owner-dependent; undefined: on its own.
+   */
+  private scopeOf(args: ExecutionArgs, target: Target): string | undefined {
+    const viewer = target.viewer();
+    if (!viewer) return "anonymous";
+    const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+    const field = root?.kind === Kind.FIELD ? root.name.value : undefined;
+    if (!field || !this.options.sharedRootFields.has(field)) return undefined;
+    return selectsOwnerDependentFields(this.options.schema, args.document) ? undefined : `role:${viewer.role}`;
+  }
+
+  private soloKey(): string {
+    return `solo\u0000${(this.sequence += 1)}`;
   }
 
   private async startGroup(key: string, args: ExecutionArgs, contextValue: unknown): Promise<Group | ExecutionResult> {
@@ -113,7 +151,14 @@ export class Fanout {
           this.options.metrics.fanoutExecutions.inc();
           const payload = JSON.stringify(this.formatted(result));
           const coalesce = coalescingKey(next.value);
-          for (const member of group.members) this.deliver(member.target, payload, coalesce);
+          for (const member of group.members) {
+            if (member.scope === undefined || this.scopeOf(member.args, member.target) === member.scope) {
+              this.deliver(member.target, payload, coalesce);
+            } else {
+              // Its role changed: this event as the member itself, then on its own from now on.
+              await this.leaveForOwnGroup(member, next.value, coalesce);
+            }
+          }
         }
         for (const member of group.members) member.end();
       } catch (error) {
@@ -125,7 +170,7 @@ export class Fanout {
     return group;
   }
 
-  private join(key: string, group: Group, target: Target): AsyncIterableIterator<ExecutionResult> {
+  private join(key: string, group: Group, joining: Pick<Member, "target" | "args" | "scope">): AsyncIterableIterator<ExecutionResult> {
     let finish!: (result: IteratorResult<ExecutionResult>) => void;
     let fail!: (error: unknown) => void;
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
@@ -133,13 +178,14 @@ export class Fanout {
       fail = reject;
     });
     const member: Member = {
-      target,
+      ...joining,
+      group,
       end: (error) => (error === undefined ? finish({ done: true, value: undefined }) : fail(error)),
     };
     group.members.add(member);
+    this.keys.set(group, key);
     const leave = () => {
-      group.members.delete(member);
-      if (group.members.size === 0 && this.groups.get(key) === group) group.stop();
+      this.remove(member);
       finish({ done: true, value: undefined });
     };
     const iterator: AsyncIterableIterator<ExecutionResult> = {
@@ -156,6 +202,38 @@ export class Fanout {
       [Symbol.asyncIterator]: () => iterator,
     };
     return iterator;
+  }
+
+  private remove(member: Member): void {
+    const { group } = member;
+    group.members.delete(member);
+    if (group.members.size === 0 && this.groups.get(this.keys.get(group)!) === group) group.stop();
+  }
+
+  /**
+   * Moves `member`, whose role changed, out of its shared group into one of its own, whose
+   * per-event checks are its own from the next event on. This event: a promoted member gets it
+   * as itself; a demoted one does not (its group's filters ran for the higher role).
+   */
+  private async leaveForOwnGroup(member: Member, event: unknown, coalesce: string | undefined): Promise<void> {
+    const before = member.scope?.startsWith("role:") ? (member.scope.slice("role:".length) as RoleName) : undefined;
+    const now = member.target.viewer()?.role;
+    this.remove(member);
+    member.scope = undefined;
+    if (before && now && hasRole(now, before)) {
+      const result = await execute({ ...member.args, rootValue: event });
+      this.options.metrics.fanoutExecutions.inc();
+      this.deliver(member.target, JSON.stringify(this.formatted(result)), coalesce);
+    }
+    const key = this.soloKey();
+    const own = await this.startGroup(key, member.args, member.args.contextValue);
+    if (!("members" in own)) {
+      member.end();
+      return;
+    }
+    member.group = own;
+    own.members.add(member);
+    this.keys.set(own, key);
   }
 
   private formatted(result: ExecutionResult): unknown {

@@ -3,7 +3,7 @@ import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { GraphQLError, getOperationAST, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { WebSocketServer } from "ws";
-import { hasRole, type Viewer } from "../auth/roles.ts";
+import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
 import { AppError } from "../graphql/errors.ts";
 import type { OperationLimits } from "../graphql/limits.ts";
@@ -39,8 +39,10 @@ export interface WebSocketDeps {
    * closed (4403) rather than left running operations that are no longer allowed.
    */
   closeOnDemotion?: boolean;
-  /** A context for executions shared by anonymous subscribers (no viewer, no connection). */
-  anonymousContext: () => Context;
+  /** A context for executions shared by a group of subscribers: anonymous, or a viewer of `role` who is no one in particular. */
+  sharedContext: (role: RoleName | null) => Context;
+  /** Root subscription fields whose events are the same for every subscriber of a role (see Fanout). */
+  sharedRootFields: ReadonlySet<string>;
   /** Unsent bytes a socket may hold before its events are held back (WS_MAX_BUFFERED_BYTES). */
   maxBufferedBytes: number;
   /** How long a socket may stay behind before it is closed with 4008 (WS_BACKLOG_TIMEOUT). */
@@ -141,7 +143,9 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)));
   const documents = new DocumentCache();
   const fanout = new Fanout({
-    anonymousContext: () => deps.anonymousContext(),
+    schema: deps.schema,
+    sharedContext: (role) => deps.sharedContext(role),
+    sharedRootFields: deps.sharedRootFields,
     formatError: deps.formatError,
     metrics: deps.metrics,
     maxBufferedBytes: deps.maxBufferedBytes,
@@ -156,10 +160,10 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
       schema: deps.schema,
       context: (ctx, id) => {
         const context = deps.context(ctx.extra.viewer ?? null, ctx.extra.control!, ctx.extra.request);
-        targets.set(context, { id, socket: ctx.extra.socket, anonymous: !ctx.extra.viewer });
+        targets.set(context, { id, socket: ctx.extra.socket, viewer: () => ctx.extra.viewer ?? null });
         return context;
       },
-      // Through the fan-out: identical anonymous subscriptions share each event's execution, and
+      // Through the fan-out: identical subscriptions of one scope share each event's execution, and
       // every subscription's delivery is bounded (server/fanout.ts).
       subscribe: (args) => fanout.subscribe(args, targets.get(args.contextValue as object)),
       onConnect: async (ctx) => {

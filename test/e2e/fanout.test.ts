@@ -2,7 +2,7 @@
 // loaders per event and loader scope, shared by every subscriber on the instance).
 import { describe, expect, it } from "vitest";
 import type { Client } from "graphql-ws";
-import { DEMO, gql, logIn, nextWithin, someProducts, useTestServer, uniquePrefix, wsClient } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useTestServer, uniquePrefix, wsClient } from "../harness/index.ts";
 
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix });
@@ -167,11 +167,12 @@ describe("shared reads, separate authorization", () => {
   });
 });
 
+const executions = async () => {
+  const text = await (await fetch(server.app.url.replace("/graphql", "/metrics"))).text();
+  return Number(/^cartwheel_fanout_executions_total (\d+)/m.exec(text)?.[1] ?? 0);
+};
+
 describe("executions per event", () => {
-  const executions = async () => {
-    const text = await (await fetch(server.app.url.replace("/graphql", "/metrics"))).text();
-    return Number(/^cartwheel_fanout_executions_total (\d+)/m.exec(text)?.[1] ?? 0);
-  };
 
   it("equal the number of groups: 150 identical anonymous subscriptions and 50 of another document are two", async () => {
     const [product] = await someProducts(server.app.url, 1);
@@ -191,6 +192,64 @@ describe("executions per event", () => {
         }),
       );
       expect((await executions()) - before).toBe(2);
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});
+
+describe("groups by role", () => {
+  it("signed-in subscribers of a public field share one execution per role; a demoted one gets its new role's answer from then on", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const admin = await logIn(server.app.url, DEMO.admin);
+    const [x, y] = [await signUp(server.app.url), await signUp(server.app.url)];
+    const setRole = async (userId: string, role: string) =>
+      expect((await gql(server.app.url, "mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { role } }", { u: userId, r: role }, admin)).data.setUserRole.role).toBe(role);
+    await setRole(x.userId, "STAFF");
+    await setRole(y.userId, "STAFF");
+    const customer = await logIn(server.app.url, DEMO.customer);
+    const query = `subscription($id: ID!) { productUpdated(id: $id) { name costPrice { amountCents } } }`;
+    const clients = [x.token, y.token, customer, customer].map((t) => wsClient(server.app.wsUrl, t));
+    const iterators = clients.map((c) => c.iterate({ query, variables: { id: product!.id } }) as AsyncIterableIterator<any>);
+    let name = "";
+    const rename = async () => {
+      name = `Role test ${Date.now()} ${Math.random()}`;
+      expect((await gql(server.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: name }, staff)).errors).toBeUndefined();
+      return name;
+    };
+    const latest = async (it: AsyncIterableIterator<any>, expected: string) => {
+      for (;;) {
+        const event = await nextWithin(it);
+        if (event.data.productUpdated.name === expected) return event;
+      }
+    };
+    try {
+      // Live: every subscription has had an event.
+      const live = new Set<number>();
+      const pending = iterators.map((it, i) => it.next().then(() => live.add(i)));
+      for (let round = 0; live.size < iterators.length; round++) {
+        if (round >= 20) throw new Error("subscriptions not live");
+        await rename();
+        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
+      }
+      const before = await executions();
+      const expected = await rename();
+      const events = await Promise.all(iterators.map((it) => latest(it, expected)));
+      // Two staff, two customer subscriptions: two executions.
+      expect((await executions()) - before).toBe(2);
+      expect(events.map((e) => e.data.productUpdated.costPrice === null)).toEqual([false, false, true, true]);
+
+      await setRole(x.userId, "CUSTOMER");
+      await expect.poll(async () => ((await nextWithin(clients[0]!.iterate({ query: "{ me { role } }" }))) as any).data.me.role, { timeout: 5_000 }).toBe("CUSTOMER");
+      // The event at the change may be skipped for the demoted one; the next is answered for its new role.
+      await rename();
+      const after = await rename();
+      const [demoted, stillStaff] = await Promise.all([latest(iterators[0]!, after), latest(iterators[1]!, after)]);
+      expect(demoted.data.productUpdated.costPrice).toBeNull();
+      expect(demoted.errors?.[0]?.extensions.code).toBe("FORBIDDEN");
+      expect(stillStaff.data.productUpdated.costPrice).not.toBeNull();
     } finally {
       await Promise.all(iterators.map((it) => it.return?.()));
       await Promise.all(clients.map((c) => c.dispose()));

@@ -4,8 +4,10 @@
 // delivery latency (mutation sent -> receipt) p50 / p99 / max, deliveries per second, lost
 // deliveries, SQL statements per event, the mutation's own latency, server RSS and KiB per idle
 // subscriber. The embedded default unless BENCH_DATABASE_URL (a scratch database) and
-// BENCH_REDIS_URL are set. 127.0.0.1 only, bounded by BENCH_LEVELS and BENCH_MUTATIONS. Prints
-// figures; asserts nothing. Knobs: BENCH_LEVELS=1000,5000,10000 BENCH_MUTATIONS=15 BENCH_WORKERS=4.
+// BENCH_REDIS_URL are set; BENCH_INSTANCES=2 (with both) spreads the subscribers over two
+// instances sharing Redis, the stock changes going to the first. 127.0.0.1 only, bounded by
+// BENCH_LEVELS and BENCH_MUTATIONS. Prints figures; asserts nothing.
+// Knobs: BENCH_LEVELS=1000,5000,10000 BENCH_MUTATIONS=15 BENCH_WORKERS=4 BENCH_INSTANCES=1.
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -82,37 +84,55 @@ async function driver() {
   const workerCount = Number(process.env.BENCH_WORKERS ?? 4);
   const dataDir = mkdtempSync(join(tmpdir(), "cartwheel-bench-fanout-"));
   const root = fileURLToPath(new URL("..", import.meta.url));
-  const server = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      NODE_ENV: "development",
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "info",
-      DATA_DIR: dataDir,
-      SEED_DEMO: "true",
-      SHUTDOWN_DELAY: "0",
-      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
-      ...(process.env.BENCH_REDIS_URL ? { REDIS_URL: process.env.BENCH_REDIS_URL } : {}),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(out);
-      if (match) resolve(match[1]!);
+  const instances = Number(process.env.BENCH_INSTANCES ?? 1);
+  if (instances > 1 && !(process.env.BENCH_DATABASE_URL && process.env.BENCH_REDIS_URL)) {
+    throw new Error("BENCH_INSTANCES > 1 needs BENCH_DATABASE_URL and BENCH_REDIS_URL (the embedded default is one process)");
+  }
+  const startServer = () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        NODE_ENV: "development",
+        PORT: "0",
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+        // Shared by the instances: the same signing key, generated once.
+        DATA_DIR: dataDir,
+        SEED_DEMO: "true",
+        SHUTDOWN_DELAY: "0",
+        ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+        ...(process.env.BENCH_REDIS_URL ? { REDIS_URL: process.env.BENCH_REDIS_URL, REDIS_PREFIX: `bench-${process.pid}:` } : {}),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
     });
-    server.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-  });
+    const ready = new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk;
+        const match = /"url":"(http:[^"]+)"/.exec(out);
+        if (match) resolve(match[1]!);
+      });
+      child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+    });
+    return { child, ready };
+  };
+  const servers: ChildProcess[] = [];
+  const urls: string[] = [];
+  // One after the other: the first applies the migrations and seeds.
+  for (let i = 0; i < instances; i++) {
+    const started = startServer();
+    servers.push(started.child);
+    urls.push(await started.ready);
+  }
+  const url = urls[0]!;
   const metricsUrl = url.replace("/graphql", "/metrics");
   const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string) =>
     ((await (await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify({ query, variables }) })).json()) as { data: any });
   const sql = async () => Number(/^cartwheel_sql_statements_total (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1] ?? 0);
-  const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))?.[1] ?? 0);
+  // All instances together.
+  const rssKiB = () => servers.reduce((sum, s) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${s.pid}/status`, "utf8"))?.[1] ?? 0), 0);
 
   const staff = (await gql(`mutation { logIn(email: "staff@cartwheel.test", password: "cartwheel-staff") { accessToken } }`)).data.logIn.accessToken as string;
   const productId = (await gql(`{ products(first: 1, filter: { inStock: true }) { edges { node { id } } } }`)).data.products.edges[0].node.id as string;
@@ -131,7 +151,7 @@ async function driver() {
     quiet.push(now() - t);
   }
   quiet.sort((a, b) => a - b);
-  console.log(`server ${url}; idle RSS ${(idleRss / 1024).toFixed(0)} MiB; adjustStock with no subscribers p50 ${percentile(quiet, 50)} ms`);
+  console.log(`${instances} instance(s) ${urls.join(" ")}; idle RSS ${(idleRss / 1024).toFixed(0)} MiB; adjustStock with no subscribers p50 ${percentile(quiet, 50)} ms`);
   console.log("N       p50 ms  p99 ms  max ms  lost  deliveries/s  sql/event  mutation p50 ms  RSS MiB  KiB/idle subscriber");
   try {
     for (const level of levels) {
@@ -144,7 +164,8 @@ async function driver() {
         w.on("message", (m: FromWorker) => messages.get(w)!.shift()?.(m));
         workers.push(w);
         opening.push(nextMessage(w));
-        w.send({ type: "open", url: url.replace("http", "ws"), count: Math.min(per, left), productId } satisfies ToWorker);
+        // Workers spread over the instances; the stock changes go to the first one.
+        w.send({ type: "open", url: urls[workers.length % urls.length]!.replace("http", "ws"), count: Math.min(per, left), productId } satisfies ToWorker);
       }
       const opened = await Promise.all(opening);
       subscribed += opened.reduce((n, m) => n + (m.type === "opened" ? m.count : 0), 0);
@@ -200,8 +221,7 @@ async function driver() {
     }
   } finally {
     for (const w of workers) w.send({ type: "stop" } satisfies ToWorker);
-    server.kill("SIGTERM");
-    await new Promise((r) => server.once("exit", r));
+    await Promise.all(servers.map((s) => new Promise((r) => (s.once("exit", r), s.kill("SIGTERM")))));
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

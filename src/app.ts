@@ -126,7 +126,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       schema,
       authenticate: (token) => services.identity.viewerFromToken(token),
       context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
-      sharedContext: (role) => createContext(contextDeps, { viewer: role ? sharedViewer(role) : null }),
+      sharedContext: (role, userId) => createContext(contextDeps, { viewer: role ? sharedViewer(role, userId) : null }),
       sharedRootFields: SHARED_SUBSCRIPTIONS,
       maxBufferedBytes: config.websocket.maxBufferedBytes,
       backlogTimeoutMs: config.websocket.backlogTimeoutMs,

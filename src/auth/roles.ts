@@ -16,9 +16,9 @@ export interface Viewer {
 }
 
 /**
- * The viewer a group of subscribers of one role shares (server/fanout.ts): it has the role and
- * nothing else, so only what depends on the role alone can be answered for it.
+ * The viewer a group of subscribers shares (server/fanout.ts): the role, and the user when the
+ * group is one user's; no session (each subscriber's socket answers for its own session).
  */
-export function sharedViewer(role: RoleName): Viewer {
-  return { userId: "", sessionId: "", role, tokenExpiresAt: new Date(8.64e15) };
+export function sharedViewer(role: RoleName, userId = ""): Viewer {
+  return { userId, sessionId: "", role, tokenExpiresAt: new Date(8.64e15) };
 }

@@ -23,8 +23,11 @@ const MAX_BACKLOG_EVENTS = 1_000;
 
 export interface FanoutOptions {
   schema: GraphQLSchema;
-  /** A fresh context for a group's executions, as a viewer of `role` (null: anonymous) who is no one in particular. */
-  sharedContext: (role: RoleName | null) => unknown;
+  /**
+   * A fresh context for a group's executions: anonymous (role null), a viewer of `role` who is no
+   * one in particular, or with `userId` that user (for the user's own data).
+   */
+  sharedContext: (role: RoleName | null, userId: string | undefined) => unknown;
   /**
    * Root subscription fields whose events are the same whoever subscribes (public topics, or
    * one for all staff): signed-in subscribers of these are grouped by role when the document
@@ -51,8 +54,8 @@ interface Member {
   target: Target;
   /** The member's own execution arguments (its context), for when it leaves its group. */
   args: ExecutionArgs;
-  /** The scope it was grouped under; undefined for a subscription running on its own. */
-  scope: string | undefined;
+  /** The role it was grouped under (null: anonymous); undefined once it runs on its own context. */
+  role: RoleName | null | undefined;
   group: Group;
   end(error?: unknown): void;
 }
@@ -60,6 +63,13 @@ interface Member {
 interface Group {
   members: Set<Member>;
   stop(): void;
+}
+
+/** Whom a group's executions answer for: anonymous, a role, or one user with a role. */
+interface Scope {
+  key: string;
+  role: RoleName | null;
+  userId: string | undefined;
 }
 
 /** Socket-level state: its held-back frames while it is behind, by coalescing key. */
@@ -88,34 +98,36 @@ export class Fanout {
 
   /**
    * graphql-ws's `subscribe`: returns an iterable that graphql-ws waits on while the group writes
-   * the subscription's frames. A signed-in subscription is a group of its own, run with its own
-   * context (its viewer's role and revocations apply to it alone); its delivery is bounded the same way.
+   * the subscription's frames. A member whose role changes leaves for a subscription of its own
+   * (its own context) from the next event on.
    */
   async subscribe(args: ExecutionArgs, target: Target | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     if (!target) return subscribe(args);
     const scope = this.scopeOf(args, target);
-    const key = scope === undefined ? this.soloKey() : `${groupKey(args)}\u0000${scope}`;
+    const key = `${groupKey(args)}\u0000${scope.key}`;
     let group = this.groups.get(key);
     if (!group) {
-      const role = target.viewer()?.role ?? null;
-      const started = await this.startGroup(key, args, scope === undefined ? args.contextValue : this.options.sharedContext(role));
+      const started = await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId));
       if (!("members" in started)) return started;
       group = started;
     }
-    return this.join(key, group, { target, args, scope });
+    return this.join(key, group, { target, args, role: scope.role });
   }
 
   /**
    * The authorization scope a subscription is grouped under: anonymous, or the viewer's role for
    * a shared root field whose document selects nothing owner-dependent; undefined: on its own.
    */
-  private scopeOf(args: ExecutionArgs, target: Target): string | undefined {
+  private scopeOf(args: ExecutionArgs, target: Target): Scope {
     const viewer = target.viewer();
-    if (!viewer) return "anonymous";
+    if (!viewer) return { key: "anonymous", role: null, userId: undefined };
     const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
     const field = root?.kind === Kind.FIELD ? root.name.value : undefined;
-    if (!field || !this.options.sharedRootFields.has(field)) return undefined;
-    return selectsOwnerDependentFields(this.options.schema, args.document) ? undefined : `role:${viewer.role}`;
+    if (field && this.options.sharedRootFields.has(field) && !selectsOwnerDependentFields(this.options.schema, args.document)) {
+      return { key: `role:${viewer.role}`, role: viewer.role, userId: undefined };
+    }
+    // The subscriber's own data (or owner-dependent fields): shared only with the same user, same role.
+    return { key: `user:${viewer.userId}:${viewer.role}`, role: viewer.role, userId: viewer.userId };
   }
 
   private soloKey(): string {
@@ -152,11 +164,12 @@ export class Fanout {
           const payload = JSON.stringify(this.formatted(result));
           const coalesce = coalescingKey(next.value);
           for (const member of group.members) {
-            if (member.scope === undefined || this.scopeOf(member.args, member.target) === member.scope) {
+            const role = member.target.viewer()?.role ?? null;
+            if (member.role === undefined || role === member.role) {
               this.deliver(member.target, payload, coalesce);
             } else {
-              // Its role changed: this event as the member itself, then on its own from now on.
-              await this.leaveForOwnGroup(member, next.value, coalesce);
+              // Its role changed: on its own from now on (and this event as itself, if promoted).
+              await this.leaveForOwnGroup(member, next.value, coalesce).catch((error: unknown) => member.end(error));
             }
           }
         }
@@ -170,13 +183,16 @@ export class Fanout {
     return group;
   }
 
-  private join(key: string, group: Group, joining: Pick<Member, "target" | "args" | "scope">): AsyncIterableIterator<ExecutionResult> {
+  private join(key: string, group: Group, joining: Pick<Member, "target" | "args" | "role">): AsyncIterableIterator<ExecutionResult> {
     let finish!: (result: IteratorResult<ExecutionResult>) => void;
     let fail!: (error: unknown) => void;
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
       finish = resolve;
       fail = reject;
     });
+    // Rejected only for graphql-ws's pending next(); marked handled so that a failure before
+    // graphql-ws waits on it is not an unhandled rejection.
+    ended.catch(() => {});
     const member: Member = {
       ...joining,
       group,
@@ -216,20 +232,19 @@ export class Fanout {
    * as itself; a demoted one does not (its group's filters ran for the higher role).
    */
   private async leaveForOwnGroup(member: Member, event: unknown, coalesce: string | undefined): Promise<void> {
-    const before = member.scope?.startsWith("role:") ? (member.scope.slice("role:".length) as RoleName) : undefined;
+    const before = member.role;
     const now = member.target.viewer()?.role;
+    const key = this.soloKey();
+    const own = await this.startGroup(key, member.args, member.args.contextValue);
+    // Its new role may not subscribe at all (a demoted staff member's orderPlaced): it stays in its
+    // group and is skipped while its role differs, as a subscription whose events its role may not see.
+    if (!("members" in own)) return;
     this.remove(member);
-    member.scope = undefined;
+    member.role = undefined;
     if (before && now && hasRole(now, before)) {
       const result = await execute({ ...member.args, rootValue: event });
       this.options.metrics.fanoutExecutions.inc();
       this.deliver(member.target, JSON.stringify(this.formatted(result)), coalesce);
-    }
-    const key = this.soloKey();
-    const own = await this.startGroup(key, member.args, member.args.contextValue);
-    if (!("members" in own)) {
-      member.end();
-      return;
     }
     member.group = own;
     own.members.add(member);
@@ -269,8 +284,13 @@ export class Fanout {
       if (socket.readyState !== socket.OPEN) {
         this.caughtUp(socket);
       } else if (socket.bufferedAmount <= this.options.maxBufferedBytes) {
-        for (const frame of state.backlog.values()) socket.send(frame);
-        this.caughtUp(socket);
+        // Oldest first, and only while under the cap: unsent data never grows past it by more than a frame.
+        for (const [slot, frame] of state.backlog) {
+          if (socket.bufferedAmount > this.options.maxBufferedBytes) break;
+          socket.send(frame);
+          state.backlog.delete(slot);
+        }
+        if (state.backlog.size === 0) this.caughtUp(socket);
       } else if (now - state.behindSince > this.options.backlogTimeoutMs) {
         this.tooSlow(socket);
       }

@@ -39,8 +39,8 @@ export interface WebSocketDeps {
    * closed (4403) rather than left running operations that are no longer allowed.
    */
   closeOnDemotion?: boolean;
-  /** A context for executions shared by a group of subscribers: anonymous, or a viewer of `role` who is no one in particular. */
-  sharedContext: (role: RoleName | null) => Context;
+  /** A context for executions shared by a group of subscribers (see FanoutOptions.sharedContext). */
+  sharedContext: (role: RoleName | null, userId: string | undefined) => Context;
   /** Root subscription fields whose events are the same for every subscriber of a role (see Fanout). */
   sharedRootFields: ReadonlySet<string>;
   /** Unsent bytes a socket may hold before its events are held back (WS_MAX_BUFFERED_BYTES). */
@@ -144,7 +144,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   const documents = new DocumentCache();
   const fanout = new Fanout({
     schema: deps.schema,
-    sharedContext: (role) => deps.sharedContext(role),
+    sharedContext: (role, userId) => deps.sharedContext(role, userId),
     sharedRootFields: deps.sharedRootFields,
     formatError: deps.formatError,
     metrics: deps.metrics,

@@ -256,3 +256,49 @@ describe("groups by role", () => {
     }
   });
 });
+
+describe("groups by user", () => {
+  it("several sockets of one user share one execution of their cart's events; another user's cart is neither shared nor seen", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    const [alice, bob] = [await signUp(server.app.url), await signUp(server.app.url)];
+    const query = `subscription { cartUpdated { version itemCount } }`;
+    const clients = [alice.token, alice.token, alice.token, bob.token].map((t) => wsClient(server.app.wsUrl, t));
+    const iterators = clients.map((c) => c.iterate({ query }) as AsyncIterableIterator<any>);
+    // Bob's cart grows by 3 at a time, Alice's by 1: an event of Alice's would show on Bob's socket.
+    const add = async (token: string) =>
+      (await gql(server.app.url, `mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { version } }`, { p: product!.id, q: token === bob.token ? 3 : 1 }, token)).data.addToCart.version as number;
+    try {
+      // Live: each socket has had one of its user's events.
+      const live = new Set<number>();
+      const pending = iterators.map((it, i) => it.next().then(() => live.add(i)));
+      for (let round = 0; live.size < iterators.length; round++) {
+        if (round >= 20) throw new Error("subscriptions not live");
+        await add(alice.token);
+        await add(bob.token);
+        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
+      }
+      const before = await executions();
+      const version = await add(alice.token);
+      const got = await Promise.all(
+        iterators.slice(0, 3).map(async (it) => {
+          for (;;) {
+            const v = (await nextWithin(it)).data.cartUpdated.version;
+            if (v === version) return v;
+          }
+        }),
+      );
+      expect(got).toEqual([version, version, version]);
+      expect((await executions()) - before).toBe(1);
+      // Bob's socket sees only Bob's cart.
+      const bobVersion = await add(bob.token);
+      for (;;) {
+        const cart = (await nextWithin(iterators[3]!)).data.cartUpdated;
+        expect(cart.itemCount % 3).toBe(0);
+        if (cart.version === bobVersion) break;
+      }
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});

@@ -75,7 +75,8 @@ export function createContext(
 
 // Pub/sub hands the same event object to every subscriber of a channel on this instance (Redis:
 // one parse per message; in-process: one emit), so the object identifies the event. Entries go
-// with the event once every subscriber is done with it.
+// with the event once every subscriber is done with it. Every subscriber of the event (in one
+// scope) sees the rows as the first read after the event found them, a few milliseconds apart at most.
 const sharedByEvent = new WeakMap<object, Map<string, Loaders>>();
 
 function loadersForEvent(prisma: Prisma, event: unknown, viewer: Viewer | null): Loaders {

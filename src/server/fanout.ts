@@ -57,6 +57,10 @@ interface Member {
   /** The role it was grouped under (null: anonymous); undefined once it runs on its own context. */
   role: RoleName | null | undefined;
   group: Group;
+  /** Set once graphql-ws is done with it (completed, or its socket closed). */
+  left: boolean;
+  /** While it moves to a group of its own: that group's events, sent once the move is done. */
+  held?: { payload: string; coalesce: string | undefined }[] | undefined;
   end(error?: unknown): void;
 }
 
@@ -74,7 +78,8 @@ interface Scope {
 
 /** Socket-level state: its held-back frames while it is behind, by coalescing key. */
 interface SocketState {
-  backlog: Map<string, string>;
+  /** Frames computed for the viewer's role at the time (null: anonymous), by coalescing slot. */
+  backlog: Map<string, { frame: string; role: RoleName | null; target: Target }>;
   behindSince: number;
 }
 
@@ -141,7 +146,7 @@ export class Fanout {
     // A second subscribe may have started the same group meanwhile: join that one.
     const existing = this.groups.get(key);
     if (existing) {
-      void events.return?.();
+      void Promise.resolve(events.return?.()).catch(() => {});
       return existing;
     }
     let stopped = false;
@@ -165,11 +170,17 @@ export class Fanout {
           const coalesce = coalescingKey(next.value);
           for (const member of group.members) {
             const role = member.target.viewer()?.role ?? null;
-            if (member.role === undefined || role === member.role) {
+            if (member.held) {
+              // Joined this group while its last event elsewhere is still being answered: keep order.
+              member.held.push({ payload, coalesce });
+            } else if (member.role === undefined || role === member.role) {
               this.deliver(member.target, payload, coalesce);
             } else {
               // Its role changed: on its own from now on (and this event as itself, if promoted).
-              await this.leaveForOwnGroup(member, next.value, coalesce).catch((error: unknown) => member.end(error));
+              await this.leaveForOwnGroup(member, next.value, coalesce).catch((error: unknown) => {
+                this.remove(member);
+                member.end(error);
+              });
             }
           }
         }
@@ -196,11 +207,13 @@ export class Fanout {
     const member: Member = {
       ...joining,
       group,
+      left: false,
       end: (error) => (error === undefined ? finish({ done: true, value: undefined }) : fail(error)),
     };
     group.members.add(member);
     this.keys.set(group, key);
     const leave = () => {
+      member.left = true;
       this.remove(member);
       finish({ done: true, value: undefined });
     };
@@ -239,16 +252,29 @@ export class Fanout {
     // Its new role may not subscribe at all (a demoted staff member's orderPlaced): it stays in its
     // group and is skipped while its role differs, as a subscription whose events its role may not see.
     if (!("members" in own)) return;
+    if (member.left) {
+      own.stop();
+      return;
+    }
     this.remove(member);
     member.role = undefined;
-    if (before && now && hasRole(now, before)) {
-      const result = await execute({ ...member.args, rootValue: event });
-      this.options.metrics.fanoutExecutions.inc();
-      this.deliver(member.target, JSON.stringify(this.formatted(result)), coalesce);
-    }
+    // In its own group from now (no event missed); what that group answers meanwhile waits until
+    // this event has gone out, so nothing arrives out of order.
+    member.held = [];
     member.group = own;
     own.members.add(member);
     this.keys.set(own, key);
+    try {
+      if (before && now && hasRole(now, before)) {
+        const result = await execute({ ...member.args, rootValue: event });
+        this.options.metrics.fanoutExecutions.inc();
+        if (!member.left) this.deliver(member.target, JSON.stringify(this.formatted(result)), coalesce);
+      }
+    } finally {
+      const held = member.held;
+      member.held = undefined;
+      if (!member.left) for (const h of held) this.deliver(member.target, h.payload, h.coalesce);
+    }
   }
 
   private formatted(result: ExecutionResult): unknown {
@@ -274,7 +300,7 @@ export class Fanout {
     }
     const slot = coalesce === undefined ? `#${(this.sequence += 1)}` : `${target.id}:${coalesce}`;
     if (state.backlog.delete(slot)) this.options.metrics.eventsCoalesced.inc();
-    state.backlog.set(slot, frame);
+    state.backlog.set(slot, { frame, role: target.viewer()?.role ?? null, target });
     if (state.backlog.size > MAX_BACKLOG_EVENTS) this.tooSlow(socket);
   }
 
@@ -285,9 +311,14 @@ export class Fanout {
         this.caughtUp(socket);
       } else if (socket.bufferedAmount <= this.options.maxBufferedBytes) {
         // Oldest first, and only while under the cap: unsent data never grows past it by more than a frame.
-        for (const [slot, frame] of state.backlog) {
+        for (const [slot, held] of state.backlog) {
           if (socket.bufferedAmount > this.options.maxBufferedBytes) break;
-          socket.send(frame);
+          // Computed for a role the viewer no longer has: never sent; the client resyncs instead.
+          if ((held.target.viewer()?.role ?? null) !== held.role) {
+            this.tooSlow(socket, "Role changed while events were held back; reconnect and refetch");
+            break;
+          }
+          socket.send(held.frame);
           state.backlog.delete(slot);
         }
         if (state.backlog.size === 0) this.caughtUp(socket);
@@ -306,10 +337,10 @@ export class Fanout {
     }
   }
 
-  private tooSlow(socket: WebSocket): void {
+  private tooSlow(socket: WebSocket, reason = "Too slow: events could not be delivered in time; reconnect and refetch"): void {
     this.caughtUp(socket);
     this.options.metrics.socketsClosedForBacklog.inc();
-    socket.close(CLOSE_TOO_SLOW, "Too slow: events could not be delivered in time; reconnect and refetch");
+    socket.close(CLOSE_TOO_SLOW, reason);
   }
 
   /** Stops every group (shutdown). */

@@ -302,3 +302,42 @@ describe("groups by user", () => {
     }
   });
 });
+
+describe("loaders shared per event and scope", () => {
+  it("a staff group's reads (drafts included) never answer an anonymous or customer group's selection of the same event", async () => {
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const customer = await logIn(server.app.url, DEMO.customer);
+    const [product] = await someProducts(server.app.url, 1);
+    const categoryId = (await gql(server.app.url, `query($id: ID!) { product(id: $id) { category { id } } }`, { id: product!.id })).data.product.category.id;
+    const slug = `draft-${Date.now()}`;
+    const draft = await gql(
+      server.app.url,
+      `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
+      { input: { slug, name: `Draft ${slug}`, description: "unreleased", priceCents: 100, categoryId, status: "DRAFT" } },
+      staff,
+    );
+    expect(draft.errors).toBeUndefined();
+    const query = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock product { category { products(first: 100) { edges { node { slug status } } } } } } }`;
+    // Staff first, so their loaders (which see drafts) are the first ones made for each event.
+    const clients = [staff, undefined, customer].map((t) => wsClient(server.app.wsUrl, t));
+    const iterators = clients.map((c) => c.iterate({ query, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>);
+    try {
+      await warmUp(product!.id, staff, iterators);
+      const stock = await adjust(product!.id, staff, 1);
+      const slugsSeen = await Promise.all(
+        iterators.map(async (it) => {
+          for (;;) {
+            const event = (await nextWithin(it)).data.stockChanged;
+            if (event.stock === stock) return event.product.category.products.edges.map((e: any) => e.node.slug as string);
+          }
+        }),
+      );
+      expect(slugsSeen[0]).toContain(slug);
+      expect(slugsSeen[1]).not.toContain(slug);
+      expect(slugsSeen[2]).not.toContain(slug);
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { App } from "../../src/app.ts";
 import { CLOSE_TOO_SLOW } from "../../src/server/fanout.ts";
-import { DEMO, gql, logIn, nextWithin, someProducts, useDatabase, wsClient } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useDatabase, wsClient } from "../harness/index.ts";
 
 const db = useDatabase();
 let app: App;
@@ -132,3 +132,54 @@ describe("a socket that stops reading", () => {
 });
 
 
+
+describe("a socket held back when its role changes", () => {
+  it("never receives the frames computed for its old role: it is closed with 4008 to resync", async () => {
+    const product = (await someProducts(app.url, 3))[2];
+    const admin = await logIn(app.url, DEMO.admin);
+    const x = await signUp(app.url);
+    const setRole = async (role: string) =>
+      expect((await gql(app.url, "mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { role } }", { u: x.userId, r: role }, admin)).data.setUserRole.role).toBe(role);
+    await setRole("STAFF");
+    const socket = new WebSocket(app.wsUrl, "graphql-transport-ws");
+    let reason = "";
+    const closed = new Promise<number>((resolve) => socket.once("close", (code, why) => ((reason = String(why)), resolve(code))));
+    await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
+    let frames = 0;
+    const acked = new Promise<void>((resolve) =>
+      socket.on("message", (data) => {
+        const m = JSON.parse(String(data)) as { type: string };
+        if (m.type === "connection_ack") resolve();
+        if (m.type === "next") frames += 1;
+      }),
+    );
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${x.token}` } }));
+    await acked;
+    const query = `subscription($id: ID!) { productUpdated(id: $id) { name description costPrice { amountCents } } }`;
+    for (let i = 0; i < 100; i++) socket.send(JSON.stringify({ id: String(i), type: "subscribe", payload: { query, variables: { id: product!.id } } }));
+    // A second socket of the same user shows when the role change has reached the server's sockets.
+    const probe = wsClient(app.wsUrl, x.token);
+    const rename = async (i: number) =>
+      expect((await gql(app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: `Held ${Date.now()} ${i}` }, staff)).errors).toBeUndefined();
+    try {
+      for (let i = 0; frames < 100; i++) {
+        if (i >= 30) throw new Error("subscriptions not live");
+        await rename(i);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      socket.pause();
+      for (let i = 0; (await metric("cartwheel_ws_sockets_behind")) === 0; i++) {
+        if (i >= 400) throw new Error("the paused socket never fell behind");
+        await rename(i);
+      }
+      await setRole("CUSTOMER");
+      await expect.poll(async () => ((await nextWithin(probe.iterate({ query: "{ me { role } }" }))) as any).data.me.role, { timeout: 5_000 }).toBe("CUSTOMER");
+      socket.resume();
+      expect(await closed).toBe(CLOSE_TOO_SLOW);
+      expect(reason).toMatch(/Role changed/);
+    } finally {
+      await probe.dispose();
+      socket.terminate();
+    }
+  });
+});

@@ -69,6 +69,8 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
     DATABASE_URL: options.databaseUrl,
     DATA_DIR: options.dataDir,
     SEED_DEMO: "false",
+    // Quiet also for servers a test starts with NODE_ENV=production (their default is info).
+    LOG_LEVEL: "silent",
     // Tests sign up and log in many accounts from 127.0.0.1; the limits have tests of their own.
     SIGNUP_MAX_PER_ADDRESS: "100000",
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "100000",

@@ -45,6 +45,21 @@ async function warmUp(productId: string, staff: string, iterators: AsyncIterable
   }
 }
 
+/**
+ * Makes changes with `change` until every iterator has had an event (each subscription is live
+ * then), bounded; returns each iterator's first result. Later readers skip queued older events.
+ */
+async function untilLive(iterators: AsyncIterableIterator<any>[], change: () => Promise<unknown>) {
+  const live = new Set<number>();
+  const pending = iterators.map((it, i) => it.next().then((r) => (live.add(i), r)));
+  for (let round = 0; live.size < iterators.length; round++) {
+    if (round >= 20) throw new Error(`only ${live.size} of ${iterators.length} subscriptions live after 20 changes`);
+    await change();
+    await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
+  }
+  return Promise.all(pending);
+}
+
 /** SQL statements from the mutation until every subscriber has received its event. */
 async function statementsPerEvent(productId: string, staff: string, iterators: AsyncIterableIterator<any>[], delta: number) {
   const before = server.app.db.statementCount();
@@ -135,18 +150,13 @@ describe("shared reads, separate authorization", () => {
       (c) => c.iterate({ query: `subscription($id: ID!) { productUpdated(id: $id) { ${selection} } }`, variables: { id: product!.id } }) as AsyncIterableIterator<any>,
     );
     try {
-      const live = new Set<number>();
-      const pending = iterators.map((it, i) => it.next().then((r) => (live.add(i), r)));
       let name = "";
-      // Rename until all three are live (bounded), then compare the last event with a fresh query.
-      for (let round = 0; live.size < 3; round++) {
-        if (round >= 20) throw new Error("subscriptions not live");
-        name = `Renamed ${round} ${Date.now()}`;
+      // Rename until all three are live, then compare the last event with a fresh query.
+      const first = await untilLive(iterators, async () => {
+        name = `Renamed ${Date.now()} ${Math.random()}`;
         const res = await gql(server.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: name }, staff);
         expect(res.errors).toBeUndefined();
-        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
-      }
-      const first = await Promise.all(pending);
+      });
       const events = await Promise.all(
         iterators.map(async (it, i) => {
           let event = first[i]!.value;
@@ -231,13 +241,7 @@ describe("groups by role", () => {
     };
     try {
       // Live: every subscription has had an event.
-      const live = new Set<number>();
-      const pending = iterators.map((it, i) => it.next().then(() => live.add(i)));
-      for (let round = 0; live.size < iterators.length; round++) {
-        if (round >= 20) throw new Error("subscriptions not live");
-        await rename();
-        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
-      }
+      await untilLive(iterators, rename);
       const before = await executions();
       const expected = await rename();
       const events = await Promise.all(iterators.map((it) => latest(it, expected)));
@@ -273,14 +277,10 @@ describe("groups by user", () => {
       (await gql(server.app.url, `mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { version } }`, { p: product!.id, q: token === bob.token ? 3 : 1 }, token)).data.addToCart.version as number;
     try {
       // Live: each socket has had one of its user's events.
-      const live = new Set<number>();
-      const pending = iterators.map((it, i) => it.next().then(() => live.add(i)));
-      for (let round = 0; live.size < iterators.length; round++) {
-        if (round >= 20) throw new Error("subscriptions not live");
+      await untilLive(iterators, async () => {
         await add(alice.token);
         await add(bob.token);
-        await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 500))]);
-      }
+      });
       const before = await executions();
       const version = await add(alice.token);
       const got = await Promise.all(

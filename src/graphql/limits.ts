@@ -15,6 +15,7 @@ import {
   type ValidationRule,
 } from "graphql";
 import { fieldExtensionsEstimator, getComplexity, simpleEstimator, type ComplexityEstimator } from "graphql-query-complexity";
+import { BoundedCache } from "../lib/bounded-cache.ts";
 import { AppError } from "./errors.ts";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./pagination.ts";
 import { hasRole, type RoleName } from "../auth/roles.ts";
@@ -78,11 +79,9 @@ const ESTIMATORS = [fieldExtensionsEstimator(), connectionEstimator, simpleEstim
 
 // Texts that passed checkText, so a client repeating its operations is not re-parsed here (the
 // transports parse again anyway; Apollo caches its parsed documents too). Bounded in count and size.
-const PASSED_CACHE_ENTRIES = 1_000;
-const PASSED_CACHE_MAX_TEXT = 16 * 1024;
 
 export class OperationLimits {
-  private readonly passed = new Map<string, true>();
+  private readonly passed = new BoundedCache<true>(1_000, 16 * 1024);
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -134,14 +133,11 @@ export class OperationLimits {
 
   /** checkDocument for a transport that parses by itself: the one error to answer with, or undefined. */
   checkText(text: string): GraphQLError | undefined {
-    if (this.passed.has(text)) return undefined;
+    if (this.passed.get(text)) return undefined;
     const checked = this.checkDocument(text);
     // A syntax error is left to the executor, which reports it the way it reports every other.
     if ("error" in checked) return checked.error.extensions.code === "QUERY_TOO_COMPLEX" ? checked.error : undefined;
-    if (text.length <= PASSED_CACHE_MAX_TEXT) {
-      if (this.passed.size >= PASSED_CACHE_ENTRIES) this.passed.delete(this.passed.keys().next().value!);
-      this.passed.set(text, true);
-    }
+    this.passed.set(text, true);
     return undefined;
   }
 

@@ -65,6 +65,8 @@ interface Member {
 }
 
 interface Group {
+  /** Its entry in Fanout.groups. */
+  key: string;
   members: Set<Member>;
   stop(): void;
 }
@@ -94,7 +96,6 @@ interface SocketState {
  */
 export class Fanout {
   private readonly groups = new Map<string, Group>();
-  private readonly keys = new WeakMap<Group, string>();
   private readonly sockets = new Map<WebSocket, SocketState>();
   private flushTimer: NodeJS.Timeout | undefined;
   private sequence = 0;
@@ -116,7 +117,7 @@ export class Fanout {
       if (!("members" in started)) return started;
       group = started;
     }
-    return this.join(key, group, { target, args, role: scope.role });
+    return this.join(group, { target, args, role: scope.role });
   }
 
   /**
@@ -151,6 +152,7 @@ export class Fanout {
     }
     let stopped = false;
     const group: Group = {
+      key,
       members: new Set(),
       stop: () => {
         stopped = true;
@@ -194,7 +196,7 @@ export class Fanout {
     return group;
   }
 
-  private join(key: string, group: Group, joining: Pick<Member, "target" | "args" | "role">): AsyncIterableIterator<ExecutionResult> {
+  private join(group: Group, joining: Pick<Member, "target" | "args" | "role">): AsyncIterableIterator<ExecutionResult> {
     let finish!: (result: IteratorResult<ExecutionResult>) => void;
     let fail!: (error: unknown) => void;
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
@@ -211,7 +213,6 @@ export class Fanout {
       end: (error) => (error === undefined ? finish({ done: true, value: undefined }) : fail(error)),
     };
     group.members.add(member);
-    this.keys.set(group, key);
     const leave = () => {
       member.left = true;
       this.remove(member);
@@ -236,7 +237,7 @@ export class Fanout {
   private remove(member: Member): void {
     const { group } = member;
     group.members.delete(member);
-    if (group.members.size === 0 && this.groups.get(this.keys.get(group)!) === group) group.stop();
+    if (group.members.size === 0 && this.groups.get(group.key) === group) group.stop();
   }
 
   /**
@@ -247,8 +248,7 @@ export class Fanout {
   private async leaveForOwnGroup(member: Member, event: unknown, coalesce: string | undefined): Promise<void> {
     const before = member.role;
     const now = member.target.viewer()?.role;
-    const key = this.soloKey();
-    const own = await this.startGroup(key, member.args, member.args.contextValue);
+    const own = await this.startGroup(this.soloKey(), member.args, member.args.contextValue);
     // Its new role may not subscribe at all (a demoted staff member's orderPlaced): it stays in its
     // group and is skipped while its role differs, as a subscription whose events its role may not see.
     if (!("members" in own)) return;
@@ -263,7 +263,6 @@ export class Fanout {
     member.held = [];
     member.group = own;
     own.members.add(member);
-    this.keys.set(own, key);
     try {
       if (before && now && hasRole(now, before)) {
         const result = await execute({ ...member.args, rootValue: event });

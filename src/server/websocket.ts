@@ -7,6 +7,7 @@ import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
 import type { ConnectionControl, Context } from "../graphql/context.ts";
 import { AppError } from "../graphql/errors.ts";
 import type { OperationLimits } from "../graphql/limits.ts";
+import { BoundedCache } from "../lib/bounded-cache.ts";
 import { Fanout, type Target } from "./fanout.ts";
 import type { Metrics } from "./metrics.ts";
 import { PARTNER_KEY_HEADER, type Decision, type RequestParams } from "./persisted/trusted-documents.ts";
@@ -78,28 +79,7 @@ function armExpiry(extra: Extra & { socket: { close(code: number, reason: string
 // Parsed and validated documents by text: 5,000 clients subscribing with the same document are
 // checked once (the cost budget, which depends on each subscribe's variables and viewer, is
 // checked every time). Bounded in entries and text size; a miss only costs the check.
-const DOCUMENT_CACHE_ENTRIES = 1_000;
-const DOCUMENT_CACHE_MAX_TEXT = 64 * 1024;
-
-class DocumentCache {
-  private readonly entries = new Map<string, DocumentNode>();
-
-  get(text: string): DocumentNode | undefined {
-    const document = this.entries.get(text);
-    if (document) {
-      // Most recently used last, so the oldest is the first to go.
-      this.entries.delete(text);
-      this.entries.set(text, document);
-    }
-    return document;
-  }
-
-  set(text: string, document: DocumentNode): void {
-    if (text.length > DOCUMENT_CACHE_MAX_TEXT) return;
-    if (this.entries.size >= DOCUMENT_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(text, document);
-  }
-}
+type DocumentCache = BoundedCache<DocumentNode>;
 
 /**
  * Parses and validates here rather than in graphql-ws, which closes the whole socket (4500) on a
@@ -141,7 +121,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   // Not ws's `server` option: it re-emits the HTTP server's errors (a listen that fails at start)
   // on the WebSocket server, where graphql-ws prints them with a stack as "internal errors".
   server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req)));
-  const documents = new DocumentCache();
+  const documents: DocumentCache = new BoundedCache<DocumentNode>(1_000, 64 * 1024);
   const fanout = new Fanout({
     schema: deps.schema,
     sharedContext: (role, userId) => deps.sharedContext(role, userId),

@@ -145,12 +145,15 @@ describe("a socket held back when its role changes", () => {
     let reason = "";
     const closed = new Promise<number>((resolve) => socket.once("close", (code, why) => ((reason = String(why)), resolve(code))));
     await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
-    let frames = 0;
+    // Resolved once each of the 100 subscriptions has had a frame: all of them are live.
+    const liveIds = new Set<string>();
+    let allLive!: () => void;
+    const everyoneLive = new Promise<void>((resolve) => (allLive = resolve));
     const acked = new Promise<void>((resolve) =>
       socket.on("message", (data) => {
-        const m = JSON.parse(String(data)) as { type: string };
+        const m = JSON.parse(String(data)) as { type: string; id?: string };
         if (m.type === "connection_ack") resolve();
-        if (m.type === "next") frames += 1;
+        if (m.type === "next" && liveIds.add(m.id!).size === 100) allLive();
       }),
     );
     socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${x.token}` } }));
@@ -162,10 +165,11 @@ describe("a socket held back when its role changes", () => {
     const rename = async (i: number) =>
       expect((await gql(app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: `Held ${Date.now()} ${i}` }, staff)).errors).toBeUndefined();
     try {
-      for (let i = 0; frames < 100; i++) {
-        if (i >= 30) throw new Error("subscriptions not live");
+      // Renames until all are live (an event sent before a subscription was set up reaches no one).
+      for (let i = 0; liveIds.size < 100; i++) {
+        if (i >= 30) throw new Error(`only ${liveIds.size} of 100 subscriptions live`);
         await rename(i);
-        await new Promise((r) => setTimeout(r, 100));
+        await Promise.race([everyoneLive, new Promise((r) => setTimeout(r, 300))]);
       }
       socket.pause();
       for (let i = 0; (await metric("cartwheel_ws_sockets_behind")) === 0; i++) {

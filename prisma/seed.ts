@@ -170,7 +170,7 @@ Idempotent: what exists is left alone. Takes no arguments.
     const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:seed" });
     try {
       await applyMigrations(db.sql);
-      await seedDemoShop(db.prisma, await seedServicesFor(db.prisma, config));
+      await seedDemoShop(db.prisma, await seedServicesFor(db, config));
       console.log("demo shop seeded");
     } finally {
       await db.close();

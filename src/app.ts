@@ -10,6 +10,8 @@ import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
 import { EventBus, whenReady } from "./events/bus.ts";
+import { OutboxStore } from "./events/outbox.ts";
+import { setTransactionHooks } from "./db/transaction.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
@@ -73,6 +75,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     await waitForDatabase(() => db.ping(), config.databaseUrl, config.databaseConnectTimeoutMs, log);
     const applied = await migrationsOrFail(config.databaseUrl, () => applyMigrations(db.sql));
     if (applied.length) log.info({ applied }, "migrations applied");
+    await bus.start(new OutboxStore(db.sql), config.outbox);
+    if (process.env.CARTWHEEL_TEST_CRASH_AFTER_COMMIT === "1") {
+      // Test hook (test/e2e/outbox.test.ts): die between a commit and its publish, as a crash would.
+      setTransactionHooks({ afterCommit: async () => void process.kill(process.pid, "SIGKILL") });
+    }
     // Never queues while Redis is away: the limiter falls back to memory and the APQ store misses at once.
     // A Redis that is connected but does not answer is given REDIS_COMMAND_TIMEOUT_MS, then the
     // limiter counts in memory and the APQ store misses.
@@ -128,6 +135,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
       sharedContext: (role, userId) => createContext(contextDeps, { viewer: role ? sharedViewer(role, userId) : null }),
       sharedRootFields: SHARED_SUBSCRIPTIONS,
+      cursorOf: (event) => bus.cursorOf(event),
       maxBufferedBytes: config.websocket.maxBufferedBytes,
       backlogTimeoutMs: config.websocket.backlogTimeoutMs,
       watchViewer: (userId, on) => {

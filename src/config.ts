@@ -76,6 +76,13 @@ export interface Config {
     /** Ceiling for in-flight requests and WebSocket closes after the delay; then they are cut and the exit code is 1 (default 30 s). */
     timeoutMs: number;
   };
+  /** The transactional outbox (src/events/bus.ts). */
+  outbox: {
+    /** How long events stay replayable for `after` / Last-Event-ID (OUTBOX_RETENTION, default 24 h); older cursors get CURSOR_EXPIRED. */
+    retentionMs: number;
+    /** How long a committed event may go unpublished before the relay publishes it (OUTBOX_RELAY_GRACE, default 500 ms). */
+    graceMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -220,6 +227,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databasePool.size > 1_000) problems.push(`DATABASE_POOL_SIZE must be at most 1000 (got ${databasePool.size})`);
   if (databasePool.timeoutMs === 0 && text("DATABASE_POOL_TIMEOUT") !== undefined) problems.push("DATABASE_POOL_TIMEOUT must be above 0 (pg would wait forever)");
   const shutdown = { delayMs: millis("SHUTDOWN_DELAY", "5s"), timeoutMs: millis("SHUTDOWN_TIMEOUT", "30s") };
+  const outbox = { retentionMs: millis("OUTBOX_RETENTION", "24h"), graceMs: millis("OUTBOX_RELAY_GRACE", "500ms") };
+  if (outbox.retentionMs < 1_000 && text("OUTBOX_RETENTION") !== undefined) problems.push("OUTBOX_RETENTION must be at least 1s");
+  if (outbox.graceMs < 50 && text("OUTBOX_RELAY_GRACE") !== undefined) problems.push("OUTBOX_RELAY_GRACE must be at least 50ms");
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -252,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePool,
     websocket,
     shutdown,
+    outbox,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Event } from "../events/topics.ts";
 import type { EventBus } from "../events/bus.ts";
+import type { Envelope } from "../events/outbox.ts";
 import type { Prisma, Tx } from "./client.ts";
 
 /**
@@ -9,21 +10,40 @@ import type { Prisma, Tx } from "./client.ts";
 const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 20_000 };
 
 /**
- * Runs `fn` in one database transaction and publishes the events it emitted only after the
- * commit: subscribers never hear of a change that was rolled back. The caller gets its result
- * without waiting for the publish.
+ * Runs `fn` in one database transaction. The events it emits are written to the outbox as the
+ * transaction's last statement (one statement, whatever their number), so they exist exactly when
+ * the change does; after the commit they are published at once. The caller gets its result
+ * without waiting on Redis: events the publish misses are delivered by the relay and catch-up.
  */
 export async function transactional<T>(
   prisma: Prisma,
   bus: EventBus,
   fn: (tx: Tx, emit: (event: Event) => void) => Promise<T>,
 ): Promise<T> {
-  const pending: Event[] = [];
-  const result = await prisma.$transaction((tx) => fn(tx, (event) => pending.push(event)), TRANSACTION_OPTIONS);
-  // Not awaited: the answer does not wait on Redis (publish never throws; a failure is logged).
-  // Events of one instance still leave in commit order: one connection sends them in order.
-  void bus.publish(pending);
+  let written: Envelope[] = [];
+  const result = await prisma.$transaction(async (tx) => {
+    const pending: Event[] = [];
+    const value = await fn(tx, (event) => pending.push(event));
+    written = await bus.write(tx, pending);
+    await afterOutboxWrite?.();
+    return value;
+  }, TRANSACTION_OPTIONS);
+  // Test hook: a process killed here has committed its events but not published them.
+  await afterCommit?.();
+  bus.committed(written);
   return result;
+}
+
+let afterOutboxWrite: (() => Promise<void>) | undefined;
+let afterCommit: (() => Promise<void>) | undefined;
+
+/**
+ * Test hooks (OUTBOX_TEST_HOOKS=1 only, see app.ts): `afterCommit` runs between the commit and the
+ * publish (a test kills the process there), `afterOutboxWrite` between the outbox write and the commit.
+ */
+export function setTransactionHooks(hooks: { afterOutboxWrite?: () => Promise<void>; afterCommit?: () => Promise<void> }): void {
+  afterOutboxWrite = hooks.afterOutboxWrite;
+  afterCommit = hooks.afterCommit;
 }
 
 /** Whether `error` is a unique-constraint violation (Prisma P2002). */

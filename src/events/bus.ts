@@ -1,10 +1,35 @@
+import { randomUUID } from "node:crypto";
 import { RedisPubSub } from "graphql-redis-subscriptions";
-import { PubSub, type PubSubEngine } from "graphql-subscriptions";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { Tx } from "../db/client.ts";
+import { AppError, badInput } from "../graphql/errors.ts";
+import { OutboxStore, PAGE, decodeCursor, encodeCursor, type Envelope } from "./outbox.ts";
 import type { Event, TopicName, TopicPayloads } from "./topics.ts";
 
 const PUBLISH_TIMEOUT_MS = 1_000;
+const RESUBSCRIBE_DELAY_MS = 1_000;
+/** Positions heard on Redis remembered for the relay (the newest ones). */
+const MAX_HEARD = 50_000;
+
+/** What a subscriber receives: the payload, and its position in the outbox (`cursor` encodes it). */
+export type Delivered<K extends TopicName = TopicName> = TopicPayloads[K] & { readonly position: number };
+
+export interface OutboxOptions {
+  /** How long events stay replayable (OUTBOX_RETENTION, default 24 h). */
+  retentionMs: number;
+  /** How often each instance checks the outbox head and renews or seeks the relay lease (default 200 ms). */
+  tickMs?: number;
+  /**
+   * How long a committed event may go unheard on Redis before the relay publishes it (default
+   * 500 ms); an instance still missing events three times as long reads them from the database itself.
+   */
+  graceMs?: number;
+  /** How long the relay lease lasts unless renewed (default 3 s): a dead relay is replaced this fast. */
+  leaseMs?: number;
+  /** How long an instance waits for a missing position to arrive before reading it (default 100 ms). */
+  gapWaitMs?: number;
+}
 
 /** Resolves when `client` is ready, or after `ms` whatever its state. */
 export function whenReady(client: Redis, ms: number): Promise<void> {
@@ -19,7 +44,6 @@ export function whenReady(client: Redis, ms: number): Promise<void> {
     client.once("ready", done);
   });
 }
-const RESUBSCRIBE_DELAY_MS = 1_000;
 
 /**
  * graphql-redis-subscriptions rejects a promise nobody holds when a SUBSCRIBE fails (Redis away,
@@ -48,95 +72,439 @@ function neverRejectingSubscriber(client: Redis, closed: () => boolean, log: Log
   });
 }
 
+interface Transport {
+  publisher: Redis;
+  subscriber: Redis;
+  engine: RedisPubSub;
+}
+
+interface Listener {
+  deliver(event: Delivered): void;
+}
+
 /**
- * Publishes and subscribes to typed, id-scoped topics. With a Redis URL every instance sharing
- * that Redis (and prefix) sees every event; without one, events stay inside this process.
+ * The event stream: a transactional outbox (every event is a row written by the transaction that
+ * causes it, at a position contiguous and in commit order), Redis pub/sub as the fast path
+ * between instances, and replay from the outbox.
+ *
+ * - `write(tx, events)` inside the transaction; `committed(envelopes)` after the commit publishes
+ *   them at once (never waiting on Redis) and hands them to this instance's subscribers.
+ * - Every instance hands events to its subscribers strictly in position order, each once: an
+ *   event that arrives ahead of a missing one waits for it (`gapWaitMs`), then the missing ones
+ *   are read from the outbox; after a Redis outage, or when the outbox head is ahead for long, the
+ *   instance reads what it missed. Nothing committed is lost, nothing is handed out twice.
+ * - One instance at a time (a lease in `outbox_relay`) is the relay: it publishes events that were
+ *   committed but never heard on Redis (the committing process died, or its Redis was away) and
+ *   prunes events older than the retention.
+ * - `resume(topic, ids, after)` replays the events after a cursor, then continues live with no
+ *   gap and no duplicate.
  */
 export class EventBus {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private store: OutboxStore | undefined;
+  private options: Required<OutboxOptions> = { retentionMs: 86_400_000, tickMs: 200, graceMs: 500, leaseMs: 3_000, gapWaitMs: 100 };
+  private stream = "";
+  /** The next position this instance hands out (everything before it has been). */
+  private next = 1;
+  private readonly waiting = new Map<number, Envelope>();
+  private gapTimer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private behindSince: number | undefined;
+  private readonly owner = randomUUID();
+  private leader = false;
+  /** Positions heard on Redis (the relay publishes only those never heard), and when. */
+  private readonly heard = new Map<number, number>();
+  private relayedThrough = 0;
+  private lastPrune = 0;
+  private closed = false;
+
   private constructor(
-    private readonly engine: PubSubEngine,
     private readonly prefix: string,
     private readonly log: Logger,
-    private readonly redis?: { publisher: Redis; subscriber: Redis },
+    private readonly transport?: Transport,
   ) {}
 
   static inProcess(log: Logger): EventBus {
-    return new EventBus(new PubSub(), "", log);
+    return new EventBus("", log);
   }
+
+  /**
+   * A bus that only writes the outbox (seeding, CLIs): no subscribers, no relay. Running servers
+   * sharing the database deliver what it wrote (their catch-up reads it).
+   */
+  static writer(store: OutboxStore, log: Logger): EventBus {
+    const bus = new EventBus("", log);
+    bus.store = store;
+    bus.writeOnly = true;
+    return bus;
+  }
+
+  private writeOnly = false;
 
   static redis(url: string, prefix: string, log: Logger): EventBus {
     // The publisher never queues while Redis is away: a mutation that committed answers at once
-    // (its events are logged as lost) instead of waiting out reconnection attempts.
+    // (the relay, or each instance's catch-up, delivers its events later) instead of waiting out reconnection.
     const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: PUBLISH_TIMEOUT_MS });
-    // The subscriber queues SUBSCRIBE until Redis is back, however long that takes: a subscription
-    // opened during an outage waits for it, and ioredis re-subscribes every channel on reconnect.
+    // The subscriber queues SUBSCRIBE until Redis is back, however long that takes, and ioredis
+    // re-subscribes on reconnect.
     const subscriber = new Redis(url, { enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const client of [publisher, subscriber]) {
       // ioredis reconnects by itself; readiness reports the outage meanwhile.
       client.on("error", (error: Error) => log.warn({ err: error.message }, "redis connection error"));
     }
-    const bus = new EventBus(new RedisPubSub({ publisher, subscriber: neverRejectingSubscriber(subscriber, () => bus.closed, log) }), prefix, log, { publisher, subscriber });
+    let bus: EventBus | undefined;
+    const engine = new RedisPubSub({ publisher, subscriber: neverRejectingSubscriber(subscriber, () => bus?.closed ?? false, log) });
+    bus = new EventBus(prefix, log, { publisher, subscriber, engine });
     return bus;
   }
 
-  private closed = false;
-
   get distributed(): boolean {
-    return this.redis !== undefined;
+    return this.transport !== undefined;
   }
 
-  private channel(topic: TopicName, id: string): string {
-    return `${this.prefix}${topic}:${id}`;
+  private get channel(): string {
+    return `${this.prefix}outbox:${this.stream}`;
   }
 
   /**
-   * Publishes after commit; a failure is logged, never thrown into the request that committed.
-   * While Redis is not connected the events are dropped at once (logged), not waited for.
+   * Connects the bus to the outbox (after migrations): subscribes to this database's stream on
+   * Redis, starts handing out from the current head, and starts the relay/catch-up ticks.
    */
-  async publish(events: readonly Event[]): Promise<void> {
-    if (this.redis && this.redis.publisher.status !== "ready" && events.length > 0) {
-      this.log.error({ topics: events.map((e) => e.topic), redis: this.redis.publisher.status }, "event publish failed: redis not connected");
-      return;
+  async start(store: OutboxStore, options: OutboxOptions): Promise<void> {
+    this.store = store;
+    this.options = { ...this.options, ...options };
+    const head = await store.head();
+    this.stream = head.stream;
+    this.next = head.position + 1;
+    this.relayedThrough = head.position;
+    if (this.transport) {
+      const { engine, subscriber } = this.transport;
+      let connectedBefore = subscriber.status === "ready";
+      subscriber.on("ready", () => {
+        // Back after an outage: what was published meanwhile never reached this instance.
+        if (connectedBefore) this.catchUp("redis reconnected");
+        connectedBefore = true;
+      });
+      void engine.subscribe(this.channel, (batch: Envelope[]) => this.fromRedis(batch)).catch(() => {});
     }
-    await Promise.all(
-      events.map(async (e) => {
-        try {
-          await this.engine.publish(this.channel(e.topic, e.id), e.payload);
-        } catch (error) {
-          this.log.error({ err: (error as Error).message, topic: e.topic }, "event publish failed");
-        }
-      }),
-    );
+    this.tickTimer = setInterval(() => void this.tick(), this.options.tickMs);
+    this.tickTimer.unref();
   }
 
-  subscribe<K extends TopicName>(topic: K, ids: readonly string[]): AsyncIterableIterator<TopicPayloads[K]> {
-    return this.engine.asyncIterableIterator<TopicPayloads[K]>(ids.map((id) => this.channel(topic, id)));
+  // ---- writing ----
+
+  /** Writes `events` to the outbox inside `tx` (one statement); returns them at their positions. */
+  async write(tx: Tx, events: readonly Event[]): Promise<Envelope[]> {
+    if (!this.store) throw new Error("EventBus.write before start()");
+    return this.store.append(tx, events);
   }
+
+  /**
+   * After the commit: publishes the events (not awaited on Redis; a failure is logged, the relay
+   * or the other instances' catch-up delivers them) and hands them to this instance's subscribers.
+   */
+  committed(envelopes: readonly Envelope[]): void {
+    if (envelopes.length === 0 || this.writeOnly) return;
+    if (this.transport) void this.publish(envelopes);
+    this.accept(envelopes);
+  }
+
+  /** Publishes on Redis; true when Redis took them. Never throws. */
+  private async publish(envelopes: readonly Envelope[]): Promise<boolean> {
+    const transport = this.transport!;
+    if (transport.publisher.status !== "ready") {
+      this.log.warn({ positions: envelopes.map((e) => e.position), redis: transport.publisher.status }, "event publish deferred: redis not connected");
+      return false;
+    }
+    try {
+      await transport.engine.publish(this.channel, envelopes);
+      return true;
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message, positions: envelopes.map((e) => e.position) }, "event publish failed; the relay will retry");
+      return false;
+    }
+  }
+
+  // ---- handing out, in order ----
+
+  private fromRedis(batch: Envelope[]): void {
+    if (!Array.isArray(batch)) return;
+    if (this.leader) {
+      const now = Date.now();
+      for (const e of batch) this.heard.set(e.position, now);
+      if (this.heard.size > MAX_HEARD) {
+        for (const position of this.heard.keys()) {
+          this.heard.delete(position);
+          if (this.heard.size <= MAX_HEARD / 2) break;
+        }
+      }
+    }
+    this.accept(batch);
+  }
+
+  /** Takes events from anywhere (own commits, Redis, the outbox) and hands out what is next, in order. */
+  private accept(envelopes: readonly Envelope[]): void {
+    for (const e of envelopes) {
+      if (e.position >= this.next) this.waiting.set(e.position, e);
+    }
+    for (let e = this.waiting.get(this.next); e; e = this.waiting.get(this.next)) {
+      this.waiting.delete(this.next);
+      this.next += 1;
+      this.dispatch(e);
+    }
+    if (this.waiting.size > 0 && !this.gapTimer) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        if (this.waiting.size > 0) this.catchUp("missing positions");
+      }, this.options.gapWaitMs);
+      this.gapTimer.unref();
+    }
+  }
+
+  /** Reads from the outbox everything from `next` on (once at a time) and hands it out. */
+  private catchUp(reason: string): void {
+    if (!this.store || this.closed || this.reading) return;
+    this.reading = (async () => {
+      try {
+        for (;;) {
+          const from = this.next;
+          const rows = await this.store!.range(from - 1);
+          if (rows.length === 0) break;
+          // Positions are contiguous: a first row past `next` means those were pruned meanwhile.
+          if (rows[0]!.position > this.next) {
+            this.log.warn({ from: this.next, to: rows[0]!.position - 1 }, "events pruned before they were handed out");
+            this.next = rows[0]!.position;
+          }
+          this.accept(rows);
+          if (rows.length < PAGE) break;
+        }
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message, reason }, "outbox catch-up failed; retrying");
+      } finally {
+        this.reading = undefined;
+      }
+      if (this.waiting.size > 0 && !this.closed) {
+        setTimeout(() => this.catchUp(reason), this.options.gapWaitMs).unref();
+      }
+    })();
+  }
+
+  private dispatch(e: Envelope): void {
+    const listeners = this.listeners.get(`${e.topic}:${e.id}`);
+    if (!listeners || listeners.size === 0) return;
+    // One object per event on this instance: its subscribers share loaders through it.
+    const delivered = { ...(e.payload as object), position: e.position } as Delivered;
+    for (const listener of listeners) listener.deliver(delivered);
+  }
+
+  // ---- relay, catch-up and pruning ----
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.closed || !this.store) return;
+    this.ticking = true;
+    try {
+      const { leader, head } = await this.store.lease(this.owner, this.options.leaseMs);
+      if (leader && !this.leader) this.relayedThrough = Math.max(this.relayedThrough, Math.min(this.next - 1, head));
+      this.leader = leader;
+      // Behind the head for longer than the relay needs: read what is missing ourselves.
+      if (head >= this.next) {
+        this.behindSince ??= Date.now();
+        if (Date.now() - this.behindSince > 3 * this.options.graceMs) this.catchUp("behind the outbox head");
+      } else {
+        this.behindSince = undefined;
+      }
+      if (leader) {
+        if (this.transport) await this.relay(head);
+        if (Date.now() - this.lastPrune > this.pruneIntervalMs()) {
+          this.lastPrune = Date.now();
+          const gone = await this.store.prune(new Date(Date.now() - this.options.retentionMs));
+          if (gone > 0) this.log.info({ gone }, "outbox pruned");
+        }
+      }
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, "outbox tick failed");
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private pruneIntervalMs(): number {
+    return Math.min(60_000, Math.max(1_000, this.options.retentionMs / 10));
+  }
+
+  /** Publishes what was committed up to `head` but never heard on Redis within the grace time. */
+  private async relay(head: number): Promise<void> {
+    const unheard: number[] = [];
+    for (let p = this.relayedThrough + 1; p <= head && unheard.length < PAGE; p++) if (!this.heard.has(p)) unheard.push(p);
+    if (unheard.length > 0) {
+      const orphans = await this.store!.orphans(unheard, this.options.graceMs);
+      if (orphans.length > 0 && (await this.publish(orphans))) {
+        this.log.warn({ positions: orphans.map((e) => e.position) }, "relay published events their instance did not");
+        const now = Date.now();
+        for (const e of orphans) this.heard.set(e.position, now);
+      }
+    }
+    while (this.relayedThrough < head && this.heard.has(this.relayedThrough + 1)) {
+      this.relayedThrough += 1;
+      this.heard.delete(this.relayedThrough);
+    }
+  }
+
+  // ---- subscribing ----
+
+  /** Live events of `topic` scoped by one of `ids`, from now on. */
+  subscribe<K extends TopicName>(topic: K, ids: readonly string[]): AsyncIterableIterator<Delivered<K>> {
+    return this.iterate(topic, ids, undefined);
+  }
+
+  /**
+   * The events of `topic` scoped by one of `ids` after the cursor `after` (replayed from the
+   * outbox), then live ones, with no gap and no duplicate; without a cursor, live ones only.
+   * Rejects with BAD_USER_INPUT for a cursor that is not this server's, CURSOR_EXPIRED for one
+   * older than the retention.
+   */
+  async resume<K extends TopicName>(topic: K, ids: readonly string[], after: string | null | undefined): Promise<AsyncIterableIterator<Delivered<K>>> {
+    if (after == null) return this.subscribe(topic, ids);
+    const decoded = decodeCursor(after);
+    if (!decoded || !this.store || decoded.stream !== this.stream.slice(0, 8)) throw badInput("after is not a cursor of this server's events", "after");
+    const head = await this.store.head();
+    if (decoded.position > head.position) throw badInput("after is not a cursor of this server's events", "after");
+    if (decoded.position < head.prunedThrough) {
+      throw new AppError("CURSOR_EXPIRED", "This cursor is older than the events kept for resuming: refetch, then subscribe without after", {
+        retentionSeconds: Math.round(this.options.retentionMs / 1000),
+      });
+    }
+    return this.iterate(topic, ids, decoded.position);
+  }
+
+  /** The cursor of a delivered event's position. */
+  cursor(position: number): string {
+    return encodeCursor(this.stream, position);
+  }
+
+  /** The cursor of a value a subscription iterator yielded (a Delivered event); undefined for anything else. */
+  cursorOf(event: unknown): string | undefined {
+    const position = (event as { position?: unknown } | null)?.position;
+    return typeof position === "number" ? this.cursor(position) : undefined;
+  }
+
+  private iterate<K extends TopicName>(topic: K, ids: readonly string[], after: number | undefined): AsyncIterableIterator<Delivered<K>> {
+    const queue: Delivered<K>[] = [];
+    let wake: (() => void) | undefined;
+    let failure: unknown;
+    let done = false;
+    // While replaying, live events wait here; afterwards they go straight to the queue.
+    let held: Delivered<K>[] | undefined = after === undefined ? undefined : [];
+    let last = after ?? 0;
+    const push = (e: Delivered<K>) => {
+      if (e.position <= last) return;
+      last = e.position;
+      queue.push(e);
+      wake?.();
+    };
+    const listener: Listener = {
+      deliver: (e) => (held ? held.push(e as unknown as Delivered<K>) : push(e as unknown as Delivered<K>)),
+    };
+    const channels = [...new Set(ids)].map((id) => `${topic}:${id}`);
+    for (const channel of channels) {
+      let set = this.listeners.get(channel);
+      if (!set) this.listeners.set(channel, (set = new Set()));
+      set.add(listener);
+    }
+    const stop = () => {
+      if (done) return;
+      done = true;
+      for (const channel of channels) {
+        const set = this.listeners.get(channel);
+        set?.delete(listener);
+        if (set?.size === 0) this.listeners.delete(channel);
+      }
+      wake?.();
+    };
+    if (after !== undefined) {
+      // Everything before `until` has been handed out here (and is in the outbox); everything
+      // from it on arrives live, in order.
+      const until = this.next;
+      void (async () => {
+        try {
+          let from = after;
+          while (!done && from < until - 1) {
+            const rows = await this.store!.replay(topic, ids, from, until);
+            for (const row of rows) push({ ...(row.payload as object), position: row.position } as Delivered<K>);
+            if (rows.length < PAGE) break;
+            from = rows[rows.length - 1]!.position;
+          }
+          const live = held ?? [];
+          held = undefined;
+          for (const e of live) push(e);
+        } catch (error) {
+          this.log.warn({ err: (error as Error).message, topic }, "replay failed");
+          failure = new Error("events could not be replayed");
+          stop();
+        }
+      })();
+    }
+    const iterator: AsyncIterableIterator<Delivered<K>> = {
+      async next() {
+        for (;;) {
+          const value = queue.shift();
+          if (value) return { done: false, value };
+          if (failure) {
+            const error = failure;
+            failure = undefined;
+            throw error;
+          }
+          if (done) return { done: true, value: undefined };
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+      },
+      async return() {
+        stop();
+        return { done: true, value: undefined };
+      },
+      async throw(error) {
+        stop();
+        throw error;
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  // ---- lifecycle ----
 
   /**
    * Waits (at most `ms`) for the Redis connections to be ready, so an instance that has just
    * started does not drop its first events; resolves either way (an outage is readiness's to report).
    */
   async connected(ms: number): Promise<void> {
-    if (!this.redis) return;
-    await Promise.all([this.redis.publisher, this.redis.subscriber].map((client) => whenReady(client, ms)));
+    if (!this.transport) return;
+    await Promise.all([this.transport.publisher, this.transport.subscriber].map((client) => whenReady(client, ms)));
   }
 
   /** Resolves when Redis answers both connections; rejects at once while either is not connected. */
   async ping(): Promise<void> {
-    if (!this.redis) return;
-    for (const client of [this.redis.publisher, this.redis.subscriber]) {
+    if (!this.transport) return;
+    for (const client of [this.transport.publisher, this.transport.subscriber]) {
       if (client.status !== "ready") throw new Error(`redis: not connected (${client.status})`);
     }
-    await Promise.all([this.redis.publisher.ping(), this.redis.subscriber.ping()]);
+    await Promise.all([this.transport.publisher.ping(), this.transport.subscriber.ping()]);
   }
 
-  /** Closes the Redis connections: politely (QUIT) when connected, at once when Redis is unreachable. */
+  /** Stops the ticks, gives up the relay lease, closes the Redis connections. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    if (!this.redis) return;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    if (this.leader) await this.store?.release(this.owner).catch(() => {});
+    await this.reading?.catch(() => {});
+    if (!this.transport) return;
     await Promise.all(
-      [this.redis.publisher, this.redis.subscriber].map(async (client) => {
+      [this.transport.publisher, this.transport.subscriber].map(async (client) => {
         if (client.status !== "ready") return client.disconnect();
         await client.quit().catch(() => client.disconnect());
       }),

@@ -4,7 +4,8 @@
  * Redis), and subscribers re-read everything else through their own loaders and authorization.
  */
 export interface TopicPayloads {
-  STOCK_CHANGED: { productId: string; stock: number };
+  /** `version` counts the product's stock changes. */
+  STOCK_CHANGED: { productId: string; stock: number; version: number };
   PRODUCT_UPDATED: { productId: string };
   /** Scoped by user id. The cart as this change left it, so every event shows its own version. */
   CART_UPDATED: CartSnapshot;
@@ -43,6 +44,8 @@ export interface OrderChange {
   orderId: string;
   userId: string;
   status: "PLACED" | "PAID" | "SHIPPED" | "DELIVERED" | "CANCELLED";
+  /** 1 when placed, +1 on every status change. */
+  version: number;
   /** ISO-8601. */
   updatedAt: string;
 }

@@ -13,6 +13,11 @@ export interface Context {
   clientAddress: string | undefined;
   /** Set when the request came with a partner key (it runs the partner's manifest, on the partner's budget). */
   partnerId?: string | undefined;
+  /**
+   * The cursor a subscription resumes after when it gives no `after` argument: the Last-Event-ID
+   * of a GraphQL over SSE request.
+   */
+  resumeAfter?: string | undefined;
   /** Set for operations sent over a WebSocket: control of that connection. */
   connection: ConnectionControl | undefined;
   services: Services;

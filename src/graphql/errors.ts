@@ -12,6 +12,7 @@ export type ErrorCode =
   | "QUERY_TOO_COMPLEX"
   | "PERSISTED_QUERY_NOT_FOUND"
   | "PERSISTED_QUERY_NOT_ALLOWED"
+  | "CURSOR_EXPIRED"
   | "INTERNAL_SERVER_ERROR";
 
 const CONTRACT_CODES = new Set<string>([
@@ -25,6 +26,7 @@ const CONTRACT_CODES = new Set<string>([
   "QUERY_TOO_COMPLEX",
   "PERSISTED_QUERY_NOT_FOUND",
   "PERSISTED_QUERY_NOT_ALLOWED",
+  "CURSOR_EXPIRED",
 ]);
 
 /** Apollo's and graphql-js's own codes for requests the client got wrong. */

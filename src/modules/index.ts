@@ -1,9 +1,10 @@
 import type { AccessTokens, ExternalTokens, LoginLimiter } from "../auth/index.ts";
 import type { Viewer } from "../auth/roles.ts";
-import type { Prisma } from "../db/client.ts";
+import type { Database, Prisma } from "../db/client.ts";
 import { pino } from "pino";
 import type { Config } from "../config.ts";
 import { EventBus } from "../events/bus.ts";
+import { OutboxStore } from "../events/outbox.ts";
 import { CartService, cartResolvers } from "./cart/index.ts";
 import { CatalogService, catalogResolvers, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
@@ -60,9 +61,9 @@ export function createServices(deps: ServiceDeps) {
  * Services for the seed CLI: the configured signing key and an in-process bus (the CLI has no
  * subscribers; a running server learns of seeded rows by reading them).
  */
-export async function seedServicesFor(prisma: Prisma, config: Config) {
-  const bus = EventBus.inProcess(pino({ level: "silent" }));
-  return createServices({ prisma, bus, tokens: await accessTokensFor(config), refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
+export async function seedServicesFor(db: Database, config: Config) {
+  const bus = EventBus.writer(new OutboxStore(db.sql), pino({ level: "silent" }));
+  return createServices({ prisma: db.prisma, bus, tokens: await accessTokensFor(config), refreshTokenTtlSeconds: config.refreshTokenTtlSeconds });
 }
 
 /** Built per operation (and per subscription event): batching and caching never outlive it. */

@@ -40,6 +40,8 @@ export interface FanoutOptions {
   maxBufferedBytes: number;
   /** How long a socket may stay over that before it is closed with CLOSE_TOO_SLOW (WS_BACKLOG_TIMEOUT). */
   backlogTimeoutMs: number;
+  /** The resume cursor of an event (sent as `extensions.cursor` with its result); undefined when it has none. */
+  cursorOf?: (event: unknown) => string | undefined;
 }
 
 /** Where one subscription's frames go: its graphql-ws id on its socket, and who is on that socket now. */
@@ -166,8 +168,7 @@ export class Fanout {
         for (;;) {
           const next = await events.next();
           if (next.done || stopped) break;
-          const result = await execute({ ...args, contextValue, rootValue: next.value });
-          this.options.metrics.fanoutExecutions.inc();
+          const result = await this.execute({ ...args, contextValue }, next.value);
           const payload = JSON.stringify(this.formatted(result));
           const coalesce = coalescingKey(next.value);
           for (const member of group.members) {
@@ -265,8 +266,7 @@ export class Fanout {
     own.members.add(member);
     try {
       if (before && now && hasRole(now, before)) {
-        const result = await execute({ ...member.args, rootValue: event });
-        this.options.metrics.fanoutExecutions.inc();
+        const result = await this.execute(member.args, event);
         if (!member.left) this.deliver(member.target, JSON.stringify(this.formatted(result)), coalesce);
       }
     } finally {
@@ -274,6 +274,14 @@ export class Fanout {
       member.held = undefined;
       if (!member.left) for (const h of held) this.deliver(member.target, h.payload, h.coalesce);
     }
+  }
+
+  /** One execution of a subscription for an event, with the event's cursor in `extensions.cursor`. */
+  private async execute(args: ExecutionArgs, event: unknown): Promise<ExecutionResult> {
+    const result = await execute({ ...args, rootValue: event });
+    this.options.metrics.fanoutExecutions.inc();
+    const cursor = this.options.cursorOf?.(event);
+    return cursor === undefined ? result : { ...result, extensions: { ...result.extensions, cursor } };
   }
 
   private formatted(result: ExecutionResult): unknown {

@@ -42,6 +42,8 @@ export interface WebSocketDeps {
   closeOnDemotion?: boolean;
   /** A context for executions shared by a group of subscribers (see FanoutOptions.sharedContext). */
   sharedContext: (role: RoleName | null, userId: string | undefined) => Context;
+  /** The resume cursor of a subscription event (FanoutOptions.cursorOf). */
+  cursorOf?: (event: unknown) => string | undefined;
   /** Root subscription fields whose events are the same for every subscriber of a role (see Fanout). */
   sharedRootFields: ReadonlySet<string>;
   /** Unsent bytes a socket may hold before its events are held back (WS_MAX_BUFFERED_BYTES). */
@@ -130,6 +132,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
     metrics: deps.metrics,
     maxBufferedBytes: deps.maxBufferedBytes,
     backlogTimeoutMs: deps.backlogTimeoutMs,
+    cursorOf: deps.cursorOf,
   });
   // Each operation's context -> where its frames go (the fan-out writes them itself).
   const targets = new WeakMap<object, Target>();

@@ -11,6 +11,7 @@ import { openDatabase } from "../../src/db/client.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";
 import { pino } from "pino";
 import { EventBus } from "../../src/events/bus.ts";
+import { OutboxStore } from "../../src/events/outbox.ts";
 import { createServices } from "../../src/modules/index.ts";
 import { ADMIN_DATABASE_URL, REDIS_URL, databaseUrl } from "./env.ts";
 
@@ -46,7 +47,7 @@ export default async function setup(project: TestProject) {
     await applyMigrations(db.sql);
     const key = await loadKeyRing({ privateKey: undefined, dataDir });
     const tokens = new AccessTokens(key, { issuer: "seed", audience: "seed", accessTokenTtlSeconds: 60 });
-    const bus = EventBus.inProcess(pino({ level: "silent" }));
+    const bus = EventBus.writer(new OutboxStore(db.sql), pino({ level: "silent" }));
     await seedDemoShop(db.prisma, createServices({ prisma: db.prisma, bus, tokens, refreshTokenTtlSeconds: 60 }));
   } finally {
     await db.close();

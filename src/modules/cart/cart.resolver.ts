@@ -1,7 +1,8 @@
 import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import type { Context } from "../../graphql/context.ts";
 import { money } from "../../graphql/types.ts";
-import type { TopicPayloads } from "../../events/topics.ts";
+import type { Delivered } from "../../events/bus.ts";
+import { AFTER_DESCRIPTION, resumeCursor } from "../../graphql/resume.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { Cart, CartItem, type CartLine, type CartView } from "./cart.type.ts";
 
@@ -36,19 +37,20 @@ export class CartResolver {
 
   @Subscription(() => Cart, {
     description: "The signed-in user's cart, on every change from any device or session.",
-    subscribe: ({ context }) => {
+    subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return ctx.events.subscribe("CART_UPDATED", [ctx.viewer!.userId]);
+      return ctx.events.resume("CART_UPDATED", [ctx.viewer!.userId], resumeCursor(args, ctx));
     },
   })
   @Directive("@auth")
-  cartUpdated(@Root() snapshot: TopicPayloads["CART_UPDATED"]): CartView {
+  cartUpdated(@Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null, @Root() snapshot: Delivered<"CART_UPDATED">, @Ctx() ctx: Context): CartView {
     return {
       id: snapshot.cartId,
       userId: snapshot.userId,
       version: snapshot.version,
       updatedAt: new Date(snapshot.updatedAt),
       items: snapshot.items,
+      cursor: ctx.events.cursor(snapshot.position),
     };
   }
 

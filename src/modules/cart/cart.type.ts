@@ -1,4 +1,5 @@
 import { Field, ID, Int, ObjectType } from "type-graphql";
+import { CURSOR_DESCRIPTION } from "../../graphql/resume.ts";
 import { DateTimeScalar } from "../../graphql/scalars.ts";
 import { Money } from "../../graphql/types.ts";
 import { Product } from "../catalog/index.ts";
@@ -15,6 +16,8 @@ export interface CartView {
   version: number;
   updatedAt: Date;
   items: CartLine[];
+  /** Set when a cartUpdated event delivered it. */
+  cursor?: string;
 }
 
 @ObjectType()
@@ -48,4 +51,7 @@ export class Cart {
 
   @Field(() => DateTimeScalar)
   updatedAt!: Date;
+
+  @Field(() => String, { nullable: true, description: CURSOR_DESCRIPTION })
+  cursor?: string | null;
 }

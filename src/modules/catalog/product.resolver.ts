@@ -7,7 +7,8 @@ import { ProductInput, ProductPatch, ProductsArgs } from "./catalog.args.ts";
 import { productKey } from "./catalog.validation.ts";
 import { Product, ProductConnection, type ProductRow } from "./product.type.ts";
 import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
-import type { TopicPayloads } from "../../events/topics.ts";
+import type { Delivered } from "../../events/bus.ts";
+import { AFTER_DESCRIPTION, resumeCursor, withCursor } from "../../graphql/resume.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
 
 @Resolver(() => Product)
@@ -49,14 +50,14 @@ export class ProductResolver {
 
   @Subscription(() => Product, {
     description: "Public. Fires when the product's name, price, status or description changes.",
-    subscribe: ({ args, context }) => {
+    subscribe: async ({ args, context }) => {
       const ctx = context as Context;
-      const events = ctx.events.subscribe("PRODUCT_UPDATED", [productKey(args.id as string)]);
+      const events = await ctx.events.resume("PRODUCT_UPDATED", [productKey(args.id as string)], resumeCursor(args, ctx));
       return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId, ctx.eventLoaders(e).catalog)) ? e : SKIP));
     },
   })
-  async productUpdated(@Arg("id", () => ID) _id: string, @Root() payload: TopicPayloads["PRODUCT_UPDATED"], @Ctx() ctx: Context) {
-    return ctx.loaders.catalog.productById.load(payload.productId);
+  async productUpdated(@Arg("id", () => ID) _id: string, @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null, @Root() payload: Delivered<"PRODUCT_UPDATED">, @Ctx() ctx: Context) {
+    return withCursor(await ctx.loaders.catalog.productById.load(payload.productId), payload.position, ctx);
   }
 
   @FieldResolver(() => ID)

@@ -1,4 +1,5 @@
 import { Directive, Field, Int, ObjectType, registerEnumType } from "type-graphql";
+import { CURSOR_DESCRIPTION } from "../../graphql/resume.ts";
 import { DateTimeScalar } from "../../graphql/scalars.ts";
 import { ConnectionType, Money, Node } from "../../graphql/types.ts";
 import type { ProductStatus as ProductStatusValue } from "../../generated/prisma/enums.ts";
@@ -78,6 +79,9 @@ export class Product extends Node {
 
   @Field(() => DateTimeScalar)
   updatedAt!: Date;
+
+  @Field(() => String, { nullable: true, description: CURSOR_DESCRIPTION })
+  cursor?: string | null;
 }
 
 export const ProductConnection = ConnectionType("Product", () => Product, { inheritCacheControl: true });

@@ -10,7 +10,7 @@ import {
   newRefreshToken,
   verifyPassword,
 } from "../../auth/index.ts";
-import { isUniqueViolation } from "../../db/transaction.ts";
+import { isUniqueViolation, transactional } from "../../db/transaction.ts";
 import type { EventBus } from "../../events/bus.ts";
 import { event, type ViewerChange } from "../../events/topics.ts";
 import type { RoleName, Viewer } from "../../auth/roles.ts";
@@ -58,9 +58,15 @@ export class IdentityService {
     private readonly options: IdentityOptions = {},
   ) {}
 
-  /** Tells every instance's open sockets; the caller does not wait on Redis for it. */
-  private async announce(change: ViewerChange): Promise<void> {
-    void this.options.bus?.publish([event("VIEWER_CHANGED", change.userId, change)]);
+  /**
+   * Runs a change of users or sessions in one transaction; `announce` writes the viewer change to
+   * the outbox with it (every instance's open sockets apply it; nobody waits on Redis for it).
+   * Without a bus (CLIs) nothing is announced: no server shares that process.
+   */
+  private changeViewers<T>(fn: (tx: Tx, announce: (change: ViewerChange) => void) => Promise<T>): Promise<T> {
+    const bus = this.options.bus;
+    if (!bus) return this.prisma.$transaction((tx) => fn(tx, () => {}));
+    return transactional(this.prisma, bus, (tx, emit) => fn(tx, (change) => emit(event("VIEWER_CHANGED", change.userId, change))));
   }
 
   /** Validates and creates an account (sign-up, seed and the user:create CLI all come here). */
@@ -100,10 +106,12 @@ export class IdentityService {
     const key = keyOf(userId, "User");
     if (!key) throw badInput("userId is not a User id", "userId");
     if (key === viewer.userId) throw badInput("You cannot change your own role", "userId");
-    const updated = await this.prisma.user.updateManyAndReturn({ where: { id: key }, data: { role }, select: USER_SELECT });
-    if (!updated[0]) throw notFound("User");
-    await this.announce({ userId: key, role });
-    return updated[0];
+    return this.changeViewers(async (tx, announce) => {
+      const updated = await tx.user.updateManyAndReturn({ where: { id: key }, data: { role }, select: USER_SELECT });
+      if (!updated[0]) throw notFound("User");
+      announce({ userId: key, role });
+      return updated[0];
+    });
   }
 
   /** Creates a CUSTOMER and signs them in; RATE_LIMITED after too many sign-ups from one client address. */
@@ -184,21 +192,25 @@ export class IdentityService {
 
   /** Revokes every session of the viewer's user; their open sockets are closed within a second. */
   async logOutEverywhere(viewer: Viewer): Promise<boolean> {
-    await this.prisma.session.updateMany({
-      where: { userId: viewer.userId, revokedAt: null },
-      data: { revokedAt: new Date(), revokedReason: "logout everywhere" },
+    await this.changeViewers(async (tx, announce) => {
+      await tx.session.updateMany({
+        where: { userId: viewer.userId, revokedAt: null },
+        data: { revokedAt: new Date(), revokedReason: "logout everywhere" },
+      });
+      announce({ userId: viewer.userId, revokedSessions: "all" });
     });
-    await this.announce({ userId: viewer.userId, revokedSessions: "all" });
     return true;
   }
 
   private async revokeSession(sessionId: string, reason: string): Promise<void> {
-    const revoked = await this.prisma.session.updateManyAndReturn({
-      where: { id: sessionId, revokedAt: null },
-      data: { revokedAt: new Date(), revokedReason: reason },
-      select: { userId: true },
+    await this.changeViewers(async (tx, announce) => {
+      const revoked = await tx.session.updateManyAndReturn({
+        where: { id: sessionId, revokedAt: null },
+        data: { revokedAt: new Date(), revokedReason: reason },
+        select: { userId: true },
+      });
+      if (revoked[0]) announce({ userId: revoked[0].userId, revokedSessions: [sessionId] });
     });
-    if (revoked[0]) await this.announce({ userId: revoked[0].userId, revokedSessions: [sessionId] });
   }
 
   private async startSession(user: UserRow, userAgent?: string): Promise<AuthResult> {

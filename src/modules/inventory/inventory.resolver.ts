@@ -1,5 +1,6 @@
 import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Resolver, Root, Subscription } from "type-graphql";
-import type { TopicPayloads } from "../../events/topics.ts";
+import type { Delivered } from "../../events/bus.ts";
+import { AFTER_DESCRIPTION, resumeCursor } from "../../graphql/resume.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
 import type { Context } from "../../graphql/context.ts";
 import { badInput } from "../../graphql/errors.ts";
@@ -31,17 +32,24 @@ export class ProductStockResolver {
 export class StockUpdateResolver {
   @Subscription(() => StockUpdate, {
     description: "Public. Fires when any of these products' stock changes.",
-    subscribe: ({ args, context }) => {
+    subscribe: async ({ args, context }) => {
       const ids = args.productIds as string[];
       if (ids.length === 0 || ids.length > MAX_WATCHED) throw badInput(`productIds must list 1 to ${MAX_WATCHED} ids`, "productIds");
       const ctx = context as Context;
-      const events = ctx.events.subscribe("STOCK_CHANGED", [...new Set(ids.map((id) => productKey(id, "productIds")))]);
+      const keys = [...new Set(ids.map((id) => productKey(id, "productIds")))];
+      const events = await ctx.events.resume("STOCK_CHANGED", keys, resumeCursor(args, ctx));
       // Drafts and archived products stay hidden from those who may not see them, as in product(id).
       return transform(events, async (e) => ((await ctx.services.catalog.isVisibleNow(ctx.viewer, e.productId, ctx.eventLoaders(e).catalog)) ? e : SKIP));
     },
   })
-  stockChanged(@Arg("productIds", () => [ID]) _ids: string[], @Root() payload: TopicPayloads["STOCK_CHANGED"]) {
-    return { productId: payload.productId, stock: payload.stock, inStock: payload.stock > 0 };
+  stockChanged(@Arg("productIds", () => [ID]) _ids: string[], @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null, @Root() payload: Delivered<"STOCK_CHANGED">, @Ctx() ctx: Context) {
+    return {
+      productId: payload.productId,
+      stock: payload.stock,
+      inStock: payload.stock > 0,
+      version: payload.version,
+      cursor: ctx.events.cursor(payload.position),
+    };
   }
 
   @FieldResolver(() => Product)

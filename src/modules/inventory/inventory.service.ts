@@ -38,15 +38,15 @@ export class InventoryService {
   async move(tx: Tx, m: Movement, emit: (e: Event) => void): Promise<number | null> {
     const updated = await tx.stockLevel.updateManyAndReturn({
       where: { productId: m.productId, onHand: { gte: -m.delta } },
-      data: { onHand: { increment: m.delta } },
-      select: { onHand: true },
+      data: { onHand: { increment: m.delta }, version: { increment: 1 } },
+      select: { onHand: true, version: true },
     });
     if (!updated[0]) return null;
     await tx.stockMovement.create({
       data: { productId: m.productId, delta: m.delta, reason: m.reason, orderId: m.orderId ?? null, actorId: m.actorId ?? null },
     });
     const onHand = updated[0].onHand;
-    emit(event("STOCK_CHANGED", m.productId, { productId: m.productId, stock: onHand }));
+    emit(event("STOCK_CHANGED", m.productId, { productId: m.productId, stock: onHand, version: updated[0].version }));
     if (m.delta > 0 && onHand - m.delta <= 0) await this.backInStock(tx, m.productId, emit);
     return onHand;
   }

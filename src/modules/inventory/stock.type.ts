@@ -11,4 +11,10 @@ export class StockUpdate {
 
   @Field(() => Boolean)
   inStock!: boolean;
+
+  @Field(() => Int, { description: "Counts the product's stock changes: an update with a lower version than one already received is older." })
+  version!: number;
+
+  @Field(() => String, { description: "This event's position: pass it as `after` to resume from here." })
+  cursor!: string;
 }

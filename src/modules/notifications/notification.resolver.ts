@@ -2,7 +2,8 @@ import { Arg, Args, ArgsType, Ctx, Directive, Field, FieldResolver, ID, Mutation
 import type { Context } from "../../graphql/context.ts";
 import { PageArgs } from "../../graphql/types.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
-import type { TopicPayloads } from "../../events/topics.ts";
+import type { Delivered } from "../../events/bus.ts";
+import { AFTER_DESCRIPTION, resumeCursor, withCursor } from "../../graphql/resume.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import {
   Notification,
@@ -51,17 +52,17 @@ export class NotificationResolver {
 
   @Subscription(() => Notification, {
     description: "New notifications for the signed-in user, only in categories they have enabled.",
-    subscribe: ({ context }) => {
+    subscribe: async ({ args, context }) => {
       const ctx = context as Context;
       // Re-checked per event: the connection's viewer is the only recipient this socket serves.
-      return transform(ctx.events.subscribe("NOTIFICATION_RECEIVED", [ctx.viewer!.userId]), (p) =>
+      return transform(await ctx.events.resume("NOTIFICATION_RECEIVED", [ctx.viewer!.userId], resumeCursor(args, ctx)), (p) =>
         ctx.viewer && p.userId === ctx.viewer.userId ? p : SKIP,
       );
     },
   })
   @Directive("@auth")
-  async notificationReceived(@Root() payload: TopicPayloads["NOTIFICATION_RECEIVED"], @Ctx() ctx: Context) {
-    return ctx.loaders.notifications.notificationById.load(payload.notificationId);
+  async notificationReceived(@Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null, @Root() payload: Delivered<"NOTIFICATION_RECEIVED">, @Ctx() ctx: Context) {
+    return withCursor(await ctx.loaders.notifications.notificationById.load(payload.notificationId), payload.position, ctx);
   }
 
   @FieldResolver(() => ID)

@@ -1,5 +1,6 @@
 import { Field, ObjectType, registerEnumType } from "type-graphql";
 import type { NotificationCategory as CategoryValue } from "../../generated/prisma/enums.ts";
+import { CURSOR_DESCRIPTION } from "../../graphql/resume.ts";
 import { DateTimeScalar } from "../../graphql/scalars.ts";
 import { ConnectionType, Node } from "../../graphql/types.ts";
 
@@ -39,6 +40,9 @@ export class Notification extends Node {
 
   @Field(() => DateTimeScalar)
   createdAt!: Date;
+
+  @Field(() => String, { nullable: true, description: CURSOR_DESCRIPTION })
+  cursor?: string | null;
 }
 
 @ObjectType()

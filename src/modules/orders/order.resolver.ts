@@ -5,7 +5,9 @@ import { notFound } from "../../graphql/errors.ts";
 import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import { money, PageArgs } from "../../graphql/types.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
-import { ALL, type OrderChange } from "../../events/topics.ts";
+import type { Delivered } from "../../events/bus.ts";
+import { ALL } from "../../events/topics.ts";
+import { AFTER_DESCRIPTION, resumeCursor } from "../../graphql/resume.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { User, type UserRow } from "../identity/index.ts";
 import { Order, OrderConnection, OrderItem, OrderStatus, type OrderItemRow, type OrderRow, type OrderStatusValue } from "./order.type.ts";
@@ -18,9 +20,10 @@ class OrdersArgs extends PageArgs {
 }
 
 /** An event's order: the row re-read for this subscriber, with the status and time the event carries. */
-async function orderOfChange(change: OrderChange, ctx: Context): Promise<OrderRow | null> {
+async function orderOfChange(change: Delivered<"ORDER_UPDATED">, ctx: Context): Promise<(OrderRow & { cursor: string }) | null> {
   const row = await ctx.loaders.orders.orderById.load(change.orderId);
-  return row && { ...row, status: change.status, updatedAt: new Date(change.updatedAt) };
+  // Status, version and time as this event left them (a replayed event is not the order as it is now).
+  return row && { ...row, status: change.status, version: change.version, updatedAt: new Date(change.updatedAt), cursor: ctx.events.cursor(change.position) };
 }
 
 @Resolver(() => Order)
@@ -62,33 +65,43 @@ export class OrderResolver {
     subscribe: async ({ args, context }) => {
       const ctx = context as Context;
       const viewer = ctx.viewer!;
+      const after = resumeCursor(args, ctx);
       let source;
       if (args.id != null) {
         // Someone else's order gets the same answer as one that does not exist.
         const key = orderKey(args.id as string);
         const row = await ctx.loaders.orders.orderById.load(key);
         if (!row || !canReadOrder(viewer, row)) throw notFound("Order");
-        source = ctx.events.subscribe("ORDER_UPDATED", [key]);
+        source = await ctx.events.resume("ORDER_UPDATED", [key], after);
       } else {
         source = hasRole(viewer.role, "STAFF")
-          ? ctx.events.subscribe("ANY_ORDER_UPDATED", [ALL])
-          : ctx.events.subscribe("USER_ORDER_UPDATED", [viewer.userId]);
+          ? await ctx.events.resume("ANY_ORDER_UPDATED", [ALL], after)
+          : await ctx.events.resume("USER_ORDER_UPDATED", [viewer.userId], after);
       }
       // Checked again per event, against the connection's viewer as it is then.
       return transform(source, (change) => (canReadOrder(ctx.viewer, change) ? change : SKIP));
     },
   })
   @Directive("@auth")
-  orderUpdated(@Arg("id", () => ID, { nullable: true }) _id: string | null, @Root() change: OrderChange, @Ctx() ctx: Context) {
+  orderUpdated(
+    @Arg("id", () => ID, { nullable: true }) _id: string | null,
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
+    @Root() change: Delivered<"ORDER_UPDATED">,
+    @Ctx() ctx: Context,
+  ) {
     return orderOfChange(change, ctx);
   }
 
   @Subscription(() => Order, {
     description: "Every newly placed order, for staff dashboards.",
-    subscribe: ({ context }) => (context as Context).events.subscribe("ORDER_PLACED", [ALL]),
+    subscribe: ({ args, context }) => (context as Context).events.resume("ORDER_PLACED", [ALL], resumeCursor(args, context as Context)),
   })
   @Directive("@auth(requires: STAFF)")
-  orderPlaced(@Root() change: OrderChange, @Ctx() ctx: Context) {
+  orderPlaced(
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
+    @Root() change: Delivered<"ORDER_PLACED">,
+    @Ctx() ctx: Context,
+  ) {
     return orderOfChange(change, ctx);
   }
 

@@ -1,5 +1,6 @@
 import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
 import type { OrderStatus as OrderStatusValue } from "../../generated/prisma/enums.ts";
+import { CURSOR_DESCRIPTION } from "../../graphql/resume.ts";
 import { DateTimeScalar } from "../../graphql/scalars.ts";
 import { ConnectionType, Money, Node } from "../../graphql/types.ts";
 import { Product } from "../catalog/index.ts";
@@ -21,6 +22,8 @@ export interface OrderRow {
   number: string;
   userId: string;
   status: OrderStatusValue;
+  /** 1 when placed, +1 on every status change. */
+  version: number;
   totalCents: number;
   currency: string;
   createdAt: Date;
@@ -74,6 +77,12 @@ export class Order extends Node {
 
   @Field(() => DateTimeScalar)
   updatedAt!: Date;
+
+  @Field(() => Int, { description: "1 when placed, +1 on every status change; clients drop events older than what they hold." })
+  version!: number;
+
+  @Field(() => String, { nullable: true, description: CURSOR_DESCRIPTION })
+  cursor?: string | null;
 }
 
 export const OrderConnection = ConnectionType("Order", () => Order);

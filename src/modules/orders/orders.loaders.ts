@@ -7,6 +7,7 @@ export const ORDER_ROW = {
   number: true,
   userId: true,
   status: true,
+  version: true,
   totalCents: true,
   currency: true,
   createdAt: true,

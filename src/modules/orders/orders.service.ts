@@ -35,7 +35,7 @@ export function orderKey(id: string, argument = "id"): string {
 
 /** The events of an order reaching `order.status`: by order, by owner, for staff, and when new, placed. */
 function orderEvents(order: OrderRow, placed: boolean): Event[] {
-  const change = { orderId: order.id, userId: order.userId, status: order.status, updatedAt: order.updatedAt.toISOString() };
+  const change = { orderId: order.id, userId: order.userId, status: order.status, version: order.version, updatedAt: order.updatedAt.toISOString() };
   return [
     event("ORDER_UPDATED", order.id, change),
     event("USER_ORDER_UPDATED", order.userId, change),
@@ -209,7 +209,7 @@ export class OrdersService {
       if (!canTransition(locked.status, to)) {
         throw badInput(`An order that is ${locked.status} cannot become ${to}`, "status");
       }
-      const order = await tx.order.update({ where: { id: key }, data: { status: to }, select: ORDER_ROW });
+      const order = await tx.order.update({ where: { id: key }, data: { status: to, version: { increment: 1 } }, select: ORDER_ROW });
       if (to === "CANCELLED") {
         const items = await tx.orderItem.findMany({ where: { orderId: key }, orderBy: { productId: "asc" } });
         for (const item of items) {

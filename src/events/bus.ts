@@ -354,6 +354,11 @@ export class EventBus {
 
   // ---- subscribing ----
 
+  /** How many subscriptions on this instance listen to `topic` scoped by `id` (tests, metrics). */
+  listenerCount(topic: TopicName, id: string): number {
+    return this.listeners.get(`${topic}:${id}`)?.size ?? 0;
+  }
+
   /** Live events of `topic` scoped by one of `ids`, from now on. */
   subscribe<K extends TopicName>(topic: K, ids: readonly string[]): AsyncIterableIterator<Delivered<K>> {
     return this.iterate(topic, ids, undefined);

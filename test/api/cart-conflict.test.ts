@@ -9,7 +9,7 @@ import {
   someProducts,
   uniquePrefix,
   useTestServer,
-  waitForRedisSubscribers,
+  waitForSubscribers,
   wsClient,
   type GqlResponse,
 } from "../harness/index.ts";
@@ -116,7 +116,7 @@ describe("cart changes with expectedVersion", () => {
     const client = wsClient(server.app.wsUrl, u.token);
     const events = client.iterate<any>({ query: `subscription { cartUpdated { ${CART} } }` });
     try {
-      await waitForRedisSubscribers(`${prefix}CART_UPDATED:${keyOf(u.userId, "User")}`);
+      await waitForSubscribers(`${prefix}CART_UPDATED:${keyOf(u.userId, "User")}`);
 
       const stale = expectConflict(await addToCart(u.token, p3!.id, 1, 1), current);
       expect(stale.message).toMatch(/version 2/);

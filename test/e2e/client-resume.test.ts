@@ -1,0 +1,240 @@
+// The typed client's subscriptions resume by themselves: against two real server instances sharing
+// PostgreSQL and Redis, with the client's connection cut (and frozen) by a TCP proxy in front of
+// one of them. Changes are made on the other instance while the client is away.
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createCartwheelClient, type CartwheelClient, type ClientOptions } from "../../client/index.ts";
+import { CartUpdatedDocument, StockChangedDocument } from "../../client/generated/graphql.ts";
+import type { App } from "../../src/app.ts";
+import { decodeCursor } from "../../src/events/outbox.ts";
+import { keyOf } from "../../src/lib/ids.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, subscriberCount, useDatabase, useInstancePair, waitForSubscribers } from "../harness/index.ts";
+import { startProxy, type TcpProxy } from "../harness/proxy.ts";
+
+const EVENT_MS = 10_000;
+const leftovers: { dispose(): unknown }[] = [];
+afterEach(async () => {
+  await Promise.all(leftovers.splice(0).map((l) => l.dispose()));
+});
+
+/** A client whose reconnection is quick (the defaults wait 0.5 s to 30 s between attempts). */
+function client(url: string, options: Partial<ClientOptions> = {}): CartwheelClient {
+  const c = createCartwheelClient({ url, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...options });
+  leftovers.push(c);
+  return c;
+}
+
+async function proxyTo(app: App): Promise<{ proxy: TcpProxy; url: string }> {
+  const proxy = await startProxy(app.port);
+  leftovers.push({ dispose: () => proxy.close() });
+  return { proxy, url: `http://127.0.0.1:${proxy.port}/graphql` };
+}
+
+const addToCart = async (app: App, token: string, productId: string): Promise<number> => {
+  const res = await gql(app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
+  if (res.errors) throw new Error(JSON.stringify(res.errors));
+  return res.data.addToCart.version as number;
+};
+const position = (cursor: string | null | undefined) => decodeCursor(cursor!)!.position;
+
+/** Polls a condition on the servers every 10 ms, bounded. */
+async function until(condition: () => boolean, what: string, ms = EVENT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("the typed client resumes after a dropped connection", () => {
+  const pair = useInstancePair();
+  const cartChannel = (userId: string) => `${pair.prefix}CART_UPDATED:${keyOf(userId, "User")}`;
+
+  it("cut while changes are made on the other instance: after reconnecting it yields exactly the missed events in version order, then live ones", async () => {
+    const user = await signUp(pair.a.url);
+    const [product] = await someProducts(pair.a.url, 1);
+    const { proxy, url } = await proxyTo(pair.a);
+    const events = client(url, { token: () => user.token }).subscribe(CartUpdatedDocument);
+    expect(events.cursor).toBeUndefined();
+    await waitForSubscribers(cartChannel(user.userId));
+    const v1 = await addToCart(pair.b, user.token, product!.id);
+    const first = (await nextWithin(events, EVENT_MS)).cartUpdated;
+    expect(first.version).toBe(v1);
+    expect(events.cursor).toBe(first.cursor);
+
+    proxy.cut();
+    // The client has noticed and is retrying: what follows happens while it is away.
+    await proxy.refusedAtLeast(1);
+    const missed: number[] = [];
+    for (let i = 0; i < 3; i++) missed.push(await addToCart(pair.b, user.token, product!.id));
+    proxy.restore();
+
+    const replayed = [];
+    for (let i = 0; i < 3; i++) replayed.push((await nextWithin(events, EVENT_MS)).cartUpdated);
+    expect(replayed.map((e) => e.version)).toEqual(missed);
+    expect(missed).toEqual([v1 + 1, v1 + 2, v1 + 3]);
+    expect(replayed.map((e) => position(e.cursor))).toEqual([...replayed.map((e) => position(e.cursor))].sort((x, y) => x - y));
+    expect(events.cursor).toBe(replayed[2]!.cursor);
+    // Then live, from either instance; the next event is each next change (nothing repeated).
+    for (const app of [pair.a, pair.b]) {
+      const live = await addToCart(app, user.token, product!.id);
+      expect((await nextWithin(events, EVENT_MS)).cartUpdated.version).toBe(live);
+    }
+  });
+
+  it("cut twice in a row, and a public subscription alongside: both resume each time", async () => {
+    const user = await signUp(pair.a.url);
+    const [product] = await someProducts(pair.a.url, 1);
+    const staff = await logIn(pair.a.url, DEMO.staff);
+    const adjust = async () =>
+      (await gql(pair.b.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff)).data.adjustStock.stock as number;
+    const { proxy, url } = await proxyTo(pair.a);
+    const c = client(url, { token: () => user.token });
+    const cart = c.subscribe(CartUpdatedDocument);
+    const stock = c.subscribe(StockChangedDocument, { productIds: [product!.id] });
+    await waitForSubscribers(cartChannel(user.userId));
+    await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
+    let version = await addToCart(pair.b, user.token, product!.id);
+    let level = await adjust();
+    expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(version);
+    expect((await nextWithin(stock, EVENT_MS)).stockChanged.product.stock).toBe(level);
+    for (let round = 0; round < 2; round++) {
+      proxy.cut();
+      await proxy.refusedAtLeast(1);
+      version = await addToCart(pair.b, user.token, product!.id);
+      level = await adjust();
+      proxy.restore();
+      expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(version);
+      expect((await nextWithin(stock, EVENT_MS)).stockChanged.product.stock).toBe(level);
+    }
+    const live = await addToCart(pair.a, user.token, product!.id);
+    expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(live);
+  });
+
+  it("a frozen connection (nothing arrives, nothing closes) is noticed by ping, dropped and resumed", async () => {
+    const user = await signUp(pair.a.url);
+    const [product] = await someProducts(pair.a.url, 1);
+    const { proxy, url } = await proxyTo(pair.a);
+    const events = client(url, { token: () => user.token, keepAliveMs: 100, timeoutMs: 300 }).subscribe(CartUpdatedDocument);
+    await waitForSubscribers(cartChannel(user.userId));
+    const v1 = await addToCart(pair.b, user.token, product!.id);
+    expect((await nextWithin(events, EVENT_MS)).cartUpdated.version).toBe(v1);
+
+    const opened = proxy.opened;
+    proxy.freeze();
+    const missed = await addToCart(pair.b, user.token, product!.id);
+    // The pong never comes: the client drops the socket, and the server sees it go.
+    await until(() => subscriberCount(cartChannel(user.userId)) === 0, "the server saw the frozen socket closed");
+    // A connection opened into the frozen network hangs in its upgrade: the client gives up on it
+    // and tries another one.
+    await until(() => proxy.opened >= opened + 2, "a second connection attempt while frozen");
+    proxy.restore();
+    expect((await nextWithin(events, EVENT_MS)).cartUpdated.version).toBe(missed);
+    const live = await addToCart(pair.b, user.token, product!.id);
+    expect((await nextWithin(events, EVENT_MS)).cartUpdated.version).toBe(live);
+  });
+
+  it("starts after a given cursor (an app restarting with the cursor it persisted): the events since come first, then live ones", async () => {
+    const user = await signUp(pair.a.url);
+    const [product] = await someProducts(pair.a.url, 1);
+    const before = client(pair.a.url, { token: () => user.token });
+    const first = before.subscribe(CartUpdatedDocument);
+    await waitForSubscribers(cartChannel(user.userId));
+    await addToCart(pair.a, user.token, product!.id);
+    await nextWithin(first, EVENT_MS);
+    const saved = first.cursor!;
+    expect(saved).toBeTypeOf("string");
+    await before.dispose();
+    const missed = [await addToCart(pair.b, user.token, product!.id), await addToCart(pair.b, user.token, product!.id)];
+
+    const after = client(pair.b.url, { token: () => user.token });
+    const resumed = after.subscribe(CartUpdatedDocument, {}, { after: saved });
+    expect(resumed.cursor).toBe(saved);
+    const replayed = [(await nextWithin(resumed, EVENT_MS)).cartUpdated, (await nextWithin(resumed, EVENT_MS)).cartUpdated];
+    expect(replayed.map((e) => e.version)).toEqual(missed);
+    const live = await addToCart(pair.a, user.token, product!.id);
+    expect((await nextWithin(resumed, EVENT_MS)).cartUpdated.version).toBe(live);
+    // A cursor in the variables works too. (Another cursor than `resumed`'s: the server groups
+    // identical subscriptions, and one joining a group past its replay gets no replay.)
+    const again = after.subscribe(CartUpdatedDocument, { after: replayed[0]!.cursor });
+    expect(again.cursor).toBe(replayed[0]!.cursor);
+    expect((await nextWithin(again, EVENT_MS)).cartUpdated.version).toBe(missed[1]);
+    expect((await nextWithin(again, EVENT_MS)).cartUpdated.version).toBe(live);
+  });
+
+  it("4403 is not retried: a bad token, and a session logged out everywhere, end the iterator with UNAUTHENTICATED", async () => {
+    let reads = 0;
+    const bad = client(pair.a.url, { token: () => (reads++, "not-a-token") }).subscribe(CartUpdatedDocument);
+    const refused = await nextWithin(bad, EVENT_MS).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "UNAUTHENTICATED", errors: [{ extensions: { closeCode: 4403 } }] });
+    // One connection attempt only (the token is read on every one).
+    expect(reads).toBe(1);
+    expect(await bad.next()).toEqual({ done: true, value: undefined });
+
+    const user = await signUp(pair.a.url);
+    reads = 0;
+    const events = client(pair.a.url, { token: () => (reads++, user.token) }).subscribe(CartUpdatedDocument);
+    await waitForSubscribers(cartChannel(user.userId));
+    expect((await gql(pair.b.url, "mutation { logOutEverywhere }", {}, user.token)).data.logOutEverywhere).toBe(true);
+    const closed = await nextWithin(events, EVENT_MS).catch((error: unknown) => error);
+    expect(closed).toMatchObject({ code: "UNAUTHENTICATED", errors: [{ extensions: { closeCode: 4403, reason: expect.stringMatching(/revoked/) } }] });
+    expect(reads).toBe(1);
+  });
+
+  it("refuses a subscription document that cannot resume", () => {
+    const c = client(pair.a.url);
+    const meta = (CartUpdatedDocument as unknown as { __meta__: unknown }).__meta__;
+    const withoutAfter = { ...CartUpdatedDocument, __meta__: meta, definitions: CartUpdatedDocument.definitions.map((d) => ({ ...d, variableDefinitions: [] })) };
+    expect(() => c.subscribe(withoutAfter as typeof CartUpdatedDocument)).toThrow(/declare `\$after: String`/);
+  });
+});
+
+describe("the typed client and CURSOR_EXPIRED", () => {
+  const db = useDatabase();
+  let app: App;
+  let staff: string;
+  beforeAll(async () => {
+    app = await db.start({ env: { OUTBOX_RETENTION: "1s" } });
+    staff = await logIn(app.url, DEMO.staff);
+  });
+  let sql: pg.Client;
+  beforeAll(async () => {
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+  });
+  afterAll(() => sql.end());
+
+  /** Waits (bounded) for the relay to prune past `cursor`: events older than 1 s go. */
+  async function prunedPast(cursor: string) {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const { rows } = await sql.query("SELECT pruned_through::float8 AS p FROM outbox_head");
+      if (Number(rows[0].p) > position(cursor)) return;
+      if (Date.now() > deadline) throw new Error("the outbox was not pruned within 15 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it("a start cursor older than the retention, and a reconnection after it, end the iterator with CartwheelError CURSOR_EXPIRED", async () => {
+    const [product] = await someProducts(app.url, 1);
+    const bump = () => gql(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff);
+    const { proxy, url } = await proxyTo(app);
+    const events = client(url).subscribe(StockChangedDocument, { productIds: [product!.id] });
+    await waitForSubscribers(`STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
+    await bump();
+    const old = (await nextWithin(events, EVENT_MS)).stockChanged.cursor;
+    proxy.cut();
+    await proxy.refusedAtLeast(1);
+    await bump();
+    await bump();
+    await prunedPast(old);
+    proxy.restore();
+    // Back, it resumes after `old`, which is gone.
+    const expired = await nextWithin(events, EVENT_MS).catch((error: unknown) => error);
+    expect(expired).toMatchObject({ code: "CURSOR_EXPIRED" });
+    expect(await events.next()).toEqual({ done: true, value: undefined });
+
+    const started = client(app.url).subscribe(StockChangedDocument, { productIds: [product!.id] }, { after: old });
+    expect(await nextWithin(started, EVENT_MS).catch((error: unknown) => error)).toMatchObject({ code: "CURSOR_EXPIRED" });
+  });
+});

@@ -136,6 +136,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       sharedContext: (role, userId) => createContext(contextDeps, { viewer: role ? sharedViewer(role, userId) : null }),
       sharedRootFields: SHARED_SUBSCRIPTIONS,
       cursorOf: (event) => bus.cursorOf(event),
+      resume: {
+        position: () => bus.position,
+        positionOf: (event) => {
+          const position = (event as { position?: unknown } | null)?.position;
+          return typeof position === "number" ? position : undefined;
+        },
+        replayContext: (context, until) => ({ ...(context as Context), events: bus.replayOnly(until) }),
+      },
       maxBufferedBytes: config.websocket.maxBufferedBytes,
       backlogTimeoutMs: config.websocket.backlogTimeoutMs,
       watchViewer: (userId, on) => {

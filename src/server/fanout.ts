@@ -42,6 +42,20 @@ export interface FanoutOptions {
   backlogTimeoutMs: number;
   /** The resume cursor of an event (sent as `extensions.cursor` with its result); undefined when it has none. */
   cursorOf?: (event: unknown) => string | undefined;
+  /**
+   * Resumed subscriptions (a root field's `after` given as a variable) share their live group: the
+   * member joins the group without its cursor, its missed events are replayed on its own context
+   * meanwhile, and the group's events are held until the replay is done. Absent: a resumed
+   * subscription runs in a group of its own.
+   */
+  resume?: {
+    /** Every event before this position has reached the live groups; later ones will. */
+    position(): number;
+    /** The event's position. */
+    positionOf(event: unknown): number | undefined;
+    /** The member's context, with subscriptions that only replay up to `until` (then end). */
+    replayContext(context: unknown, until: number): unknown;
+  };
 }
 
 /** Where one subscription's frames go: its graphql-ws id on its socket, and who is on that socket now. */
@@ -61,8 +75,8 @@ interface Member {
   group: Group;
   /** Set once graphql-ws is done with it (completed, or its socket closed). */
   left: boolean;
-  /** While it moves to a group of its own: that group's events, sent once the move is done. */
-  held?: { payload: string; coalesce: string | undefined }[] | undefined;
+  /** While it moves to a group of its own, or replays: the group's events, sent once that is done. */
+  held?: { payload: string; coalesce: string | undefined; position: number | undefined }[] | undefined;
   end(error?: unknown): void;
 }
 
@@ -111,6 +125,8 @@ export class Fanout {
    */
   async subscribe(args: ExecutionArgs, target: Target | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     if (!target) return subscribe(args);
+    const resumed = this.options.resume && resumeVariable(args);
+    if (resumed) return this.subscribeResumed(args, target, resumed);
     const scope = this.scopeOf(args, target);
     const key = `${groupKey(args)}\u0000${scope.key}`;
     let group = this.groups.get(key);
@@ -119,7 +135,52 @@ export class Fanout {
       if (!("members" in started)) return started;
       group = started;
     }
-    return this.join(group, { target, args, role: scope.role });
+    return this.join(group, { target, args, role: scope.role }).iterator;
+  }
+
+  /**
+   * A subscription with a cursor: joins the group of the same subscription without one (its live
+   * events held back), replays what it missed on its own context, then gets the held events that
+   * came after the replay. No gap: the replay covers everything before the position taken after
+   * joining, the group everything from it on; no duplicate: held events before it are dropped.
+   */
+  private async subscribeResumed(args: ExecutionArgs, target: Target, variable: string): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+    const resume = this.options.resume!;
+    const liveArgs = { ...args, variableValues: { ...args.variableValues, [variable]: null } };
+    const scope = this.scopeOf(liveArgs, target);
+    const key = `${groupKey(liveArgs)}\u0000${scope.key}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      const started = await this.startGroup(key, liveArgs, this.options.sharedContext(scope.role, scope.userId));
+      if (!("members" in started)) return started;
+      group = started;
+    }
+    const { iterator, member } = this.join(group, { target, args, role: scope.role }, []);
+    const until = resume.position();
+    const source = await createSourceEventStream({ ...args, contextValue: resume.replayContext(args.contextValue, until) }).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
+    if (!(Symbol.asyncIterator in source)) {
+      // Refused (CURSOR_EXPIRED, a bad cursor, FORBIDDEN): the member was never announced to the client.
+      member.left = true;
+      this.remove(member);
+      return source as ExecutionResult;
+    }
+    void (async () => {
+      try {
+        for await (const event of source as AsyncIterable<unknown>) {
+          if (member.left) break;
+          this.deliver(target, JSON.stringify(this.formatted(await this.execute(args, event))), coalescingKey(event));
+        }
+      } catch (error) {
+        this.remove(member);
+        member.end(error);
+        return;
+      }
+      const held = member.held ?? [];
+      member.held = undefined;
+      if (member.left) return;
+      for (const h of held) if (h.position === undefined || h.position >= until) this.deliver(target, h.payload, h.coalesce);
+    })();
+    return iterator;
   }
 
   /**
@@ -171,11 +232,12 @@ export class Fanout {
           const result = await this.execute({ ...args, contextValue }, next.value);
           const payload = JSON.stringify(this.formatted(result));
           const coalesce = coalescingKey(next.value);
+          const position = this.options.resume?.positionOf(next.value);
           for (const member of group.members) {
             const role = member.target.viewer()?.role ?? null;
             if (member.held) {
               // Joined this group while its last event elsewhere is still being answered: keep order.
-              member.held.push({ payload, coalesce });
+              member.held.push({ payload, coalesce, position });
             } else if (member.role === undefined || role === member.role) {
               this.deliver(member.target, payload, coalesce);
             } else {
@@ -197,7 +259,7 @@ export class Fanout {
     return group;
   }
 
-  private join(group: Group, joining: Pick<Member, "target" | "args" | "role">): AsyncIterableIterator<ExecutionResult> {
+  private join(group: Group, joining: Pick<Member, "target" | "args" | "role">, held?: Member["held"]): { iterator: AsyncIterableIterator<ExecutionResult>; member: Member } {
     let finish!: (result: IteratorResult<ExecutionResult>) => void;
     let fail!: (error: unknown) => void;
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
@@ -211,6 +273,7 @@ export class Fanout {
       ...joining,
       group,
       left: false,
+      held,
       end: (error) => (error === undefined ? finish({ done: true, value: undefined }) : fail(error)),
     };
     group.members.add(member);
@@ -232,7 +295,7 @@ export class Fanout {
       },
       [Symbol.asyncIterator]: () => iterator,
     };
-    return iterator;
+    return { iterator, member };
   }
 
   private remove(member: Member): void {
@@ -355,6 +418,16 @@ export class Fanout {
     for (const group of [...this.groups.values()]) group.stop();
     for (const socket of [...this.sockets.keys()]) this.caughtUp(socket);
   }
+}
+
+/** The variable that gives the root field's `after` (a resume cursor), when it is set; else undefined. */
+function resumeVariable(args: ExecutionArgs): string | undefined {
+  const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+  if (root?.kind !== Kind.FIELD) return undefined;
+  const after = root.arguments?.find((a) => a.name.value === "after");
+  if (after?.value.kind !== Kind.VARIABLE) return undefined;
+  const name = after.value.name.value;
+  return typeof args.variableValues?.[name] === "string" ? name : undefined;
 }
 
 /** Identical subscriptions: the same document object (the WebSocket caches them by text), operation and variables. */

@@ -8,7 +8,7 @@ import type { ConnectionControl, Context } from "../graphql/context.ts";
 import { AppError } from "../graphql/errors.ts";
 import type { OperationLimits } from "../graphql/limits.ts";
 import { BoundedCache } from "../lib/bounded-cache.ts";
-import { Fanout, type Target } from "./fanout.ts";
+import { Fanout, type FanoutOptions, type Target } from "./fanout.ts";
 import type { Metrics } from "./metrics.ts";
 import { PARTNER_KEY_HEADER, type Decision, type RequestParams } from "./persisted/trusted-documents.ts";
 
@@ -42,6 +42,8 @@ export interface WebSocketDeps {
   closeOnDemotion?: boolean;
   /** A context for executions shared by a group of subscribers (see FanoutOptions.sharedContext). */
   sharedContext: (role: RoleName | null, userId: string | undefined) => Context;
+  /** Resumed subscriptions share live groups (FanoutOptions.resume). */
+  resume?: FanoutOptions["resume"];
   /** The resume cursor of a subscription event (FanoutOptions.cursorOf). */
   cursorOf?: (event: unknown) => string | undefined;
   /** Root subscription fields whose events are the same for every subscriber of a role (see Fanout). */
@@ -133,6 +135,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
     maxBufferedBytes: deps.maxBufferedBytes,
     backlogTimeoutMs: deps.backlogTimeoutMs,
     cursorOf: deps.cursorOf,
+    resume: deps.resume,
   });
   // Each operation's context -> where its frames go (the fan-out writes them itself).
   const targets = new WeakMap<object, Target>();

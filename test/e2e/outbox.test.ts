@@ -1,6 +1,7 @@
 // Nothing lost: the transactional outbox, the relay and resumable subscriptions, against real
 // PostgreSQL and Redis. Redis is cut through a TCP proxy (never the shared server); a crash between
 // commit and publish is a real SIGKILL of a real server process.
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
@@ -110,6 +111,26 @@ describe("the outbox", () => {
     expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
   });
 
+  it("only this instance's Redis connection cut: what it missed on Redis it reads from the outbox", async () => {
+    // C talks to Redis directly, so its events are published and heard: the relay has nothing to
+    // do, and only A's own catch-up can bring A's subscriber what A's Redis connection missed.
+    const c = await startTestServer({ databaseUrl: state.dbUrl, dataDir: state.dir.path, redisPrefix: state.prefix });
+    try {
+      const [product] = await someProducts(state.a.url, 1);
+      const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
+      await waitForSubscribers(stockChannel(product!.id));
+      state.proxy.cut();
+      const changes = [await adjust(c, product!.id, 1), await adjust(c, product!.id, 1)];
+      const received = [await next(stock.events), await next(stock.events)];
+      expect(received.map((e) => e.data.stockChanged.stock)).toEqual(changes.map((r) => r.data.adjustStock.stock));
+      state.proxy.restore();
+      const later = await adjust(c, product!.id, 1);
+      expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it("a process killed between commit and publish: the relay publishes its event, subscribers get it once", async () => {
     const [product] = await someProducts(state.a.url, 1);
     const crashing = await startMain({
@@ -123,13 +144,26 @@ describe("the outbox", () => {
     });
     const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
     await waitForSubscribers(stockChannel(product!.id));
+    // Listen on Redis itself: the orphaned event must be published there (by the relay), not only
+    // read from the outbox by each instance.
+    const sql = new pg.Client({ connectionString: state.dbUrl });
+    await sql.connect();
+    const stream = (await sql.query("SELECT stream::text AS s FROM outbox_head")).rows[0].s as string;
+    await sql.end();
+    const listener = new Redis(REDIS_URL);
+    const published: number[] = [];
+    listener.on("message", (_channel: string, message: string) => published.push(...(JSON.parse(message) as { position: number }[]).map((e) => e.position)));
+    await listener.subscribe(`${state.prefix}outbox:${stream}`);
+    clients.push({ dispose: () => listener.disconnect() });
     const before = (await gql(state.a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product!.id })).data.product.stock as number;
     // The server commits, then dies before publishing: the client sees the connection drop.
     await expect(adjust({ url: crashing.url } as App, product!.id, 5)).rejects.toThrow();
     expect(await crashing.exited(10_000)).toBeNull();
     expect((await gql(state.a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product!.id })).data.product.stock).toBe(before + 5);
 
-    expect((await next(stock.events, 15_000)).data.stockChanged.stock).toBe(before + 5);
+    const delivered = (await next(stock.events, 15_000)).data.stockChanged;
+    expect(delivered.stock).toBe(before + 5);
+    expect(published).toContain(position(delivered.cursor));
     const later = await adjust(state.a, product!.id, 1);
     expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
   });

@@ -108,6 +108,7 @@ export function createCartwheelClient(options: ClientOptions) {
   }
 
   let ws: ReturnType<typeof webSocketTransport> | undefined;
+  const live = new Set<CartwheelSubscription<unknown>>();
   const socket = () =>
     (ws ??= webSocketTransport({
       url: options.url.replace(/^http/, "ws"),
@@ -171,11 +172,14 @@ export function createCartwheelClient(options: ClientOptions) {
         variables: rest,
         ...(mode === "trusted" && { extensions: { persistedQuery: { version: 1, sha256Hash: doc.hash } } }),
       };
-      return resumable<R>(socket().subscribe, request, after, webSocketFailure);
+      const subscription = resumable<R>(socket().subscribe, request, { after, failure: webSocketFailure, onEnd: () => live.delete(subscription) });
+      live.add(subscription);
+      return subscription;
     },
 
-    /** Closes the WebSocket, if one was opened. */
+    /** Ends every subscription (their iterators are done) and closes the WebSocket, if one was opened. Never rejects. */
     async dispose(): Promise<void> {
+      await Promise.all([...live].map((s) => s.return()));
       await ws?.dispose();
     },
   };

@@ -37,6 +37,8 @@ export interface CartwheelSubscription<R> extends AsyncIterableIterator<R> {
    * `client.subscribe(document, variables, { after: cursor })`.
    */
   readonly cursor: string | undefined;
+  /** Unsubscribes; the iterator is done from then on. */
+  return(): Promise<IteratorResult<R, undefined>>;
 }
 
 /** An event's cursor: its result's `extensions.cursor`, else a `cursor` field of the root field's value. */
@@ -64,9 +66,14 @@ export function cursorOf(result: SubscriptionResult): string | undefined {
 export function resumable<R>(
   subscribe: Subscriber,
   request: SubscribeRequest,
-  after: string | undefined,
-  failure: (error: unknown) => CartwheelError,
+  options: {
+    after: string | undefined;
+    failure: (error: unknown) => CartwheelError;
+    /** Called once when the subscription ends, however it ends. */
+    onEnd?: () => void;
+  },
 ): CartwheelSubscription<R> {
+  const { after, failure } = options;
   const base = request.variables ?? {};
   // The resume point (last received) runs ahead of `delivered` by what is queued, unread.
   let received = after;
@@ -81,11 +88,15 @@ export function resumable<R>(
     for (const resolve of woken) resolve();
   };
   let dispose: (() => void) | undefined;
+  const end = () => {
+    ended = true;
+    options.onEnd?.();
+    wake();
+  };
   const stop = () => {
     if (ended) return;
-    ended = true;
+    end();
     dispose?.();
-    wake();
   };
 
   const payload: SubscribeRequest = {
@@ -114,12 +125,10 @@ export function resumable<R>(
     error(reason) {
       if (ended) return;
       error = failure(reason);
-      ended = true;
-      wake();
+      end();
     },
     complete() {
-      ended = true;
-      wake();
+      if (!ended) end();
     },
   });
   if (ended) dispose();

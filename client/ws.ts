@@ -68,13 +68,28 @@ export function webSocketFailure(error: unknown): CartwheelError {
   return clientError("CONNECTION_CLOSED", typeof message === "string" && message ? message : String(error));
 }
 
-/** Full-jitter-ish exponential backoff: 50–100 % of min(max, initial * 2^retries). */
+/**
+ * Exponential backoff with jitter: 50–100 % of min(max, initial * 2^retries). `cancel()` ends
+ * every wait at once (on dispose, so no timer holds the process and no reconnection is attempted).
+ */
 function backoff(options: ReconnectOptions = {}) {
   const initial = options.initialDelayMs ?? 500;
   const max = options.maxDelayMs ?? 30_000;
-  return (retries: number) => {
-    const ceiling = Math.min(max, initial * 2 ** Math.min(retries, 30));
-    return new Promise<void>((resolve) => setTimeout(resolve, ceiling * (0.5 + Math.random() / 2)));
+  const waiting = new Map<NodeJS.Timeout, () => void>();
+  return {
+    wait: (retries: number) =>
+      new Promise<void>((resolve) => {
+        const ceiling = Math.min(max, initial * 2 ** Math.min(retries, 30));
+        const timer = setTimeout(() => (waiting.delete(timer), resolve()), ceiling * (0.5 + Math.random() / 2));
+        waiting.set(timer, resolve);
+      }),
+    cancel() {
+      for (const [timer, resolve] of waiting) {
+        clearTimeout(timer);
+        resolve();
+      }
+      waiting.clear();
+    },
   };
 }
 
@@ -94,12 +109,13 @@ export function webSocketTransport(options: WebSocketOptions): { subscribe: Subs
   }
   let socket: WebSocket | undefined;
   let pongTimer: NodeJS.Timeout | undefined;
+  const retry = backoff(options.reconnect);
   const client: Client = createClient({
     url: options.url,
     webSocketImpl: TimedWebSocket,
     connectionParams: options.connectionParams,
     retryAttempts: options.reconnect?.attempts ?? Infinity,
-    retryWait: backoff(options.reconnect),
+    retryWait: retry.wait,
     shouldRetry,
     keepAlive: options.keepAliveMs ?? 15_000,
     connectionAckWaitTimeout: timeoutMs,
@@ -123,8 +139,15 @@ export function webSocketTransport(options: WebSocketOptions): { subscribe: Subs
   });
   return {
     subscribe: (request, sink) => client.subscribe(request, sink as Parameters<Client["subscribe"]>[1]),
+    /**
+     * Closes the socket. Subscriptions still running are closed too (graphql-ws completes them).
+     * While waiting to reconnect, graphql-ws waits for the attempt (and rejects when it finds no
+     * subscription left): the wait is cut short, and the rejection means nothing is open.
+     */
     dispose: async () => {
-      await client.dispose();
+      const disposed = Promise.resolve(client.dispose()).catch(() => {});
+      retry.cancel();
+      await disposed;
     },
   };
 }

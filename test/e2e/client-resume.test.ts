@@ -183,6 +183,23 @@ describe("the typed client resumes after a dropped connection", () => {
     expect(reads).toBe(1);
   });
 
+  it("dispose() while waiting to reconnect ends the iterators and resolves at once, without waiting out the backoff", async () => {
+    const user = await signUp(pair.a.url);
+    const { proxy, url } = await proxyTo(pair.a);
+    const c = createCartwheelClient({ url, token: () => user.token, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const events = c.subscribe(CartUpdatedDocument);
+    await waitForSubscribers(cartChannel(user.userId));
+    const pending = events.next();
+    proxy.cut();
+    // The server saw the socket go: the client is in its first (30–60 s) backoff.
+    await until(() => subscriberCount(cartChannel(user.userId)) === 0, "the server saw the socket closed");
+    const started = Date.now();
+    await c.dispose();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await pending).toEqual({ done: true, value: undefined });
+    expect(proxy.refused).toBe(0);
+  });
+
   it("refuses a subscription document that cannot resume", () => {
     const c = client(pair.a.url);
     const meta = (CartUpdatedDocument as unknown as { __meta__: unknown }).__meta__;

@@ -3,11 +3,12 @@ import { getOperationAST } from "graphql";
 import { CartwheelError, type ClientError } from "./errors.ts";
 import manifest from "./generated/persisted-documents.json" with { type: "json" };
 import { resumable, type CartwheelSubscription, type SubscribeRequest } from "./resume.ts";
-import { webSocketFailure, webSocketTransport, type ReconnectOptions } from "./ws.ts";
+import type { ReconnectOptions } from "./backoff.ts";
+import { webSocketFailure, webSocketTransport } from "./ws.ts";
 
 export { CartwheelError, type ClientError } from "./errors.ts";
 export type { CartwheelSubscription } from "./resume.ts";
-export type { ReconnectOptions } from "./ws.ts";
+export type { ReconnectOptions } from "./backoff.ts";
 
 /**
  * A small typed client for Cartwheel: every call takes a generated document (client/generated),

@@ -29,7 +29,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
   });
   const wsDocuments = new Counter({
     name: "cartwheel_ws_documents_total",
-    help: "Documents of WebSocket operations by whether they came parsed and validated from the cache (hit) or were checked now (miss)",
+    help: "Documents of WebSocket and GraphQL over SSE operations by whether they came parsed and validated from the cache (hit) or were checked now (miss)",
     labelNames: ["result"] as const,
     registers: [registry],
   });
@@ -53,6 +53,16 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
     help: "WebSockets closed (4008) for staying behind longer than WS_BACKLOG_TIMEOUT",
     registers: [registry],
   });
+  const sseStreams = new Gauge({
+    name: "cartwheel_sse_streams",
+    help: "Open GraphQL over SSE streams (/graphql/stream)",
+    registers: [registry],
+  });
+  const sseStreamsEndedForBacklog = new Counter({
+    name: "cartwheel_sse_streams_ended_for_backlog_total",
+    help: "GraphQL over SSE streams cut for holding events longer than WS_BACKLOG_TIMEOUT (or too many of them)",
+    registers: [registry],
+  });
   new Counter({
     name: "cartwheel_sql_statements_total",
     help: "SQL statements sent to the database",
@@ -70,7 +80,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
       this.set(httpInFlight());
     },
   });
-  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog };
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -16,6 +16,9 @@ export async function startBenchApp(env: Record<string, string> = {}): Promise<{
       LOG_LEVEL: "silent",
       DATA_DIR: dataDir,
       SEED_DEMO: "true",
+      // Every bench client signs up and logs in from 127.0.0.1: the per-address limits would refuse them.
+      SIGNUP_MAX_PER_ADDRESS: "1000000",
+      LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "1000000",
       ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
       ...env,
     }),

@@ -165,6 +165,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       maxBufferedBytes: config.websocket.maxBufferedBytes,
       backlogTimeoutMs: config.websocket.backlogTimeoutMs,
       cursorOf: (event) => bus.cursorOf(event),
+      resume: {
+        position: () => bus.position,
+        positionOf: (event) => {
+          const position = (event as { position?: unknown } | null)?.position;
+          return typeof position === "number" ? position : undefined;
+        },
+        replayContext: (context, until) => ({ ...(context as Context), events: bus.replayOnly(until) }),
+      },
     });
     const watchViewer: WatchViewer = (userId, on) => {
       const changes = bus.subscribe("VIEWER_CHANGED", [userId]);

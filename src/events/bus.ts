@@ -354,6 +354,11 @@ export class EventBus {
 
   // ---- subscribing ----
 
+  /** How many subscriptions on this instance listen to `topic` scoped by `id` (tests, metrics). */
+  listenerCount(topic: TopicName, id: string): number {
+    return this.listeners.get(`${topic}:${id}`)?.size ?? 0;
+  }
+
   /** Live events of `topic` scoped by one of `ids`, from now on. */
   subscribe<K extends TopicName>(topic: K, ids: readonly string[]): AsyncIterableIterator<Delivered<K>> {
     return this.iterate(topic, ids, undefined);
@@ -366,7 +371,7 @@ export class EventBus {
    * older than the retention.
    */
   async resume<K extends TopicName>(topic: K, ids: readonly string[], after: string | null | undefined): Promise<AsyncIterableIterator<Delivered<K>>> {
-    if (after == null) return this.subscribe(topic, ids);
+    if (after == null) return this.replayUntil === undefined ? this.subscribe(topic, ids) : this.iterate(topic, ids, this.replayUntil, this.replayUntil);
     const decoded = decodeCursor(after);
     if (!decoded || !this.store || decoded.stream !== this.stream.slice(0, 8)) throw badInput("after is not a cursor of this server's events", "after");
     const head = await this.store.head();
@@ -376,7 +381,26 @@ export class EventBus {
         retentionSeconds: Math.round(this.options.retentionMs / 1000),
       });
     }
-    return this.iterate(topic, ids, decoded.position);
+    return this.iterate(topic, ids, decoded.position, this.replayUntil);
+  }
+
+  /** Set on a replayOnly() view: its resume() replays up to (not including) this position, then ends. */
+  private replayUntil: number | undefined;
+
+  /** The next position this instance will hand out: every event before it has been (replayOnly's bound). */
+  get position(): number {
+    return this.next;
+  }
+
+  /**
+   * A view of this bus whose `resume(topic, ids, after)` only replays the events after `after` and
+   * before `until` (then ends); without a cursor it yields nothing. The fan-out uses it to replay a
+   * resumed subscription on its own while the live events come from a shared group.
+   */
+  replayOnly(until: number): EventBus {
+    const view = Object.create(this) as EventBus;
+    view.replayUntil = until;
+    return view;
   }
 
   /** The cursor of a delivered event's position. */
@@ -390,7 +414,7 @@ export class EventBus {
     return typeof position === "number" ? this.cursor(position) : undefined;
   }
 
-  private iterate<K extends TopicName>(topic: K, ids: readonly string[], after: number | undefined): AsyncIterableIterator<Delivered<K>> {
+  private iterate<K extends TopicName>(topic: K, ids: readonly string[], after: number | undefined, replayUntil?: number): AsyncIterableIterator<Delivered<K>> {
     const queue: Delivered<K>[] = [];
     let wake: (() => void) | undefined;
     let failure: unknown;
@@ -407,7 +431,7 @@ export class EventBus {
     const listener: Listener = {
       deliver: (e) => (held ? held.push(e as unknown as Delivered<K>) : push(e as unknown as Delivered<K>)),
     };
-    const channels = [...new Set(ids)].map((id) => `${topic}:${id}`);
+    const channels = replayUntil === undefined ? [...new Set(ids)].map((id) => `${topic}:${id}`) : [];
     for (const channel of channels) {
       let set = this.listeners.get(channel);
       if (!set) this.listeners.set(channel, (set = new Set()));
@@ -426,7 +450,7 @@ export class EventBus {
     if (after !== undefined) {
       // Everything before `until` has been handed out here (and is in the outbox); everything
       // from it on arrives live, in order.
-      const until = this.next;
+      const until = replayUntil ?? this.next;
       void (async () => {
         try {
           let from = after;
@@ -439,6 +463,7 @@ export class EventBus {
           const live = held ?? [];
           held = undefined;
           for (const e of live) push(e);
+          if (replayUntil !== undefined) stop();
         } catch (error) {
           this.log.warn({ err: (error as Error).message, topic }, "replay failed");
           failure = new Error("events could not be replayed");

@@ -4,16 +4,22 @@ import type { Context } from "../graphql/context.ts";
 // What the fan-out (server/fanout.ts) keys its groups and held-back events by.
 
 /**
- * Whether a subscription resumes after a cursor: a non-null `after` on its root field (inline or
- * as a variable), or the transport's cursor on its context (Context.resumeAfter, SSE Last-Event-ID).
+ * How a subscription resumes after a cursor: through a variable given to its root field's `after`
+ * (`variable` names it), through the transport's cursor on its context (Context.resumeAfter, SSE
+ * Last-Event-ID; `variable` also set when an `after` variable is given too), or through a cursor
+ * written into the document (`inline`, whatever else is given). Undefined: it does not resume.
  */
-export function resumes(args: ExecutionArgs): boolean {
-  if ((args.contextValue as Partial<Context> | undefined)?.resumeAfter) return true;
+export type Resume = { kind: "variable" | "transport"; variable: string | undefined } | { kind: "inline" };
+
+export function resumeOf(args: ExecutionArgs): Resume | undefined {
   const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
   const after = root?.kind === Kind.FIELD ? root.arguments?.find((a) => a.name.value === "after")?.value : undefined;
-  if (!after) return false;
-  if (after.kind === Kind.VARIABLE) return args.variableValues?.[after.name.value] != null;
-  return after.kind !== Kind.NULL;
+  const variable = after?.kind === Kind.VARIABLE && typeof args.variableValues?.[after.name.value] === "string" ? after.name.value : undefined;
+  // Even with a transport cursor: a group of the same document would replay from the inline one.
+  if (after && after.kind !== Kind.VARIABLE && after.kind !== Kind.NULL) return { kind: "inline" };
+  if ((args.contextValue as Partial<Context> | undefined)?.resumeAfter) return { kind: "transport", variable };
+  if (variable !== undefined) return { kind: "variable", variable };
+  return undefined;
 }
 
 /** Identical subscriptions: the same document object (server/operations.ts caches them by text, for both transports), operation and variables. */

@@ -13,7 +13,7 @@ import {
 import type { WebSocket } from "ws";
 import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
 import { selectsOwnerDependentFields } from "../graphql/auth-directive.ts";
-import { coalescingKey, groupKey, resumes } from "./fanout-keys.ts";
+import { coalescingKey, groupKey, resumeOf, type Resume } from "./fanout-keys.ts";
 import type { Metrics } from "./metrics.ts";
 import { StreamQueue, isStreamTarget, type StreamTarget } from "./stream-queue.ts";
 
@@ -47,6 +47,20 @@ export interface FanoutOptions {
   backlogTimeoutMs: number;
   /** The resume cursor of an event (sent as `extensions.cursor` with its result); undefined when it has none. */
   cursorOf?: (event: unknown) => string | undefined;
+  /**
+   * Resumed subscriptions (a root field's `after` given as a variable) share their live group: the
+   * member joins the group without its cursor, its missed events are replayed on its own context
+   * meanwhile, and the group's events are held until the replay is done. Absent: a resumed
+   * subscription runs in a group of its own.
+   */
+  resume?: {
+    /** Every event before this position has reached the live groups; later ones will. */
+    position(): number;
+    /** The event's position. */
+    positionOf(event: unknown): number | undefined;
+    /** The member's context, with subscriptions that only replay up to `until` (then end). */
+    replayContext(context: unknown, until: number): unknown;
+  };
 }
 
 /** Where one subscription's frames go: its graphql-ws id on its socket, and who is on that socket now. */
@@ -62,6 +76,8 @@ interface Outgoing {
   result: ExecutionResult;
   payload(): string;
   coalesce: string | undefined;
+  /** The event's position (FanoutOptions.resume), for a replaying member's held events. */
+  position: number | undefined;
 }
 
 interface Member {
@@ -73,7 +89,7 @@ interface Member {
   group: Group;
   /** Set once graphql-ws is done with it (completed, or its socket closed). */
   left: boolean;
-  /** While it moves to a group of its own: that group's events, sent once the move is done. */
+  /** While it moves to a group of its own, or replays: the group's events, sent once that is done. */
   held?: Outgoing[] | undefined;
   /** A stream target's bounded queue of results (a socket's frames are written by the fan-out itself). */
   queue?: StreamQueue | undefined;
@@ -112,8 +128,9 @@ interface SocketState {
  * member of the same groups: it is handed the group's result objects through a bounded
  * StreamQueue (server/stream-queue.ts) and serializes them itself.
  *
- * A subscription that resumes (an `after` argument, or the transport's cursor: SSE Last-Event-ID)
- * runs on its own: its replay is its own, and a group it joined would already be past it.
+ * A subscription that resumes (an `after` variable, or the transport's cursor: SSE Last-Event-ID)
+ * joins the live group of the same subscription without its cursor and replays on its own
+ * meanwhile (FanoutOptions.resume); one whose cursor is written into its document runs on its own.
  */
 export class Fanout {
   private readonly groups = new Map<string, Group>();
@@ -130,10 +147,13 @@ export class Fanout {
    */
   async subscribe(args: ExecutionArgs, target: Target | StreamTarget | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     if (!target) return subscribe(args);
-    if (resumes(args)) {
+    const resumed = resumeOf(args);
+    if (resumed?.kind === "inline" || (resumed && !this.options.resume)) {
+      // A cursor written into the document: no live group has the same document to join.
       const own = await this.startGroup(this.soloKey(), args, args.contextValue);
-      return "members" in own ? this.join(own, { target, args, role: undefined }) : own;
+      return "members" in own ? this.join(own, { target, args, role: undefined }).iterator : own;
     }
+    if (resumed) return this.subscribeResumed(args, target, resumed);
     const scope = this.scopeOf(args, target);
     const key = `${groupKey(args)}\u0000${scope.key}`;
     let group = this.groups.get(key);
@@ -142,7 +162,53 @@ export class Fanout {
       if (!("members" in started)) return started;
       group = started;
     }
-    return this.join(group, { target, args, role: scope.role });
+    return this.join(group, { target, args, role: scope.role }).iterator;
+  }
+
+  /**
+   * A subscription with a cursor: joins the group of the same subscription without one (its live
+   * events held back), replays what it missed on its own context, then gets the held events that
+   * came after the replay. No gap: the replay covers everything before the position taken after
+   * joining, the group everything from it on; no duplicate: held events before it are dropped.
+   */
+  private async subscribeResumed(args: ExecutionArgs, target: Target | StreamTarget, resumed: Exclude<Resume, { kind: "inline" }>): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+    const resume = this.options.resume!;
+    // The group's shared context has no transport cursor (Last-Event-ID): only the variable goes.
+    const liveArgs = resumed.variable === undefined ? args : { ...args, variableValues: { ...args.variableValues, [resumed.variable]: null } };
+    const scope = this.scopeOf(liveArgs, target);
+    const key = `${groupKey(liveArgs)}\u0000${scope.key}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      const started = await this.startGroup(key, liveArgs, this.options.sharedContext(scope.role, scope.userId));
+      if (!("members" in started)) return started;
+      group = started;
+    }
+    const { iterator, member } = this.join(group, { target, args, role: scope.role }, []);
+    const until = resume.position();
+    const source = await createSourceEventStream({ ...args, contextValue: resume.replayContext(args.contextValue, until) }).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
+    if (!(Symbol.asyncIterator in source)) {
+      // Refused (CURSOR_EXPIRED, a bad cursor, FORBIDDEN): the member was never announced to the client.
+      member.left = true;
+      this.remove(member);
+      return source as ExecutionResult;
+    }
+    void (async () => {
+      try {
+        for await (const event of source as AsyncIterable<unknown>) {
+          if (member.left) break;
+          this.send(member, this.outgoing(await this.execute(args, event), coalescingKey(event), undefined));
+        }
+      } catch (error) {
+        this.remove(member);
+        member.end(error);
+        return;
+      }
+      const held = member.held ?? [];
+      member.held = undefined;
+      if (member.left) return;
+      for (const h of held) if (h.position === undefined || h.position >= until) this.send(member, h);
+    })();
+    return iterator;
   }
 
   /**
@@ -193,7 +259,7 @@ export class Fanout {
           if (next.done || stopped) break;
           const result = await this.execute({ ...args, contextValue }, next.value);
           const coalesce = coalescingKey(next.value);
-          const out = this.outgoing(result, coalesce);
+          const out = this.outgoing(result, coalesce, this.options.resume?.positionOf(next.value));
           for (const member of group.members) {
             const role = member.target.viewer()?.role ?? null;
             if (member.held) {
@@ -220,8 +286,8 @@ export class Fanout {
     return group;
   }
 
-  private join(group: Group, joining: Pick<Member, "target" | "args" | "role">): AsyncIterableIterator<ExecutionResult> {
-    if (isStreamTarget(joining.target)) return this.joinStream(group, joining, joining.target);
+  private join(group: Group, joining: Pick<Member, "target" | "args" | "role">, held?: Member["held"]): { iterator: AsyncIterableIterator<ExecutionResult>; member: Member } {
+    if (isStreamTarget(joining.target)) return this.joinStream(group, joining, joining.target, held);
     let finish!: (result: IteratorResult<ExecutionResult>) => void;
     let fail!: (error: unknown) => void;
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
@@ -235,6 +301,7 @@ export class Fanout {
       ...joining,
       group,
       left: false,
+      held,
       end: (error) => (error === undefined ? finish({ done: true, value: undefined }) : fail(error)),
     };
     group.members.add(member);
@@ -256,19 +323,19 @@ export class Fanout {
       },
       [Symbol.asyncIterator]: () => iterator,
     };
-    return iterator;
+    return { iterator, member };
   }
 
   /** A stream member: the transport pulls the group's results from its bounded queue. */
-  private joinStream(group: Group, joining: Pick<Member, "target" | "args" | "role">, target: StreamTarget): StreamQueue {
-    const member: Member = { ...joining, group, left: false, end: (error) => queue.end(error) };
+  private joinStream(group: Group, joining: Pick<Member, "target" | "args" | "role">, target: StreamTarget, held: Member["held"]): { iterator: StreamQueue; member: Member } {
+    const member: Member = { ...joining, group, left: false, held, end: (error) => queue.end(error) };
     const queue = new StreamQueue(target, { maxBufferedBytes: this.options.maxBufferedBytes, backlogTimeoutMs: this.options.backlogTimeoutMs, maxEvents: MAX_BACKLOG_EVENTS }, () => {
       member.left = true;
       this.remove(member);
     });
     member.queue = queue;
     group.members.add(member);
-    return queue;
+    return { iterator: queue, member };
   }
 
   private remove(member: Member): void {
@@ -303,7 +370,7 @@ export class Fanout {
     try {
       if (before && now && hasRole(now, before)) {
         const result = await this.execute(member.args, event);
-        if (!member.left) this.send(member, this.outgoing(result, coalesce));
+        if (!member.left) this.send(member, this.outgoing(result, coalesce, undefined));
       }
     } finally {
       const held = member.held;
@@ -326,10 +393,10 @@ export class Fanout {
     return { ...result, errors: result.errors.map((e: GraphQLError) => this.options.formatError(e.toJSON(), e)) } as unknown as ExecutionResult;
   }
 
-  private outgoing(result: ExecutionResult, coalesce: string | undefined): Outgoing {
+  private outgoing(result: ExecutionResult, coalesce: string | undefined, position: number | undefined): Outgoing {
     const formatted = this.formatted(result);
     let payload: string | undefined;
-    return { result: formatted, payload: () => (payload ??= JSON.stringify(formatted)), coalesce };
+    return { result: formatted, payload: () => (payload ??= JSON.stringify(formatted)), coalesce, position };
   }
 
   private send(member: Member, out: Outgoing): void {

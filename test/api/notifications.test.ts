@@ -9,7 +9,7 @@ import {
   signUp,
   uniquePrefix,
   useTestServer,
-  waitForRedisSubscribers,
+  waitForSubscribers,
   wsClient,
   type GqlResponse,
 } from "../harness/index.ts";
@@ -201,8 +201,8 @@ describe("notificationReceived over a WebSocket", () => {
     try {
       const nextU = nextWithin(eventsU, 10_000);
       const nextV = nextWithin(eventsV, 10_000);
-      await waitForRedisSubscribers(`${prefix}NOTIFICATION_RECEIVED:${keyOf(u.userId, "User")}`);
-      await waitForRedisSubscribers(`${prefix}NOTIFICATION_RECEIVED:${keyOf(v.userId, "User")}`);
+      await waitForSubscribers(`${prefix}NOTIFICATION_RECEIVED:${keyOf(u.userId, "User")}`);
+      await waitForSubscribers(`${prefix}NOTIFICATION_RECEIVED:${keyOf(v.userId, "User")}`);
 
       await setPrice(product.id, 2_500);
       const got = await nextU;

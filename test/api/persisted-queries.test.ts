@@ -20,7 +20,7 @@ import {
   startTestServer,
   tempDir,
   useInstancePair,
-  waitForRedisSubscribers,
+  waitForSubscribers,
 } from "../harness/index.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -114,9 +114,9 @@ describe("Automatic Persisted Queries", () => {
       const channel = `${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`;
       const registering = a.iterate({ query, variables: { ids: [product!.id] }, extensions: apq(hash) });
       // Listening means registered: the text is stored before the subscription starts.
-      await waitForRedisSubscribers(channel, 1);
+      await waitForSubscribers(channel, 1);
       const byHash = b.iterate({ query: "", variables: { ids: [product!.id] }, extensions: apq(hash) });
-      await waitForRedisSubscribers(channel, 2);
+      await waitForSubscribers(channel, 2);
       const adjusted = await gql(pair.a.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 2) { stock } }`, { id: product!.id }, staff);
       const expected = { stockChanged: { product: { id: product!.id, stock: adjusted.data.adjustStock.stock } } };
       expect(((await nextWithin(registering)) as any).data).toEqual(expected);
@@ -287,7 +287,7 @@ describe("trusted documents for partners", () => {
     const stranger = socket(pair.a.wsUrl, { partnerKey: "not-a-key" });
     try {
       const events = client.iterate({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
-      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
+      await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
       const adjusted = await gql(pair.b.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: product!.id }, staff);
       const event = (await nextWithin(events)) as any;
       expect(event.data.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data.adjustStock.stock });

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { keyOf, toGlobalId } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, uniquePrefix, useTestServer, waitForRedisSubscribers, wsClient } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, uniquePrefix, useTestServer, waitForSubscribers, wsClient } from "../harness/index.ts";
 
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix });
@@ -152,9 +152,9 @@ describe("another customer's events never reach a subscriber", () => {
     const notes = client.iterate({ query: `subscription { notificationReceived { id title } }` });
     try {
       const me = keyOf(attacker.userId, "User");
-      await waitForRedisSubscribers(`${prefix}USER_ORDER_UPDATED:${me}`);
-      await waitForRedisSubscribers(`${prefix}CART_UPDATED:${me}`);
-      await waitForRedisSubscribers(`${prefix}NOTIFICATION_RECEIVED:${me}`);
+      await waitForSubscribers(`${prefix}USER_ORDER_UPDATED:${me}`);
+      await waitForSubscribers(`${prefix}CART_UPDATED:${me}`);
+      await waitForSubscribers(`${prefix}NOTIFICATION_RECEIVED:${me}`);
       // The victim's events first, then the attacker's: the first event each stream delivers must be the attacker's.
       const [product] = await someProducts(server.app.url, 1);
       await ok(`mutation($id: ID!) { setOrderStatus(id: $id, status: PAID) { id } }`, { id: victim.orderId }, staff);

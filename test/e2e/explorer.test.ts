@@ -6,7 +6,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, createTestDatabase, gql, logIn, startTestServer, tempDir, uniquePrefix, waitForRedisSubscribers } from "../harness/index.ts";
+import { DEMO, createTestDatabase, gql, logIn, startTestServer, tempDir, uniquePrefix, waitForSubscribers } from "../harness/index.ts";
 
 const WAIT_MS = 15_000;
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
@@ -170,7 +170,7 @@ describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => 
       await expect.poll(() => frame("subscribe"), { timeout: WAIT_MS }).toBeDefined();
       expect(sockets).toEqual([`ws://127.0.0.1:${app.port}/graphql`]);
       expect(frame("connection_init")?.payload).toEqual({ authorization: `Bearer ${staff}` });
-      await waitForRedisSubscribers(`${prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`, 1, WAIT_MS);
+      await waitForSubscribers(`${prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`, 1, WAIT_MS);
 
       const adjusted = await gql(endpoint(), `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: target - product.stock }, staff);
       expect(adjusted.errors).toBeUndefined();

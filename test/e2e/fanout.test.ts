@@ -198,6 +198,11 @@ describe("executions per event", () => {
     );
     try {
       await warmUp(product!.id, staff, iterators);
+      // Count from an event every subscriber has received: no warm-up event is still executing.
+      const synced = await adjust(product!.id, staff, 1);
+      await Promise.all(iterators.map(async (it) => {
+        while ((await nextWithin(it)).data.stockChanged.stock !== synced);
+      }));
       const before = await executions();
       const stock = await adjust(product!.id, staff, 1);
       await Promise.all(
@@ -208,6 +213,51 @@ describe("executions per event", () => {
       expect((await executions()) - before).toBe(2);
     } finally {
       await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});
+
+describe("resumed subscriptions", () => {
+  it("share their live group: 30 subscribers resuming from different cursors each get their missed events, then one execution per event for all", async () => {
+    const [product] = await someProducts(server.app.url, 1);
+    const staff = await logIn(server.app.url, DEMO.staff);
+    const query = `subscription($ids: [ID!]!, $after: String) { stockChanged(productIds: $ids, after: $after) { stock version cursor } }`;
+    const first = wsClient(server.app.wsUrl);
+    const seed = first.iterate({ query, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>;
+    const cursors: { cursor: string; version: number }[] = [];
+    await untilLive([seed], () => adjust(product!.id, staff, 1));
+    for (let i = 0; i < 5; i++) {
+      const stock = await adjust(product!.id, staff, 1);
+      let e;
+      while ((e = (await nextWithin(seed)).data.stockChanged).stock !== stock);
+      cursors.push(e);
+    }
+    await first.dispose();
+    const head = await adjust(product!.id, staff, 1);
+    const clients = Array.from({ length: 3 }, () => wsClient(server.app.wsUrl));
+    try {
+      const iterators = Array.from({ length: 30 }, (_, i) =>
+        clients[i % 3]!.iterate({ query, variables: { ids: [product!.id], after: cursors[i % 5]!.cursor } }) as AsyncIterableIterator<any>,
+      );
+      // Each replays exactly the changes after its cursor, up to the newest one.
+      await Promise.all(
+        iterators.map(async (it, i) => {
+          const versions: number[] = [];
+          for (let v = cursors[i % 5]!.version + 1; versions.length === 0 || versions[versions.length - 1]! < cursors[4]!.version + 1; v++) {
+            versions.push((await nextWithin(it)).data.stockChanged.version);
+          }
+          expect(versions).toEqual(Array.from({ length: cursors[4]!.version + 1 - cursors[i % 5]!.version }, (_, k) => cursors[i % 5]!.version + 1 + k));
+        }),
+      );
+      const before = await executions();
+      const stock = await adjust(product!.id, staff, 1);
+      const live = await Promise.all(iterators.map((it) => nextWithin(it)));
+      expect(live.map((e) => e.data.stockChanged.stock)).toEqual(iterators.map(() => stock));
+      expect(stock).toBe(head + 1);
+      expect((await executions()) - before).toBe(1);
+      await Promise.all(iterators.map((it) => it.return?.()));
+    } finally {
       await Promise.all(clients.map((c) => c.dispose()));
     }
   });

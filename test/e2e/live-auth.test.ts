@@ -4,7 +4,7 @@ import { createClient } from "graphql-ws";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useInstancePair, waitForRedisSubscribers, wsClient } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useInstancePair, waitForSubscribers, wsClient } from "../harness/index.ts";
 
 const TTL_SECONDS = 4;
 const pair = useInstancePair({ ACCESS_TOKEN_TTL: `${TTL_SECONDS}s` });
@@ -82,7 +82,7 @@ describe("token expiry and renewConnection", () => {
     const fresh = socket(pair.a.wsUrl, user.token);
     const events = fresh.client.iterate({ query: "subscription { cartUpdated { version } }" });
     try {
-      await waitForRedisSubscribers(`${pair.prefix}CART_UPDATED:${keyOf(user.userId, "User")}`, 1);
+      await waitForSubscribers(`${pair.prefix}CART_UPDATED:${keyOf(user.userId, "User")}`, 1);
       const firstExpiry = new Date((JSON.parse(Buffer.from(user.token.split(".")[1]!, "base64url").toString()) as { exp: number }).exp * 1000);
       // Like a client would: renew shortly before the token runs out, so the new one outlives it.
       await new Promise((r) => setTimeout(r, Math.max(0, firstExpiry.getTime() - 1_500 - Date.now())));
@@ -133,8 +133,8 @@ describe("revocation reaches open sockets on every instance", () => {
     const other = socket(pair.a.wsUrl, bystander.token);
     try {
       // One watcher per instance for the user: both sockets are really following their user.
-      await waitForRedisSubscribers(viewerChannel(user.userId), 2);
-      await waitForRedisSubscribers(viewerChannel(bystander.userId), 1);
+      await waitForSubscribers(viewerChannel(user.userId), 2);
+      await waitForSubscribers(viewerChannel(bystander.userId), 1);
       const started = Date.now();
       expect((await gql(pair.b.url, "mutation { logOutEverywhere }", {}, user.token)).data.logOutEverywhere).toBe(true);
       expect(await onA.closed(1_000)).toBe(4403);
@@ -158,7 +158,7 @@ describe("revocation reaches open sockets on every instance", () => {
     const s2 = socket(pair.a.wsUrl, two.accessToken);
     const s3 = socket(pair.b.wsUrl, three.accessToken);
     try {
-      await waitForRedisSubscribers(viewerChannel(user.userId), 2);
+      await waitForSubscribers(viewerChannel(user.userId), 2);
       await gql(pair.b.url, "mutation($r: String!) { logOut(refreshToken: $r) }", { r: one.refreshToken });
       expect(await s1.closed(1_000)).toBe(4403);
       // Session three: refresh, then present the old refresh token again.
@@ -199,8 +199,8 @@ describe("role changes apply to the next event", () => {
     const xEvents = xs.client.iterate({ query: "subscription { orderPlaced { number } }" });
     const cEvents = cs.client.iterate({ query: "subscription { orderPlaced { number } }" });
     try {
-      await waitForRedisSubscribers(`${pair.prefix}ORDER_PLACED:all`, 1);
-      await waitForRedisSubscribers(viewerChannel(x.userId), 1);
+      await waitForSubscribers(`${pair.prefix}ORDER_PLACED:all`, 1);
+      await waitForSubscribers(viewerChannel(x.userId), 1);
       const first = await placeOrder();
       expect(((await nextWithin(xEvents)) as any).data.orderPlaced.number).toBe(first);
       expect(((await nextWithin(cEvents)) as any).data.orderPlaced.number).toBe(first);

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, REDIS_URL, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, waitForRedisSubscribers, wsClient } from "../harness/index.ts";
+import { DEMO, REDIS_URL, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const unhandled: unknown[] = [];
@@ -83,7 +83,7 @@ describe("Redis cut while the instance runs", () => {
 
       state.proxy.restore();
       // The queued SUBSCRIBE reaches Redis once the subscriber has reconnected.
-      await waitForRedisSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1, 15_000);
+      await waitForSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1, 15_000);
       const expected = (await adjust(product!.id, 1)).data.adjustStock.stock;
       expect(((await nextWithin(events)) as any).data.stockChanged.stock).toBe(expected);
     } finally {

@@ -10,7 +10,7 @@ import {
   signUp,
   useInstancePair,
   someProducts,
-  waitForRedisSubscribers,
+  waitForSubscribers,
   wsClient,
 } from "../harness/index.ts";
 
@@ -91,8 +91,8 @@ describe("live shopping over WebSocket", () => {
     const it3 = c3.iterate<any>({ query: CART_UPDATED });
     const itV = cv.iterate<any>({ query: CART_UPDATED });
     try {
-      await waitForRedisSubscribers(channel("CART_UPDATED", userKey(u.userId)), 2);
-      await waitForRedisSubscribers(channel("CART_UPDATED", userKey(v.userId)), 1);
+      await waitForSubscribers(channel("CART_UPDATED", userKey(u.userId)), 2);
+      await waitForSubscribers(channel("CART_UPDATED", userKey(v.userId)), 1);
       let vReceived: unknown = undefined;
       const vFirst = nextWithin(itV, 10_000).then((event) => (vReceived = event));
 
@@ -134,7 +134,7 @@ describe("live shopping over WebSocket", () => {
       const forbidden = await refusal(otherWs, ORDER_PLACED);
       expect(forbidden?.extensions?.code).toBe("FORBIDDEN");
 
-      await waitForRedisSubscribers(channel("ORDER_PLACED", "all"), 1);
+      await waitForSubscribers(channel("ORDER_PLACED", "all"), 1);
       await addToCart(pair.a.url, owner.token, product!.id, 2);
       const order = await checkout(pair.a.url, owner.token);
       expect(order.status).toBe("PLACED");
@@ -154,7 +154,7 @@ describe("live shopping over WebSocket", () => {
       expect(notMine?.message).toBe(missing?.message);
 
       updates = ownerWs.iterate<any>({ query: ORDER_UPDATED, variables: { id: order.id } });
-      await waitForRedisSubscribers(channel("ORDER_UPDATED", keyOf(order.id, "Order")!), 1);
+      await waitForSubscribers(channel("ORDER_UPDATED", keyOf(order.id, "Order")!), 1);
       const steps = ["PAID", "SHIPPED", "DELIVERED"];
       for (const status of steps) expect((await setStatus(pair.a.url, staff, order.id, status)).status).toBe(status);
       // One event per change, in order: a duplicate or a missing event shifts what follows.
@@ -186,8 +186,8 @@ describe("live shopping over WebSocket", () => {
     const stock = watcher.iterate<any>({ query: STOCK_CHANGED, variables: { ids: [product.id] } });
     const orders = ownerWs.iterate<any>({ query: ORDER_UPDATED, variables: {} });
     try {
-      await waitForRedisSubscribers(channel("STOCK_CHANGED", keyOf(product.id, "Product")!), 1);
-      await waitForRedisSubscribers(channel("USER_ORDER_UPDATED", userKey(owner.userId)), 1);
+      await waitForSubscribers(channel("STOCK_CHANGED", keyOf(product.id, "Product")!), 1);
+      await waitForSubscribers(channel("USER_ORDER_UPDATED", userKey(owner.userId)), 1);
       await addToCart(pair.a.url, owner.token, product.id, 2);
       const order = await checkout(pair.a.url, owner.token);
       expect(await stockOf(pair.a.url, product.id)).toBe(3);
@@ -212,8 +212,8 @@ describe("live shopping over WebSocket", () => {
     const cart = ws.iterate<any>({ query: CART_UPDATED });
     const orders = ws.iterate<any>({ query: ORDER_UPDATED, variables: {} });
     try {
-      await waitForRedisSubscribers(channel("CART_UPDATED", userKey(u.userId)), 1);
-      await waitForRedisSubscribers(channel("USER_ORDER_UPDATED", userKey(u.userId)), 1);
+      await waitForSubscribers(channel("CART_UPDATED", userKey(u.userId)), 1);
+      await waitForSubscribers(channel("USER_ORDER_UPDATED", userKey(u.userId)), 1);
       const order = await checkout(pair.b.url, u.token);
       const emptied = (await nextWithin(cart)).data.cartUpdated;
       expect(emptied).toEqual({ id: added.id, version: added.version + 1, itemCount: 0, items: [] });
@@ -234,7 +234,7 @@ describe("live shopping over WebSocket", () => {
     const ws = wsClient(pair.a.wsUrl, owner.token);
     const notifications = ws.iterate<any>({ query: NOTIFICATION });
     try {
-      await waitForRedisSubscribers(channel("NOTIFICATION_RECEIVED", userKey(owner.userId)), 1);
+      await waitForSubscribers(channel("NOTIFICATION_RECEIVED", userKey(owner.userId)), 1);
       await setStatus(pair.a.url, staff, order.id, "PAID");
       const received = (await nextWithin(notifications)).data.notificationReceived;
       expect(received).toMatchObject({ category: "ORDER_UPDATES", readAt: null });

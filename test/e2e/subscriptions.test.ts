@@ -7,7 +7,7 @@ import {
   logIn,
   useInstancePair,
   nextWithin,
-  waitForRedisSubscribers,
+  waitForSubscribers,
   wsClient,
 } from "../harness/index.ts";
 
@@ -37,7 +37,7 @@ describe("subscriptions over a real WebSocket", () => {
     const client = wsClient(pair.a.wsUrl);
     const events = client.iterate<any>({ query: STOCK, variables: { ids: [product.id] } });
     try {
-      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`);
+      await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`);
       expect(await adjust(pair.a, staff, product.id, 3)).toBe(product.stock + 3);
       const first = (await nextWithin(events)).data.stockChanged;
       expect(first).toEqual({ stock: product.stock + 3, inStock: true, product: { id: product.id, name: product.name, stock: product.stock + 3 } });
@@ -60,8 +60,8 @@ describe("subscriptions over a real WebSocket", () => {
     const updated = client.iterate<any>({ query: `subscription($id: ID!) { productUpdated(id: $id) { id name price { amountCents } } }`, variables: { id: product.id } });
     try {
       const key = keyOf(product.id, "Product");
-      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${key}`);
-      await waitForRedisSubscribers(`${pair.prefix}PRODUCT_UPDATED:${key}`);
+      await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${key}`);
+      await waitForSubscribers(`${pair.prefix}PRODUCT_UPDATED:${key}`);
       const after = await adjust(pair.b, staff, product.id, 5);
       expect((await nextWithin(stock)).data.stockChanged.stock).toBe(after);
       const rename = await gql(pair.b.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Renamed on B", priceCents: 4242 }) { id } }`, { id: product.id }, staff);
@@ -118,8 +118,8 @@ describe("subscriptions over a real WebSocket", () => {
     const anonProduct = anonymous.iterate({ query: `subscription($id: ID!) { productUpdated(id: $id) { name status } }`, variables: { id } });
     const staffStock = staffWs.iterate({ query: STOCK, variables: { ids: [id] } });
     try {
-      await waitForRedisSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(id, "Product")}`, 2);
-      await waitForRedisSubscribers(`${pair.prefix}PRODUCT_UPDATED:${keyOf(id, "Product")}`, 1);
+      await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(id, "Product")}`, 2);
+      await waitForSubscribers(`${pair.prefix}PRODUCT_UPDATED:${keyOf(id, "Product")}`, 1);
       await adjust(pair.a, staff, id, 3);
       expect(((await nextWithin(staffStock)) as any).data.stockChanged.stock).toBe(3);
       const renamed = await gql(pair.a.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Still Secret" }) { name } }`, { id }, staff);

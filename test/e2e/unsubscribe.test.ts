@@ -1,31 +1,20 @@
 import { expect, it } from "vitest";
 import { keyOf } from "../../src/lib/ids.ts";
-import { REDIS_URL, gql, nextWithin, logIn, DEMO, signUp, uniquePrefix, useTestServer, waitForRedisSubscribers, wsClient } from "../harness/index.ts";
-import { Redis } from "ioredis";
+import { gql, nextWithin, logIn, DEMO, signUp, uniquePrefix, useTestServer, subscriberCount, waitForSubscribers, wsClient } from "../harness/index.ts";
 
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix });
 
-async function subscribers(channel: string): Promise<number> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    const [, n] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
-    return Number(n);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /** Polls until the channel has no subscriber, bounded. */
 async function waitForNoSubscribers(channel: string, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while ((await subscribers(channel)) > 0) {
+  while (subscriberCount(channel) > 0) {
     if (Date.now() > deadline) throw new Error(`${channel} still has subscribers after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-it("completing an idle subscription releases its Redis subscription at once, not at the next event", async () => {
+it("completing an idle subscription releases its subscription at once, not at the next event", async () => {
   const user = await signUp(server.app.url);
   const staff = await logIn(server.app.url, DEMO.staff);
   const channel = `${prefix}CART_UPDATED:${keyOf(user.userId, "User")}`;
@@ -37,8 +26,8 @@ it("completing an idle subscription releases its Redis subscription at once, not
     const orders = staffClient.iterate({ query: "subscription { orderUpdated { number } }" });
     const pendingCart = cart.next();
     const pendingOrders = orders.next();
-    await waitForRedisSubscribers(channel, 1);
-    await waitForRedisSubscribers(ordersChannel, 1);
+    await waitForSubscribers(channel, 1);
+    await waitForSubscribers(ordersChannel, 1);
     // No event ever arrives on either: the server must still let go when the client completes.
     await cart.return?.();
     await orders.return?.();
@@ -48,7 +37,7 @@ it("completing an idle subscription releases its Redis subscription at once, not
     void pendingOrders.catch(() => {});
     // The socket stays usable: a new subscription on it works.
     const again = client.iterate({ query: "subscription { cartUpdated { version } }" });
-    await waitForRedisSubscribers(channel, 1);
+    await waitForSubscribers(channel, 1);
     const add = await gql(
       server.app.url,
       `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`,

@@ -1,3 +1,4 @@
+import type { TopicName } from "../../src/events/topics.ts";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -79,7 +80,17 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
     ...(options.redisPrefix ? { REDIS_URL, REDIS_PREFIX: options.redisPrefix } : {}),
     ...options.env,
   });
-  return startApp(config);
+  const app = await startApp(config);
+  const key = options.redisPrefix ?? "";
+  let set = running.get(key);
+  if (!set) running.set(key, (set = new Set()));
+  set.add(app);
+  const stop = app.stop;
+  app.stop = () => {
+    set.delete(app);
+    return stop();
+  };
+  return app;
 }
 
 export function tempDir(prefix = "cartwheel-test-"): { path: string; remove(): void } {
@@ -143,22 +154,31 @@ export async function nextWithin<T>(iterator: AsyncIterator<T>, ms = 5_000): Pro
   }
 }
 
+/** The servers this test process started, by Redis prefix ("" without Redis): who serves a channel. */
+const running = new Map<string, Set<App>>();
+
 /**
- * Waits until `count` subscribers listen on a Redis channel: the subscription is really set up
- * (on whichever instance) before the test publishes. Bounded by `ms`.
+ * Subscriptions listening on `channel` (`<prefix><TOPIC>:<id>`, the prefix as given to the test
+ * servers) summed over every server of this test process with that prefix.
  */
-export async function waitForRedisSubscribers(channel: string, count = 1, ms = 5_000): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const [, n] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
-      if (Number(n) >= count) return;
-      if (Date.now() > deadline) throw new Error(`no subscriber on ${channel} within ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  } finally {
-    redis.disconnect();
+export function subscriberCount(channel: string): number {
+  const match = /^(.*?)([A-Z_]+):([^:]+)$/.exec(channel);
+  if (!match) throw new Error(`not a channel: ${channel}`);
+  const [, prefix, topic, id] = match;
+  let count = 0;
+  for (const app of running.get(prefix!) ?? []) count += app.bus.listenerCount(topic as TopicName, id!);
+  return count;
+}
+
+/**
+ * Waits until `count` subscriptions listen on `channel` (see subscriberCount): the subscription
+ * is really set up (on whichever instance) before the test makes its change. Bounded by `ms`.
+ */
+export async function waitForSubscribers(channel: string, count = 1, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (subscriberCount(channel) < count) {
+    if (Date.now() > deadline) throw new Error(`no subscriber on ${channel} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

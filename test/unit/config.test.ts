@@ -17,6 +17,14 @@ describe("config", () => {
     expect(loadConfig({ HOST: "0.0.0.0" }).host).toBe("0.0.0.0");
   });
 
+  it("outbox retention and relay grace: defaults, durations, and too-small values refused", () => {
+    expect(loadConfig({}).outbox).toEqual({ retentionMs: 86_400_000, graceMs: 500 });
+    expect(loadConfig({ OUTBOX_RETENTION: "7d", OUTBOX_RELAY_GRACE: "2s" }).outbox).toEqual({ retentionMs: 7 * 86_400_000, graceMs: 2_000 });
+    expect(() => loadConfig({ OUTBOX_RETENTION: "500ms" })).toThrow(/OUTBOX_RETENTION must be at least 1s/);
+    expect(() => loadConfig({ OUTBOX_RETENTION: "forever" })).toThrow(/OUTBOX_RETENTION/);
+    expect(() => loadConfig({ OUTBOX_RELAY_GRACE: "10ms" })).toThrow(/OUTBOX_RELAY_GRACE must be at least 50ms/);
+  });
+
   it("names every bad variable at once", () => {
     let error: unknown;
     try {

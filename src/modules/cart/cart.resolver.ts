@@ -9,6 +9,12 @@ import { Cart, CartItem, type CartLine, type CartView } from "./cart.type.ts";
 /** The currency of an empty cart's subtotal. */
 const DEFAULT_CURRENCY = "USD";
 
+const EXPECTED_VERSION = {
+  nullable: true,
+  description:
+    "The cart version this change was made against (from Cart.version); when the cart has moved on, CONFLICT with the current cart in extensions.cart",
+} as const;
+
 @Resolver(() => Cart)
 export class CartResolver {
   @Query(() => Cart, { description: "The signed-in user's cart (created empty on first use)." })
@@ -19,20 +25,30 @@ export class CartResolver {
 
   @Mutation(() => Cart)
   @Directive("@auth")
-  addToCart(@Arg("productId", () => ID) productId: string, @Arg("quantity", () => Int) quantity: number, @Ctx() ctx: Context) {
-    return ctx.services.cart.addToCart(ctx.viewer!, productId, quantity);
+  addToCart(
+    @Arg("productId", () => ID) productId: string,
+    @Arg("quantity", () => Int) quantity: number,
+    @Arg("expectedVersion", () => Int, EXPECTED_VERSION) expectedVersion: number | null,
+    @Ctx() ctx: Context,
+  ) {
+    return ctx.services.cart.addToCart(ctx.viewer!, productId, quantity, expectedVersion);
   }
 
   @Mutation(() => Cart, { description: "Quantity 0 removes the line." })
   @Directive("@auth")
-  setCartItemQuantity(@Arg("productId", () => ID) productId: string, @Arg("quantity", () => Int) quantity: number, @Ctx() ctx: Context) {
-    return ctx.services.cart.setCartItemQuantity(ctx.viewer!, productId, quantity);
+  setCartItemQuantity(
+    @Arg("productId", () => ID) productId: string,
+    @Arg("quantity", () => Int) quantity: number,
+    @Arg("expectedVersion", () => Int, EXPECTED_VERSION) expectedVersion: number | null,
+    @Ctx() ctx: Context,
+  ) {
+    return ctx.services.cart.setCartItemQuantity(ctx.viewer!, productId, quantity, expectedVersion);
   }
 
   @Mutation(() => Cart)
   @Directive("@auth")
-  clearCart(@Ctx() ctx: Context) {
-    return ctx.services.cart.clearCart(ctx.viewer!);
+  clearCart(@Arg("expectedVersion", () => Int, EXPECTED_VERSION) expectedVersion: number | null, @Ctx() ctx: Context) {
+    return ctx.services.cart.clearCart(ctx.viewer!, expectedVersion);
   }
 
   @Subscription(() => Cart, {

@@ -24,6 +24,9 @@ interface CartHead {
  * One cart per user. Every change runs in a transaction that first bumps the cart's version
  * (which also locks the row, so concurrent changes from several devices apply one after another)
  * and publishes the resulting cart to that user's CART_UPDATED topic after commit.
+ *
+ * Offline-first clients pass `expectedVersion`, the Cart.version their change was made against;
+ * omitted (or null), the last writer wins.
  */
 export class CartService {
   constructor(
@@ -39,20 +42,22 @@ export class CartService {
   }
 
   /** Adds `quantity` units (1..99) of an ACTIVE product, within what is in stock. */
-  addToCart(viewer: Viewer, productId: string, quantity: number): Promise<CartView> {
+  addToCart(viewer: Viewer, productId: string, quantity: number, expectedVersion?: number | null): Promise<CartView> {
     const key = productKey(productId, "productId");
     validQuantity(quantity, 1);
-    return this.change(viewer.userId, async (tx, lines, cartId) => {
+    validExpectedVersion(expectedVersion);
+    return this.change(viewer.userId, expectedVersion, async (tx, lines, cartId) => {
       const current = lines.find((l) => l.productId === key)?.quantity ?? 0;
       await this.put(tx, cartId, lines, key, current + quantity);
     });
   }
 
   /** Sets a line's quantity; 0 removes the line. Raising it is checked like adding. */
-  setCartItemQuantity(viewer: Viewer, productId: string, quantity: number): Promise<CartView> {
+  setCartItemQuantity(viewer: Viewer, productId: string, quantity: number, expectedVersion?: number | null): Promise<CartView> {
     const key = productKey(productId, "productId");
     validQuantity(quantity, 0);
-    return this.change(viewer.userId, async (tx, lines, cartId) => {
+    validExpectedVersion(expectedVersion);
+    return this.change(viewer.userId, expectedVersion, async (tx, lines, cartId) => {
       if (quantity === 0) {
         await tx.cartItem.deleteMany({ where: { cartId, productId: key } });
         return;
@@ -61,8 +66,9 @@ export class CartService {
     });
   }
 
-  clearCart(viewer: Viewer): Promise<CartView> {
-    return this.change(viewer.userId, async (tx, _lines, cartId) => {
+  clearCart(viewer: Viewer, expectedVersion?: number | null): Promise<CartView> {
+    validExpectedVersion(expectedVersion);
+    return this.change(viewer.userId, expectedVersion, async (tx, _lines, cartId) => {
       await tx.cartItem.deleteMany({ where: { cartId } });
     });
   }
@@ -121,11 +127,24 @@ export class CartService {
     });
   }
 
-  /** Bumps (creating if needed) the cart, applies `fn`, reads the result and emits it. */
-  private change(userId: string, fn: (tx: Tx, lines: CartLine[], cartId: string) => Promise<void>): Promise<CartView> {
+  /**
+   * Bumps (creating if needed) the cart, applies `fn`, reads the result and emits it. With
+   * `expectedVersion`, the version the cart had before this change (the bumped one minus one:
+   * 0 for a cart created now) must equal it, compared under the row lock the bump took; otherwise
+   * CONFLICT carrying the committed cart, and the rollback leaves no write and no event behind.
+   * The check comes before `fn`, so a stale change is a CONFLICT even if it would also be refused.
+   */
+  private change(
+    userId: string,
+    expectedVersion: number | null | undefined,
+    fn: (tx: Tx, lines: CartLine[], cartId: string) => Promise<void>,
+  ): Promise<CartView> {
     return transactional(this.prisma, this.bus, async (tx, emit) => {
       const head = await this.bump(tx, userId);
       const before = await this.lines(tx, head.id);
+      if (expectedVersion != null && head.version !== expectedVersion + 1) {
+        throw staleCart(expectedVersion, head.version - 1, before);
+      }
       await fn(tx, before, head.id);
       const view: CartView = { ...head, userId, items: await this.lines(tx, head.id) };
       emit(cartEvent(view));
@@ -163,6 +182,19 @@ function validQuantity(quantity: number, min: number): void {
   if (!Number.isInteger(quantity) || quantity < min || quantity > MAX_LINE_QUANTITY) {
     throw badInput(`quantity must be a whole number from ${min} to ${MAX_LINE_QUANTITY}`, "quantity");
   }
+}
+
+function validExpectedVersion(expectedVersion: number | null | undefined): void {
+  if (expectedVersion != null && (!Number.isInteger(expectedVersion) || expectedVersion < 0)) {
+    throw badInput("expectedVersion must be a whole number, 0 or more (a Cart.version)", "expectedVersion");
+  }
+}
+
+/** CONFLICT with the committed cart (ids global, as Cart exposes them), for the client to rebase on. */
+function staleCart(expected: number, version: number, lines: readonly CartLine[]): AppError {
+  return new AppError("CONFLICT", `The cart is at version ${version}, not ${expected}: apply the change to the current cart (extensions.cart)`, {
+    cart: { version, items: lines.map((l) => ({ productId: toGlobalId("Product", l.productId), quantity: l.quantity })) },
+  });
 }
 
 export function cartEvent(view: CartView): Event<"CART_UPDATED"> {

@@ -320,9 +320,31 @@ describe("fan-out", () => {
 });
 
 describe("resuming subscriptions", () => {
-  it("run on their own: a WebSocket subscription resuming after the same cursor as an earlier one is replayed what it missed too", async () => {
+  it("a Last-Event-ID resume shares the live group: its missed events, then one execution per event with the live subscribers", async () => {
     const [, , , , product] = await someProducts(a.url, 5);
-    const RESUME = `subscription($ids: [ID!]!, $after: String) { stockChanged(productIds: $ids, after: $after) { stock cursor } }`;
+    const request = { query: STOCK, variables: { ids: [product!.id] } };
+    const live = asStream(await openStream(streamUrl(a), request));
+    let resumed: OpenStream | undefined;
+    try {
+      await adjust(product!.id);
+      const from = (await nextStock(live)).id;
+      const missed = [await adjust(product!.id), await adjust(product!.id)];
+      expect([(await nextStock(live)).stock, (await nextStock(live)).stock]).toEqual(missed);
+      resumed = asStream(await openStream(streamUrl(a), request, { headers: { "last-event-id": from } }));
+      expect([(await nextStock(resumed)).stock, (await nextStock(resumed)).stock]).toEqual(missed);
+      const before = await metric(a, "cartwheel_fanout_executions_total");
+      const stock = await adjust(product!.id);
+      expect((await nextStock(live)).stock).toBe(stock);
+      expect((await nextStock(resumed)).stock).toBe(stock);
+      expect((await metric(a, "cartwheel_fanout_executions_total")) - before).toBe(1);
+    } finally {
+      live.close();
+      resumed?.close();
+    }
+  });
+
+  it("a cursor written into the document runs on its own: an identical subscription made later is replayed what it missed too", async () => {
+    const [, , , , , product] = await someProducts(a.url, 6);
     const start = asStream(await openStream(streamUrl(a), { query: STOCK, variables: { ids: [product!.id] } }));
     let from: string;
     try {
@@ -332,21 +354,17 @@ describe("resuming subscriptions", () => {
       start.close();
     }
     const missed = [await adjust(product!.id), await adjust(product!.id)];
-    const ws = wsClient(a.wsUrl);
-    const variables = { ids: [product!.id], after: from };
-    const early = ws.iterate({ query: RESUME, variables }) as AsyncIterableIterator<any>;
-    let late: AsyncIterableIterator<any> | undefined;
+    const inline = { query: `subscription { stockChanged(productIds: [${JSON.stringify(product!.id)}], after: ${JSON.stringify(from)}) { stock cursor } }` };
+    const early = asStream(await openStream(streamUrl(a), inline, { method: "GET" }));
+    let late: OpenStream | undefined;
     try {
-      const stocks = async (it: AsyncIterableIterator<any>) => [(await nextWithin(it)).data.stockChanged.stock, (await nextWithin(it)).data.stockChanged.stock];
-      expect(await stocks(early)).toEqual(missed);
-      // Identical document and variables, subscribed once the first has replayed: a group shared
-      // with the first would already be past the replay.
-      late = ws.iterate({ query: RESUME, variables }) as AsyncIterableIterator<any>;
-      expect(await stocks(late)).toEqual(missed);
+      expect([(await nextStock(early)).stock, (await nextStock(early)).stock]).toEqual(missed);
+      // A group shared with the first would already be past the replay.
+      late = asStream(await openStream(streamUrl(a), inline, { method: "GET" }));
+      expect([(await nextStock(late)).stock, (await nextStock(late)).stock]).toEqual(missed);
     } finally {
-      await early.return?.();
-      await late?.return?.();
-      await ws.dispose();
+      early.close();
+      late?.close();
     }
   });
 });

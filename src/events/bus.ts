@@ -111,7 +111,8 @@ export class EventBus {
   private reading: Promise<void> | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticking = false;
-  private behindSince: number | undefined;
+  /** The head seen while this instance had not handed it out yet, and since when. */
+  private behind: { head: number; since: number } | undefined;
   private readonly owner = randomUUID();
   private leader = false;
   /** Positions heard on Redis (the relay publishes only those never heard), and when. */
@@ -309,11 +310,13 @@ export class EventBus {
       if (leader && !this.leader) this.relayedThrough = Math.max(this.relayedThrough, Math.min(this.next - 1, head));
       this.leader = leader;
       // Behind the head for longer than the relay needs: read what is missing ourselves.
+      // Only a position that stays missing counts: under steady traffic the head is always a
+      // little ahead, and Redis brings those events a moment later.
       if (head >= this.next) {
-        this.behindSince ??= Date.now();
-        if (Date.now() - this.behindSince > 3 * this.options.graceMs) this.catchUp("behind the outbox head");
+        if (!this.behind || this.next > this.behind.head) this.behind = { head, since: Date.now() };
+        else if (Date.now() - this.behind.since > 3 * this.options.graceMs) this.catchUp("behind the outbox head");
       } else {
-        this.behindSince = undefined;
+        this.behind = undefined;
       }
       if (leader) {
         if (this.transport) await this.relay(head);

@@ -10,7 +10,7 @@ import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
 import { EventBus, whenReady } from "./events/bus.ts";
-import { OutboxStore } from "./events/outbox.ts";
+import { OutboxStore, decodeCursor } from "./events/outbox.ts";
 import { setTransactionHooks } from "./db/transaction.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
@@ -142,6 +142,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
           const position = (event as { position?: unknown } | null)?.position;
           return typeof position === "number" ? position : undefined;
         },
+        positionOfCursor: (cursor) => decodeCursor(cursor)?.position,
         replayContext: (context, until) => ({ ...(context as Context), events: bus.replayOnly(until) }),
       },
       maxBufferedBytes: config.websocket.maxBufferedBytes,

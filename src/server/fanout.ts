@@ -53,6 +53,8 @@ export interface FanoutOptions {
     position(): number;
     /** The event's position. */
     positionOf(event: unknown): number | undefined;
+    /** The position a cursor stands for; undefined when it is not a cursor. */
+    positionOfCursor(cursor: string): number | undefined;
     /** The member's context, with subscriptions that only replay up to `until` (then end). */
     replayContext(context: unknown, until: number): unknown;
   };
@@ -73,6 +75,8 @@ interface Member {
   /** The role it was grouped under (null: anonymous); undefined once it runs on its own context. */
   role: RoleName | null | undefined;
   group: Group;
+  /** A resumed member: the group's events at or before this position reached it already (replay, or the cursor itself). */
+  after?: number | undefined;
   /** Set once graphql-ws is done with it (completed, or its socket closed). */
   left: boolean;
   /** While it moves to a group of its own, or replays: the group's events, sent once that is done. */
@@ -157,6 +161,8 @@ export class Fanout {
     }
     const { iterator, member } = this.join(group, { target, args, role: scope.role }, []);
     const until = resume.position();
+    // An instance a little behind the one the cursor came from: what it holds up to the cursor was sent already.
+    member.after = Math.max(until - 1, resume.positionOfCursor(args.variableValues![variable] as string) ?? 0);
     const source = await createSourceEventStream({ ...args, contextValue: resume.replayContext(args.contextValue, until) }).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
     if (!(Symbol.asyncIterator in source)) {
       // Refused (CURSOR_EXPIRED, a bad cursor, FORBIDDEN): the member was never announced to the client.
@@ -178,7 +184,7 @@ export class Fanout {
       const held = member.held ?? [];
       member.held = undefined;
       if (member.left) return;
-      for (const h of held) if (h.position === undefined || h.position >= until) this.deliver(target, h.payload, h.coalesce);
+      for (const h of held) if (h.position === undefined || h.position > member.after!) this.deliver(target, h.payload, h.coalesce);
     })();
     return iterator;
   }
@@ -235,6 +241,7 @@ export class Fanout {
           const position = this.options.resume?.positionOf(next.value);
           for (const member of group.members) {
             const role = member.target.viewer()?.role ?? null;
+            if (member.after !== undefined && position !== undefined && position <= member.after) continue;
             if (member.held) {
               // Joined this group while its last event elsewhere is still being answered: keep order.
               member.held.push({ payload, coalesce, position });

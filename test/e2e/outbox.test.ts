@@ -131,6 +131,26 @@ describe("the outbox", () => {
     }
   });
 
+  it("resuming on an instance that is behind the cursor's: what the cursor covers is not sent again", async () => {
+    const c = await startTestServer({ databaseUrl: state.dbUrl, dataDir: state.dir.path, redisPrefix: state.prefix });
+    try {
+      const [product] = await someProducts(state.a.url, 1);
+      const onC = subscribe(c, STOCK, { ids: [product!.id] });
+      await waitForSubscribers(stockChannel(product!.id));
+      // A misses C's events on Redis (its connection is cut) and learns of them only by its catch-up.
+      state.proxy.cut();
+      const seen = await adjust(c, product!.id, 1);
+      const event = (await next(onC.events)).data.stockChanged;
+      expect(event.stock).toBe(seen.data.adjustStock.stock);
+      const resumed = subscribe(state.a, STOCK, { ids: [product!.id], after: event.cursor });
+      const later = await adjust(c, product!.id, 1);
+      expect((await next(resumed.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
+    } finally {
+      state.proxy.restore();
+      await c.stop();
+    }
+  });
+
   it("a process killed between commit and publish: the relay publishes its event, subscribers get it once", async () => {
     const [product] = await someProducts(state.a.url, 1);
     const crashing = await startMain({

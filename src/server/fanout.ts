@@ -132,14 +132,15 @@ export class Fanout {
     const resumed = this.options.resume && resumeVariable(args);
     if (resumed) return this.subscribeResumed(args, target, resumed);
     const scope = this.scopeOf(args, target);
-    const key = `${groupKey(args)}\u0000${scope.key}`;
-    let group = this.groups.get(key);
-    if (!group) {
-      const started = await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId));
-      if (!("members" in started)) return started;
-      group = started;
-    }
+    const group = await this.groupFor(args, scope);
+    if (!("members" in group)) return group;
     return this.join(group, { target, args, role: scope.role }).iterator;
+  }
+
+  /** The group of `args` in `scope`, started if there is none; or the error that refused it. */
+  private async groupFor(args: ExecutionArgs, scope: Scope): Promise<Group | ExecutionResult> {
+    const key = `${groupKey(args)}\u0000${scope.key}`;
+    return this.groups.get(key) ?? (await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId)));
   }
 
   /**
@@ -152,13 +153,8 @@ export class Fanout {
     const resume = this.options.resume!;
     const liveArgs = { ...args, variableValues: { ...args.variableValues, [variable]: null } };
     const scope = this.scopeOf(liveArgs, target);
-    const key = `${groupKey(liveArgs)}\u0000${scope.key}`;
-    let group = this.groups.get(key);
-    if (!group) {
-      const started = await this.startGroup(key, liveArgs, this.options.sharedContext(scope.role, scope.userId));
-      if (!("members" in started)) return started;
-      group = started;
-    }
+    const group = await this.groupFor(liveArgs, scope);
+    if (!("members" in group)) return group;
     const { iterator, member } = this.join(group, { target, args, role: scope.role }, []);
     const until = resume.position();
     // An instance a little behind the one the cursor came from: what it holds up to the cursor was sent already.

@@ -105,7 +105,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
     // Read only when /metrics is scraped, after the lifecycle below exists.
-    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight);
+    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");

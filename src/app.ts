@@ -10,7 +10,7 @@ import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
 import { EventBus, whenReady } from "./events/bus.ts";
-import { OutboxStore } from "./events/outbox.ts";
+import { OutboxStore, decodeCursor } from "./events/outbox.ts";
 import { setTransactionHooks } from "./db/transaction.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
@@ -109,7 +109,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
     // Read only when /metrics is scraped, after the lifecycle below exists.
-    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight);
+    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
@@ -171,6 +171,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
           const position = (event as { position?: unknown } | null)?.position;
           return typeof position === "number" ? position : undefined;
         },
+        positionOfCursor: (cursor) => decodeCursor(cursor)?.position,
         replayContext: (context, until) => ({ ...(context as Context), events: bus.replayOnly(until) }),
       },
     });

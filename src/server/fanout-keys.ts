@@ -9,7 +9,7 @@ import type { Context } from "../graphql/context.ts";
  * Last-Event-ID; `variable` also set when an `after` variable is given too), or through a cursor
  * written into the document (`inline`, whatever else is given). Undefined: it does not resume.
  */
-export type Resume = { kind: "variable" | "transport"; variable: string | undefined } | { kind: "inline" };
+export type Resume = { kind: "variable" | "transport"; variable: string | undefined; cursor: string } | { kind: "inline" };
 
 export function resumeOf(args: ExecutionArgs): Resume | undefined {
   const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
@@ -17,8 +17,10 @@ export function resumeOf(args: ExecutionArgs): Resume | undefined {
   const variable = after?.kind === Kind.VARIABLE && typeof args.variableValues?.[after.name.value] === "string" ? after.name.value : undefined;
   // Even with a transport cursor: a group of the same document would replay from the inline one.
   if (after && after.kind !== Kind.VARIABLE && after.kind !== Kind.NULL) return { kind: "inline" };
-  if ((args.contextValue as Partial<Context> | undefined)?.resumeAfter) return { kind: "transport", variable };
-  if (variable !== undefined) return { kind: "variable", variable };
+  // The cursor the resolver resumes after (graphql/resume.ts): the transport's wins.
+  const transport = (args.contextValue as Partial<Context> | undefined)?.resumeAfter;
+  if (transport) return { kind: "transport", variable, cursor: transport };
+  if (variable !== undefined) return { kind: "variable", variable, cursor: args.variableValues![variable] as string };
   return undefined;
 }
 

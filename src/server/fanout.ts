@@ -58,6 +58,8 @@ export interface FanoutOptions {
     position(): number;
     /** The event's position. */
     positionOf(event: unknown): number | undefined;
+    /** The position a cursor stands for; undefined when it is not a cursor. */
+    positionOfCursor(cursor: string): number | undefined;
     /** The member's context, with subscriptions that only replay up to `until` (then end). */
     replayContext(context: unknown, until: number): unknown;
   };
@@ -87,6 +89,8 @@ interface Member {
   /** The role it was grouped under (null: anonymous); undefined once it runs on its own context. */
   role: RoleName | null | undefined;
   group: Group;
+  /** A resumed member: the group's events at or before this position reached it already (replay, or the cursor itself). */
+  after?: number | undefined;
   /** Set once graphql-ws is done with it (completed, or its socket closed). */
   left: boolean;
   /** While it moves to a group of its own, or replays: the group's events, sent once that is done. */
@@ -155,14 +159,15 @@ export class Fanout {
     }
     if (resumed) return this.subscribeResumed(args, target, resumed);
     const scope = this.scopeOf(args, target);
-    const key = `${groupKey(args)}\u0000${scope.key}`;
-    let group = this.groups.get(key);
-    if (!group) {
-      const started = await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId));
-      if (!("members" in started)) return started;
-      group = started;
-    }
+    const group = await this.groupFor(args, scope);
+    if (!("members" in group)) return group;
     return this.join(group, { target, args, role: scope.role }).iterator;
+  }
+
+  /** The group of `args` in `scope`, started if there is none; or the error that refused it. */
+  private async groupFor(args: ExecutionArgs, scope: Scope): Promise<Group | ExecutionResult> {
+    const key = `${groupKey(args)}\u0000${scope.key}`;
+    return this.groups.get(key) ?? (await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId)));
   }
 
   /**
@@ -176,15 +181,12 @@ export class Fanout {
     // The group's shared context has no transport cursor (Last-Event-ID): only the variable goes.
     const liveArgs = resumed.variable === undefined ? args : { ...args, variableValues: { ...args.variableValues, [resumed.variable]: null } };
     const scope = this.scopeOf(liveArgs, target);
-    const key = `${groupKey(liveArgs)}\u0000${scope.key}`;
-    let group = this.groups.get(key);
-    if (!group) {
-      const started = await this.startGroup(key, liveArgs, this.options.sharedContext(scope.role, scope.userId));
-      if (!("members" in started)) return started;
-      group = started;
-    }
+    const group = await this.groupFor(liveArgs, scope);
+    if (!("members" in group)) return group;
     const { iterator, member } = this.join(group, { target, args, role: scope.role }, []);
     const until = resume.position();
+    // An instance a little behind the one the cursor came from: what it holds up to the cursor was sent already.
+    member.after = Math.max(until - 1, resume.positionOfCursor(resumed.cursor) ?? 0);
     const source = await createSourceEventStream({ ...args, contextValue: resume.replayContext(args.contextValue, until) }).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
     if (!(Symbol.asyncIterator in source)) {
       // Refused (CURSOR_EXPIRED, a bad cursor, FORBIDDEN): the member was never announced to the client.
@@ -206,7 +208,7 @@ export class Fanout {
       const held = member.held ?? [];
       member.held = undefined;
       if (member.left) return;
-      for (const h of held) if (h.position === undefined || h.position >= until) this.send(member, h);
+      for (const h of held) if (h.position === undefined || h.position > member.after!) this.send(member, h);
     })();
     return iterator;
   }
@@ -262,6 +264,7 @@ export class Fanout {
           const out = this.outgoing(result, coalesce, this.options.resume?.positionOf(next.value));
           for (const member of group.members) {
             const role = member.target.viewer()?.role ?? null;
+            if (member.after !== undefined && out.position !== undefined && out.position <= member.after) continue;
             if (member.held) {
               // Joined this group while its last event elsewhere is still being answered: keep order.
               member.held.push(out);

@@ -111,13 +111,16 @@ export class EventBus {
   private reading: Promise<void> | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticking = false;
-  private behindSince: number | undefined;
+  /** The head seen while this instance had not handed it out yet, and since when. */
+  private behind: { head: number; since: number } | undefined;
   private readonly owner = randomUUID();
   private leader = false;
   /** Positions heard on Redis (the relay publishes only those never heard), and when. */
   private readonly heard = new Map<number, number>();
   private relayedThrough = 0;
   private lastPrune = 0;
+  private readFromOutbox = 0;
+  private relayed = 0;
   private closed = false;
 
   private constructor(
@@ -277,7 +280,9 @@ export class EventBus {
             this.log.warn({ from: this.next, to: rows[0]!.position - 1 }, "events pruned before they were handed out");
             this.next = rows[0]!.position;
           }
+          const waiting = this.next;
           this.accept(rows);
+          this.readFromOutbox += this.next - waiting;
           if (rows.length < PAGE) break;
         }
       } catch (error) {
@@ -309,11 +314,13 @@ export class EventBus {
       if (leader && !this.leader) this.relayedThrough = Math.max(this.relayedThrough, Math.min(this.next - 1, head));
       this.leader = leader;
       // Behind the head for longer than the relay needs: read what is missing ourselves.
+      // Only a position that stays missing counts: under steady traffic the head is always a
+      // little ahead, and Redis brings those events a moment later.
       if (head >= this.next) {
-        this.behindSince ??= Date.now();
-        if (Date.now() - this.behindSince > 3 * this.options.graceMs) this.catchUp("behind the outbox head");
+        if (!this.behind || this.next > this.behind.head) this.behind = { head, since: Date.now() };
+        else if (Date.now() - this.behind.since > 3 * this.options.graceMs) this.catchUp("behind the outbox head");
       } else {
-        this.behindSince = undefined;
+        this.behind = undefined;
       }
       if (leader) {
         if (this.transport) await this.relay(head);
@@ -344,6 +351,7 @@ export class EventBus {
         this.log.warn({ positions: orphans.map((e) => e.position) }, "relay published events their instance did not");
         const now = Date.now();
         for (const e of orphans) this.heard.set(e.position, now);
+        this.relayed += orphans.length;
       }
     }
     while (this.relayedThrough < head && this.heard.has(this.relayedThrough + 1)) {
@@ -353,6 +361,11 @@ export class EventBus {
   }
 
   // ---- subscribing ----
+
+  /** For /metrics: where this instance is in the stream, and how often the outbox had to step in. */
+  stats(): { position: number; readFromOutbox: number; relayed: number; leader: boolean } {
+    return { position: this.next - 1, readFromOutbox: this.readFromOutbox, relayed: this.relayed, leader: this.leader };
+  }
 
   /** How many subscriptions on this instance listen to `topic` scoped by `id` (tests, metrics). */
   listenerCount(topic: TopicName, id: string): number {

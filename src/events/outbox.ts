@@ -94,11 +94,15 @@ export class OutboxStore {
    * already `owner`'s; returns whether `owner` holds it, and the head either way (one statement).
    */
   async lease(owner: string, leaseMs: number): Promise<{ leader: boolean; head: number }> {
+    // Written only to take the lease or once half of it has run (not on every call), so an idle
+    // (embedded) server does not write several times a second.
     const [row] = await this.sql.query(
       `WITH taken AS (
          UPDATE outbox_relay SET owner = $1, lease_until = now() + make_interval(secs => $2::float8 / 1000)
-         WHERE id = 1 AND (owner = $1 OR owner IS NULL OR lease_until < now()) RETURNING 1)
-       SELECT EXISTS (SELECT 1 FROM taken) AS leader, (SELECT position::float8 FROM outbox_head WHERE id = 1) AS head`,
+         WHERE id = 1 AND (owner IS NULL OR lease_until < now() OR (owner = $1 AND lease_until < now() + make_interval(secs => $2::float8 / 2000)))
+         RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM taken) OR EXISTS (SELECT 1 FROM outbox_relay WHERE id = 1 AND owner = $1 AND lease_until >= now()) AS leader,
+              (SELECT position::float8 FROM outbox_head WHERE id = 1) AS head`,
       [owner, leaseMs],
     );
     return { leader: row?.leader === true, head: Number(row?.head ?? 0) };

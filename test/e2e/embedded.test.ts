@@ -3,7 +3,9 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { DEMO, gql, logIn, tempDir } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, tempDir, wsClient } from "../harness/index.ts";
+
+const STOCK = `subscription($ids: [ID!]!, $after: String) { stockChanged(productIds: $ids, after: $after) { stock version cursor } }`;
 
 const root = new URL("../..", import.meta.url).pathname;
 const dir = tempDir("cartwheel-embedded-");
@@ -49,7 +51,7 @@ async function startEmbedded(): Promise<{ url: string; stop(): Promise<number | 
 
 const LIST = `{ products(first: 100) { totalCount edges { node { id name stock } } } categories { id } }`;
 
-it("runs on PGlite with in-process pub/sub, seeds once, and keeps data and signing key across restarts", async () => {
+it("runs on PGlite with in-process pub/sub, seeds once, and keeps data, signing key and resumable events across restarts", async () => {
   const first = await startEmbedded();
   const before = await gql(first.url, LIST);
   expect(before.errors).toBeUndefined();
@@ -59,16 +61,37 @@ it("runs on PGlite with in-process pub/sub, seeds once, and keeps data and signi
 
   const staff = await logIn(first.url, DEMO.staff);
   const product = before.data.products.edges[0].node;
-  const adjusted = await gql(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 7) { stock } }`, { p: product.id }, staff);
-  expect(adjusted.data.adjustStock.stock).toBe(product.stock + 7);
+  const watcher = wsClient(first.url.replace("http", "ws"));
+  const events = watcher.iterate({ query: STOCK, variables: { ids: [product.id] } }) as AsyncIterableIterator<any>;
+  const pending = events.next();
+  // The subscription is live once a change reaches it; bounded by the attempts.
+  let event: any;
+  for (let attempt = 0; !event && attempt < 20; attempt++) {
+    await gql(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 7) { stock } }`, { p: product.id }, staff);
+    event = await Promise.race([pending, new Promise((r) => setTimeout(r, 500))]);
+  }
+  const seenStock = (event as { value: any }).value.data.stockChanged.stock as number;
+  await watcher.dispose();
+  const missed = await gql(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product.id }, staff);
+  expect(missed.data.adjustStock.stock).toBeGreaterThan(seenStock);
   expect(await first.stop()).toBe(0);
 
   const second = await startEmbedded();
   try {
+    // A cursor from before the restart resumes: the change made after it is replayed from the embedded outbox.
+    const resumed = wsClient(second.url.replace("http", "ws"));
+    try {
+      const replay = resumed.iterate({ query: STOCK, variables: { ids: [product.id], after: (event as { value: any }).value.data.stockChanged.cursor } }) as AsyncIterableIterator<any>;
+      let last = (await nextWithin(replay)).data.stockChanged;
+      while (last.stock !== missed.data.adjustStock.stock) last = (await nextWithin(replay)).data.stockChanged;
+      expect(last.version).toBeGreaterThan(0);
+    } finally {
+      await resumed.dispose();
+    }
     const after = await gql(second.url, LIST);
     expect(after.data.products.totalCount).toBe(before.data.products.totalCount);
     expect(after.data.products.edges.map((e: any) => e.node.id)).toEqual(before.data.products.edges.map((e: any) => e.node.id));
-    expect(after.data.products.edges[0].node.stock).toBe(product.stock + 7);
+    expect(after.data.products.edges[0].node.stock).toBe(missed.data.adjustStock.stock);
     // The same signing key: a token from the first run is still valid.
     const me = await gql(second.url, `{ me { email } }`, {}, staff);
     expect(me.data.me.email).toBe(DEMO.staff.email);

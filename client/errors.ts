@@ -9,7 +9,8 @@ export interface ClientError {
  * the server (`extensions.code`), or one of the client's own for a subscription's transport:
  *
  * - `UNAUTHENTICATED` also when the server closed the WebSocket with 4403 (the token is bad,
- *   expired or revoked): refresh or sign in, then subscribe again (with `after`).
+ *   expired or revoked; over SSE the server answers 401 or ends the stream with that code):
+ *   refresh or sign in, then subscribe again (with `after`).
  * - `CONNECTION_CLOSED`: the connection ended and the client did not reopen it (a close code
  *   that retrying cannot help, e.g. 4008 "too slow", in `extensions.closeCode`, or the retries
  *   ran out): subscribe again, with `after` set to the subscription's last `cursor`.

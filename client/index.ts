@@ -4,6 +4,7 @@ import { CartwheelError, type ClientError } from "./errors.ts";
 import manifest from "./generated/persisted-documents.json" with { type: "json" };
 import { resumable, type CartwheelSubscription, type SubscribeRequest } from "./resume.ts";
 import type { ReconnectOptions } from "./backoff.ts";
+import { sseFailure, sseTransport } from "./sse.ts";
 import { webSocketFailure, webSocketTransport } from "./ws.ts";
 
 export { CartwheelError, type ClientError } from "./errors.ts";
@@ -17,8 +18,8 @@ export type { ReconnectOptions } from "./backoff.ts";
  * Documents travel by hash. With `mode: "apq"` (default) a query is first sent as a hash over GET
  * (cacheable), and the text follows only when the server has not seen it (Automatic Persisted
  * Queries). With `mode: "trusted"` (partners) only the hash is ever sent: the server runs the text
- * from its manifest. Subscriptions go over graphql-ws on the same URL, and resume by themselves
- * after the connection drops (see `subscribe`).
+ * from its manifest. Subscriptions go over graphql-ws on the same URL (or GraphQL over SSE, see
+ * `transport`), and resume by themselves after the connection drops (see `subscribe`).
  */
 export interface ClientOptions {
   /** http(s)://host:port/graphql */
@@ -28,11 +29,21 @@ export interface ClientOptions {
   /** A partner's API key (X-Partner-Key); implies trusted mode. */
   partnerKey?: string;
   mode?: "apq" | "trusted" | "plain";
+  /**
+   * How subscriptions travel: `"ws"` (default), graphql-ws on `url`; `"sse"`, GraphQL over
+   * Server-Sent Events on `url` + `/stream` (graphql-sse, one streaming request per subscription;
+   * for networks that let only plain HTTP through). Both resume the same way.
+   */
+  transport?: "ws" | "sse";
   /** Reconnection of subscriptions: by default for ever, with backoff from 0.5 s to 30 s. */
   reconnect?: ReconnectOptions;
   /** How often an idle WebSocket is pinged to notice a dead network (0: never). Default 15 000 ms. */
   keepAliveMs?: number;
-  /** How long opening a connection, or a ping's pong, may take before the connection is dropped and reopened (0: no limit). Default 10 000 ms. */
+  /**
+   * How long opening a connection, a ping's pong (WebSocket), or silence beyond the server's
+   * 12 s ping (SSE) may take before the connection is dropped and reopened (0: no limit).
+   * Default 10 000 ms.
+   */
   timeoutMs?: number;
 }
 
@@ -108,8 +119,20 @@ export function createCartwheelClient(options: ClientOptions) {
     return { status: response.status, body };
   }
 
+  const credentials = (): Record<string, string> => {
+    const token = options.token?.();
+    return { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(options.partnerKey ? { "x-partner-key": options.partnerKey } : {}) };
+  };
   let ws: ReturnType<typeof webSocketTransport> | undefined;
+  let sse: ReturnType<typeof sseTransport> | undefined;
   const live = new Set<CartwheelSubscription<unknown>>();
+  const streams = () =>
+    (sse ??= sseTransport({
+      url: `${options.url.replace(/\/+$/, "")}/stream`,
+      headers: credentials,
+      ...(options.reconnect && { reconnect: options.reconnect }),
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    }));
   const socket = () =>
     (ws ??= webSocketTransport({
       url: options.url.replace(/^http/, "ws"),
@@ -146,23 +169,25 @@ export function createCartwheelClient(options: ClientOptions) {
      * `ClientOptions.reconnect`) and subscribes again with `after` set to the cursor of the last
      * event received, so the server replays what was missed and the iterator goes on with
      * nothing missing and nothing repeated. `iterator.cursor` is the last yielded event's cursor:
-     * persist it, and pass it as `options.after` to resume after a restart. The operation must
-     * declare `$after: String` and pass it to its subscription field.
+     * persist it, and pass it as `{ after }` (the third argument) to resume after a restart. The
+     * operation must declare `$after: String` and pass it to its subscription field.
      *
      * Errors end the iteration with a CartwheelError: CURSOR_EXPIRED when the cursor is older
      * than the events the server keeps (refetch what the subscription keeps current, then
-     * subscribe without `after`); UNAUTHENTICATED when the server closed the connection with
-     * 4403 (refresh or sign in, then subscribe again with `after: iterator.cursor`);
-     * CONNECTION_CLOSED when it closed it for good otherwise (e.g. 4008 too slow) or the
-     * reconnection attempts ran out.
+     * subscribe without `after`); UNAUTHENTICATED when the credentials are not (or no longer)
+     * accepted: WebSocket closed with 4403, stream refused with 401 or ended with an
+     * UNAUTHENTICATED event (refresh or sign in, then subscribe again with
+     * `after: iterator.cursor`); CONNECTION_CLOSED when the WebSocket was closed for good
+     * otherwise (e.g. 4008 too slow), a stream was refused otherwise, or the reconnection attempts
+     * ran out.
      */
-    subscribe<R, V>(document: TypedDocumentNode<R, V>, ...[variables, options]: VariablesArgs<V, [options?: SubscribeOptions]>): CartwheelSubscription<R> {
+    subscribe<R, V>(document: TypedDocumentNode<R, V>, ...[variables, start]: VariablesArgs<V, [start?: SubscribeOptions]>): CartwheelSubscription<R> {
       const doc = persisted(document as TypedDocumentNode<unknown, never>);
       if (!doc.variables.has("after")) {
         throw new Error(`${doc.operationName ?? "the subscription"} cannot resume: declare \`$after: String\` and pass it to the subscription field`);
       }
       const given = (variables ?? {}) as Record<string, unknown>;
-      const after = options?.after ?? (typeof given.after === "string" ? given.after : undefined);
+      const after = start?.after ?? (typeof given.after === "string" ? given.after : undefined);
       const rest = { ...given };
       delete rest.after;
       const request: SubscribeRequest = {
@@ -173,7 +198,8 @@ export function createCartwheelClient(options: ClientOptions) {
         variables: rest,
         ...(mode === "trusted" && { extensions: { persistedQuery: { version: 1, sha256Hash: doc.hash } } }),
       };
-      const subscription = resumable<R>(socket().subscribe, request, { after, failure: webSocketFailure, onEnd: () => live.delete(subscription) });
+      const transport = options.transport === "sse" ? { subscribe: streams().subscribe, failure: sseFailure } : { subscribe: socket().subscribe, failure: webSocketFailure };
+      const subscription = resumable<R>(transport.subscribe, request, { after, failure: transport.failure, onEnd: () => live.delete(subscription) });
       live.add(subscription);
       return subscription;
     },
@@ -181,6 +207,7 @@ export function createCartwheelClient(options: ClientOptions) {
     /** Ends every subscription (their iterators are done) and closes the WebSocket, if one was opened. Never rejects. */
     async dispose(): Promise<void> {
       await Promise.all([...live].map((s) => s.return()));
+      sse?.dispose();
       await ws?.dispose();
     },
   };

@@ -1,13 +1,14 @@
 /**
  * `npm run example:storefront [-- <graphql url>]`: a storefront session through the typed client.
  * Logs in as the demo customer, browses, fills the cart while watching `cartUpdated` and
- * `orderUpdated` over graphql-ws, checks out, and prints what happened. Then it resumes: the app
- * goes offline keeping the cursor of the last cart event, the cart changes meanwhile, and a new
- * client subscribing after that cursor gets the change it missed. Exits 1 on any failure,
- * including an expected event that does not arrive within its timeout.
+ * `orderUpdated` (over graphql-ws, or SSE), checks out, and prints what happened. Then it
+ * resumes: the app goes offline keeping the cursor of the last cart event, the cart changes
+ * meanwhile, and a new client subscribing after that cursor gets the change it missed. Exits 1
+ * on any failure, including an expected event that does not arrive within its timeout.
  *
  * Environment: CARTWHEEL_URL (default http://localhost:4000/graphql), CARTWHEEL_EMAIL and
- * CARTWHEEL_PASSWORD (default: the embedded default's demo customer).
+ * CARTWHEEL_PASSWORD (default: the embedded default's demo customer), CARTWHEEL_TRANSPORT (`ws`,
+ * the default, or `sse`: subscriptions over GraphQL over SSE at <url>/stream).
  */
 import { randomUUID } from "node:crypto";
 import { createCartwheelClient, type CartwheelClient, type CartwheelSubscription } from "../client/index.ts";
@@ -31,6 +32,7 @@ const EVENT_TIMEOUT_MS = 10_000;
 const url = process.argv[2] ?? process.env.CARTWHEEL_URL ?? "http://localhost:4000/graphql";
 const email = process.env.CARTWHEEL_EMAIL ?? "customer@cartwheel.test";
 const password = process.env.CARTWHEEL_PASSWORD ?? "cartwheel-customer";
+const transport = process.env.CARTWHEEL_TRANSPORT === "sse" ? "sse" : "ws";
 
 const money = (m: { amountCents: number; currency: string }) => `${(m.amountCents / 100).toFixed(2)} ${m.currency}`;
 const describeCart = ({ cartUpdated: c }: CartUpdatedSubscription) => `cartUpdated v${c.version}: ${c.itemCount} item(s), ${money(c.subtotal)} (cursor ${c.cursor})`;
@@ -78,7 +80,7 @@ function watch<T>(source: AsyncIterableIterator<T>, describe: (value: T) => stri
 async function run(client: CartwheelClient, setToken: (token: string) => void): Promise<CartwheelSubscription<CartUpdatedSubscription>> {
   const { logIn } = await client.request(LogInDocument, { email, password });
   setToken(logIn.accessToken);
-  log(`Logged in as ${logIn.user.name} <${logIn.user.email}> (${logIn.user.role})`);
+  log(`Logged in as ${logIn.user.name} <${logIn.user.email}> (${logIn.user.role}); subscriptions over ${transport === "sse" ? "SSE" : "WebSocket"}`);
 
   // Subscribe first, so the cart changes and the order below are seen as they happen.
   const cartSubscription = client.subscribe(CartUpdatedDocument);
@@ -149,7 +151,7 @@ async function resume(client: CartwheelClient, cart: CartwheelSubscription<CartU
   const { addToCart: changed } = await client.request(AddToCartDocument, { productId: product.id, quantity: 1 });
   log(`Meanwhile, on another device: added 1 x ${product.name}, cart v${changed.version}`);
 
-  const restarted = createCartwheelClient({ url, token });
+  const restarted = createCartwheelClient({ url, token, transport });
   try {
     const events = watch(restarted.subscribe(CartUpdatedDocument, {}, { after: saved }), describeCart);
     const missed = await events.until((e) => e.cartUpdated.version >= changed.version, `the missed cartUpdated v${changed.version}`);
@@ -161,7 +163,7 @@ async function resume(client: CartwheelClient, cart: CartwheelSubscription<CartU
 }
 
 let token: string | undefined;
-const client = createCartwheelClient({ url, token: () => token });
+const client = createCartwheelClient({ url, token: () => token, transport });
 try {
   const cart = await run(client, (next) => (token = next));
   await resume(client, cart, () => token);

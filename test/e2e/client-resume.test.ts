@@ -1,6 +1,7 @@
-// The typed client's subscriptions resume by themselves: against two real server instances sharing
-// PostgreSQL and Redis, with the client's connection cut (and frozen) by a TCP proxy in front of
-// one of them. Changes are made on the other instance while the client is away.
+// The typed client's subscriptions resume by themselves, over the WebSocket and over SSE: against
+// two real server instances sharing PostgreSQL and Redis, with the client's connection cut (and
+// frozen) by a TCP proxy in front of one of them. Changes are made on the other instance while
+// the client is away.
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCartwheelClient, type CartwheelClient, type ClientOptions } from "../../client/index.ts";
@@ -17,9 +18,12 @@ afterEach(async () => {
   await Promise.all(leftovers.splice(0).map((l) => l.dispose()));
 });
 
+type Transport = NonNullable<ClientOptions["transport"]>;
+const TRANSPORTS: Transport[] = ["ws", "sse"];
+
 /** A client whose reconnection is quick (the defaults wait 0.5 s to 30 s between attempts). */
-function client(url: string, options: Partial<ClientOptions> = {}): CartwheelClient {
-  const c = createCartwheelClient({ url, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...options });
+function client(transport: Transport, url: string, options: Partial<ClientOptions> = {}): CartwheelClient {
+  const c = createCartwheelClient({ url, transport, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...options });
   leftovers.push(c);
   return c;
 }
@@ -46,15 +50,15 @@ async function until(condition: () => boolean, what: string, ms = EVENT_MS): Pro
   }
 }
 
-describe("the typed client resumes after a dropped connection", () => {
-  const pair = useInstancePair();
-  const cartChannel = (userId: string) => `${pair.prefix}CART_UPDATED:${keyOf(userId, "User")}`;
+const pair = useInstancePair();
+const cartChannel = (userId: string) => `${pair.prefix}CART_UPDATED:${keyOf(userId, "User")}`;
 
+describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped connection", (transport) => {
   it("cut while changes are made on the other instance: after reconnecting it yields exactly the missed events in version order, then live ones", async () => {
     const user = await signUp(pair.a.url);
     const [product] = await someProducts(pair.a.url, 1);
     const { proxy, url } = await proxyTo(pair.a);
-    const events = client(url, { token: () => user.token }).subscribe(CartUpdatedDocument);
+    const events = client(transport, url, { token: () => user.token }).subscribe(CartUpdatedDocument);
     expect(events.cursor).toBeUndefined();
     await waitForSubscribers(cartChannel(user.userId));
     const v1 = await addToCart(pair.b, user.token, product!.id);
@@ -89,7 +93,7 @@ describe("the typed client resumes after a dropped connection", () => {
     const adjust = async () =>
       (await gql(pair.b.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff)).data.adjustStock.stock as number;
     const { proxy, url } = await proxyTo(pair.a);
-    const c = client(url, { token: () => user.token });
+    const c = client(transport, url, { token: () => user.token });
     const cart = c.subscribe(CartUpdatedDocument);
     const stock = c.subscribe(StockChangedDocument, { productIds: [product!.id] });
     await waitForSubscribers(cartChannel(user.userId));
@@ -111,11 +115,13 @@ describe("the typed client resumes after a dropped connection", () => {
     expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(live);
   });
 
-  it("a frozen connection (nothing arrives, nothing closes) is noticed by ping, dropped and resumed", async () => {
+  // Over the WebSocket a ping's pong does not come; over SSE the server's 12 s ping does not come
+  // (so that one takes 12 s).
+  it("a frozen connection (nothing arrives, nothing closes) is noticed, dropped and resumed", { timeout: 45_000 }, async () => {
     const user = await signUp(pair.a.url);
     const [product] = await someProducts(pair.a.url, 1);
     const { proxy, url } = await proxyTo(pair.a);
-    const events = client(url, { token: () => user.token, keepAliveMs: 100, timeoutMs: 300 }).subscribe(CartUpdatedDocument);
+    const events = client(transport, url, { token: () => user.token, keepAliveMs: 100, timeoutMs: 300 }).subscribe(CartUpdatedDocument);
     await waitForSubscribers(cartChannel(user.userId));
     const v1 = await addToCart(pair.b, user.token, product!.id);
     expect((await nextWithin(events, EVENT_MS)).cartUpdated.version).toBe(v1);
@@ -124,7 +130,7 @@ describe("the typed client resumes after a dropped connection", () => {
     proxy.freeze();
     const missed = await addToCart(pair.b, user.token, product!.id);
     // The pong never comes: the client drops the socket, and the server sees it go.
-    await until(() => subscriberCount(cartChannel(user.userId)) === 0, "the server saw the frozen socket closed");
+    await until(() => subscriberCount(cartChannel(user.userId)) === 0, "the server saw the frozen connection closed", 20_000);
     // A connection opened into the frozen network hangs in its upgrade: the client gives up on it
     // and tries another one.
     await until(() => proxy.opened >= opened + 2, "a second connection attempt while frozen");
@@ -137,7 +143,7 @@ describe("the typed client resumes after a dropped connection", () => {
   it("starts after a given cursor (an app restarting with the cursor it persisted): the events since come first, then live ones", async () => {
     const user = await signUp(pair.a.url);
     const [product] = await someProducts(pair.a.url, 1);
-    const before = client(pair.a.url, { token: () => user.token });
+    const before = client(transport, pair.a.url, { token: () => user.token });
     const first = before.subscribe(CartUpdatedDocument);
     await waitForSubscribers(cartChannel(user.userId));
     await addToCart(pair.a, user.token, product!.id);
@@ -147,7 +153,7 @@ describe("the typed client resumes after a dropped connection", () => {
     await before.dispose();
     const missed = [await addToCart(pair.b, user.token, product!.id), await addToCart(pair.b, user.token, product!.id)];
 
-    const after = client(pair.b.url, { token: () => user.token });
+    const after = client(transport, pair.b.url, { token: () => user.token });
     const resumed = after.subscribe(CartUpdatedDocument, {}, { after: saved });
     expect(resumed.cursor).toBe(saved);
     const replayed = [(await nextWithin(resumed, EVENT_MS)).cartUpdated, (await nextWithin(resumed, EVENT_MS)).cartUpdated];
@@ -164,29 +170,31 @@ describe("the typed client resumes after a dropped connection", () => {
     expect((await nextWithin(resumed, EVENT_MS)).cartUpdated.version).toBe(both);
   });
 
-  it("4403 is not retried: a bad token, and a session logged out everywhere, end the iterator with UNAUTHENTICATED", async () => {
+  it("credentials are not retried: a bad token, and a session logged out everywhere, end the iterator with UNAUTHENTICATED", async () => {
     let reads = 0;
-    const bad = client(pair.a.url, { token: () => (reads++, "not-a-token") }).subscribe(CartUpdatedDocument);
+    const bad = client(transport, pair.a.url, { token: () => (reads++, "not-a-token") }).subscribe(CartUpdatedDocument);
     const refused = await nextWithin(bad, EVENT_MS).catch((error: unknown) => error);
-    expect(refused).toMatchObject({ code: "UNAUTHENTICATED", errors: [{ extensions: { closeCode: 4403 } }] });
+    // The WebSocket is closed with 4403; the stream is refused with 401.
+    expect(refused).toMatchObject({ code: "UNAUTHENTICATED", ...(transport === "ws" ? { errors: [{ extensions: { closeCode: 4403 } }] } : { status: 401 }) });
     // One connection attempt only (the token is read on every one).
     expect(reads).toBe(1);
     expect(await bad.next()).toEqual({ done: true, value: undefined });
 
     const user = await signUp(pair.a.url);
     reads = 0;
-    const events = client(pair.a.url, { token: () => (reads++, user.token) }).subscribe(CartUpdatedDocument);
+    const events = client(transport, pair.a.url, { token: () => (reads++, user.token) }).subscribe(CartUpdatedDocument);
     await waitForSubscribers(cartChannel(user.userId));
     expect((await gql(pair.b.url, "mutation { logOutEverywhere }", {}, user.token)).data.logOutEverywhere).toBe(true);
     const closed = await nextWithin(events, EVENT_MS).catch((error: unknown) => error);
-    expect(closed).toMatchObject({ code: "UNAUTHENTICATED", errors: [{ extensions: { closeCode: 4403, reason: expect.stringMatching(/revoked/) } }] });
+    expect(closed).toMatchObject({ code: "UNAUTHENTICATED" });
+    expect(JSON.stringify(closed)).toMatch(/revoked/);
     expect(reads).toBe(1);
   });
 
   it("dispose() while waiting to reconnect ends the iterators and resolves at once, without waiting out the backoff", async () => {
     const user = await signUp(pair.a.url);
     const { proxy, url } = await proxyTo(pair.a);
-    const c = createCartwheelClient({ url, token: () => user.token, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const c = createCartwheelClient({ url, transport, token: () => user.token, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
     const events = c.subscribe(CartUpdatedDocument);
     await waitForSubscribers(cartChannel(user.userId));
     const pending = events.next();
@@ -201,7 +209,7 @@ describe("the typed client resumes after a dropped connection", () => {
   });
 
   it("refuses a subscription document that cannot resume", () => {
-    const c = client(pair.a.url);
+    const c = client(transport, pair.a.url);
     const meta = (CartUpdatedDocument as unknown as { __meta__: unknown }).__meta__;
     const withoutAfter = { ...CartUpdatedDocument, __meta__: meta, definitions: CartUpdatedDocument.definitions.map((d) => ({ ...d, variableDefinitions: [] })) };
     expect(() => c.subscribe(withoutAfter as typeof CartUpdatedDocument)).toThrow(/declare `\$after: String`/);
@@ -234,11 +242,11 @@ describe("the typed client and CURSOR_EXPIRED", () => {
     }
   }
 
-  it("a start cursor older than the retention, and a reconnection after it, end the iterator with CartwheelError CURSOR_EXPIRED", async () => {
+  it.each(TRANSPORTS)("over %s: a start cursor older than the retention, and a reconnection after it, end the iterator with CartwheelError CURSOR_EXPIRED", async (transport) => {
     const [product] = await someProducts(app.url, 1);
     const bump = () => gql(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff);
     const { proxy, url } = await proxyTo(app);
-    const events = client(url).subscribe(StockChangedDocument, { productIds: [product!.id] });
+    const events = client(transport, url).subscribe(StockChangedDocument, { productIds: [product!.id] });
     await waitForSubscribers(`STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
     await bump();
     const old = (await nextWithin(events, EVENT_MS)).stockChanged.cursor;
@@ -253,7 +261,7 @@ describe("the typed client and CURSOR_EXPIRED", () => {
     expect(expired).toMatchObject({ code: "CURSOR_EXPIRED" });
     expect(await events.next()).toEqual({ done: true, value: undefined });
 
-    const started = client(app.url).subscribe(StockChangedDocument, { productIds: [product!.id] }, { after: old });
+    const started = client(transport, app.url).subscribe(StockChangedDocument, { productIds: [product!.id] }, { after: old });
     expect(await nextWithin(started, EVENT_MS).catch((error: unknown) => error)).toMatchObject({ code: "CURSOR_EXPIRED" });
   });
 });

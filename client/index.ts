@@ -175,9 +175,10 @@ export function createCartwheelClient(options: ClientOptions) {
      * Errors end the iteration with a CartwheelError: CURSOR_EXPIRED when the cursor is older
      * than the events the server keeps (refetch what the subscription keeps current, then
      * subscribe without `after`); UNAUTHENTICATED when the credentials are not (or no longer)
-     * accepted: WebSocket closed with 4403, stream refused with 401 or ended with an
-     * UNAUTHENTICATED event (refresh or sign in, then subscribe again with
-     * `after: iterator.cursor`); CONNECTION_CLOSED when the WebSocket was closed for good
+     * accepted and `token()` has nothing newer: WebSocket closed with 4403, stream refused with
+     * 401 or ended with an UNAUTHENTICATED event (refresh or sign in, then subscribe again with
+     * `after: iterator.cursor`; with a newer token at hand it reconnects and resumes by itself);
+     * CONNECTION_CLOSED when the WebSocket was closed for good
      * otherwise (e.g. 4008 too slow), a stream was refused otherwise, or the reconnection attempts
      * ran out.
      */

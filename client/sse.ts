@@ -27,6 +27,12 @@ async function refusal(response: Response): Promise<CartwheelError> {
   return new CartwheelError([{ message: `HTTP ${response.status}`, extensions: { code } }], response.status);
 }
 
+/** The last event of a stream whose credentials stopped being good (server/sse.ts). */
+function endedForCredentials(result: unknown): boolean {
+  const { data, errors } = result as { data?: unknown; errors?: ClientError[] };
+  return data == null && errors?.length === 1 && errors[0]!.extensions?.code === "UNAUTHENTICATED";
+}
+
 /** Statuses worth another attempt: the server is away, overloaded or draining. Other 4xx are answers. */
 const retryable = (status: number) => status >= 500 || status === 408 || status === 429;
 
@@ -71,14 +77,22 @@ export function sseTransport(options: SseOptions): { subscribe: Subscriber; disp
       // One graphql-sse client per subscription (distinct connections anyway): its retry
       // decision needs this subscription's last response.
       let last: Response | undefined;
+      // The headers of the latest request, to tell whether the credentials have changed since.
+      let sent: string | undefined;
+      const changed = () => JSON.stringify(options.headers()) !== sent;
       const retry = backoff(options.reconnect);
       const client = createClient({
         url: options.url,
-        headers: options.headers,
+        headers: () => {
+          const headers = options.headers();
+          sent = JSON.stringify(headers);
+          return headers;
+        },
         retryAttempts: options.reconnect?.attempts ?? Infinity,
         retry: async (retries) => {
-          // graphql-sse retries every non-2xx answer: only those that may change are retried here.
-          if (last && !last.ok && !retryable(last.status)) throw await refusal(last);
+          // graphql-sse retries every non-2xx answer: only those that may change are retried
+          // here, and a 401 only with other credentials than the ones it refused.
+          if (last && !last.ok && !retryable(last.status) && !(last.status === 401 && changed())) throw await refusal(last);
           await retry.wait(retries);
         },
         fetchFn: async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -97,17 +111,30 @@ export function sseTransport(options: SseOptions): { subscribe: Subscriber; disp
           }
         },
       });
-      const unsubscribe = client.subscribe(request as never, {
-        next: (result) => sink.next(result as never),
-        error: (error) => {
-          open.delete(dispose);
-          sink.error(error);
-        },
-        complete: () => {
-          open.delete(dispose);
-          sink.complete();
-        },
-      });
+      // A stream whose token expired or whose session was revoked ends with an UNAUTHENTICATED
+      // event: when the app has other credentials by then, subscribe again with them instead.
+      let renew = false;
+      const start = () =>
+        client.subscribe(request as never, {
+          next: (result) => {
+            if (!renew && endedForCredentials(result) && changed()) renew = true;
+            else if (!renew) sink.next(result as never);
+          },
+          error: (error) => {
+            open.delete(dispose);
+            sink.error(error);
+          },
+          complete: () => {
+            if (renew) {
+              renew = false;
+              unsubscribe = start();
+              return;
+            }
+            open.delete(dispose);
+            sink.complete();
+          },
+        });
+      let unsubscribe = start();
       const dispose = () => {
         open.delete(dispose);
         retry.cancel();

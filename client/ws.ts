@@ -22,9 +22,10 @@ export interface WebSocketOptions {
 
 /**
  * Close codes after which reconnecting cannot help (graphql-ws itself never retries 4004, 4005,
- * 4400, 4401, 4406, 4409, 4429, 4500, nor 1xxx codes but 1000, 1001, 1005, 1006 and 1012–1014): 4403 (the token is bad, expired or revoked;
- * graphql-ws would retry it, and a revoked session would be retried for ever) and 4008, the
- * server's "too slow" (src/server/fanout.ts CLOSE_TOO_SLOW), after which the app should refetch.
+ * 4400, 4401, 4406, 4409, 4429, 4500, nor 1xxx codes but 1000, 1001, 1005, 1006 and 1012–1014):
+ * 4403 (the token is bad, expired or revoked: graphql-ws would retry it, and a revoked session
+ * for ever; see shouldRetry for the one exception) and 4008, the server's "too slow"
+ * (src/server/fanout.ts CLOSE_TOO_SLOW), after which the app should refetch.
  */
 const NO_RETRY: ReadonlySet<number> = new Set([CloseCode.Forbidden, 4008]);
 
@@ -37,9 +38,14 @@ function isCloseEvent(value: unknown): value is CloseEventLike {
   return typeof value === "object" && value !== null && "code" in value && "reason" in value;
 }
 
-/** Whether graphql-ws should reconnect after `error`: close events but those in NO_RETRY, and network errors (not the client's own Errors). */
-export function shouldRetry(error: unknown): boolean {
-  if (isCloseEvent(error)) return !NO_RETRY.has(error.code);
+/**
+ * Whether graphql-ws should reconnect after `error`: close events but those in NO_RETRY, and
+ * network errors (not the client's own Errors). A 4403 is retried when the credentials have
+ * changed since that connection was opened (`credentialsChanged`: the app refreshed its token,
+ * and the old one has expired or its session was revoked), never with the same ones.
+ */
+export function shouldRetry(error: unknown, credentialsChanged: () => boolean = () => false): boolean {
+  if (isCloseEvent(error)) return error.code === CloseCode.Forbidden ? credentialsChanged() : !NO_RETRY.has(error.code);
   // ws reports a failed connection (refused, reset, handshake timeout) as an ErrorEvent, which is
   // no Error; an Error is the client's own failure (a throwing token getter), retrying won't help.
   return !(error instanceof Error);
@@ -76,13 +82,19 @@ export function webSocketTransport(options: WebSocketOptions): { subscribe: Subs
   let socket: WebSocket | undefined;
   let pongTimer: NodeJS.Timeout | undefined;
   const retry = backoff(options.reconnect);
+  // The connection_init payload of the latest connection.
+  let sent: string | undefined;
   const client: Client = createClient({
     url: options.url,
     webSocketImpl: TimedWebSocket,
-    connectionParams: options.connectionParams,
+    connectionParams: () => {
+      const params = options.connectionParams();
+      sent = JSON.stringify(params);
+      return params;
+    },
     retryAttempts: options.reconnect?.attempts ?? Infinity,
     retryWait: retry.wait,
-    shouldRetry,
+    shouldRetry: (error) => shouldRetry(error, () => JSON.stringify(options.connectionParams()) !== sent),
     keepAlive: options.keepAliveMs ?? 15_000,
     connectionAckWaitTimeout: timeoutMs,
     on: {

@@ -17,6 +17,10 @@ describe("the typed client's reconnection policy", () => {
 
   it("does not reconnect after 4403 (credentials), 4008 (too slow) or an Error of the client's own", () => {
     expect(shouldRetry(closed(4403, "Forbidden: session revoked"))).toBe(false);
+    expect(shouldRetry(closed(4403, "Forbidden: access token expired"), () => false)).toBe(false);
+    // Unless the app has other credentials by now (it refreshed the token).
+    expect(shouldRetry(closed(4403, "Forbidden: access token expired"), () => true)).toBe(true);
+    expect(shouldRetry(closed(CLOSE_TOO_SLOW, "too slow"), () => true)).toBe(false);
     expect(shouldRetry(closed(CLOSE_TOO_SLOW, "too slow"))).toBe(false);
     expect(shouldRetry(new Error("token getter failed"))).toBe(false);
   });

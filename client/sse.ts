@@ -93,6 +93,8 @@ export function sseTransport(options: SseOptions): { subscribe: Subscriber; disp
           // graphql-sse retries every non-2xx answer: only those that may change are retried
           // here, and a 401 only with other credentials than the ones it refused.
           if (last && !last.ok && !retryable(last.status) && !(last.status === 401 && changed())) throw await refusal(last);
+          // graphql-sse does not read a refusal's body: let its connection go.
+          if (last && !last.ok) void last.body?.cancel().catch(() => {});
           await retry.wait(retries);
         },
         fetchFn: async (input: RequestInfo | URL, init?: RequestInit) => {

@@ -2,6 +2,9 @@
 // two real server instances sharing PostgreSQL and Redis, with the client's connection cut (and
 // frozen) by a TCP proxy in front of one of them. Changes are made on the other instance while
 // the client is away.
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCartwheelClient, type CartwheelClient, type ClientOptions } from "../../client/index.ts";
@@ -9,7 +12,7 @@ import { CartUpdatedDocument, StockChangedDocument } from "../../client/generate
 import type { App } from "../../src/app.ts";
 import { decodeCursor } from "../../src/events/outbox.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, subscriberCount, useDatabase, useInstancePair, waitForSubscribers } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, subscriberCount, tempDir, useDatabase, useInstancePair, waitForSubscribers } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const EVENT_MS = 10_000;
@@ -101,7 +104,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
     let version = await addToCart(pair.b, user.token, product!.id);
     let level = await adjust();
     expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(version);
-    expect((await nextWithin(stock, EVENT_MS)).stockChanged.product.stock).toBe(level);
+    expect((await nextWithin(stock, EVENT_MS)).stockChanged.stock).toBe(level);
     for (let round = 0; round < 2; round++) {
       proxy.cut();
       await proxy.refusedAtLeast(1);
@@ -109,7 +112,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
       level = await adjust();
       proxy.restore();
       expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(version);
-      expect((await nextWithin(stock, EVENT_MS)).stockChanged.product.stock).toBe(level);
+      expect((await nextWithin(stock, EVENT_MS)).stockChanged.stock).toBe(level);
     }
     const live = await addToCart(pair.a, user.token, product!.id);
     expect((await nextWithin(cart, EVENT_MS)).cartUpdated.version).toBe(live);
@@ -285,5 +288,42 @@ describe("the typed client and CURSOR_EXPIRED", () => {
 
     const started = client(transport, app.url).subscribe(StockChangedDocument, { productIds: [product!.id] }, { after: old });
     expect(await nextWithin(started, EVENT_MS).catch((error: unknown) => error)).toMatchObject({ code: "CURSOR_EXPIRED" });
+  });
+});
+
+describe("a partner's typed client (trusted documents: hash only)", () => {
+  // The partner's manifest holds StockChanged as codegen wrote it: the client sends its hash only.
+  const manifest = JSON.parse(readFileSync("client/generated/persisted-documents.json", "utf8")) as Record<string, string>;
+  const stockChanged = Object.entries(manifest).find(([, text]) => text.startsWith("subscription StockChanged"))!;
+  const key = `cwp_${randomBytes(24).toString("base64url")}`;
+  const dir = tempDir("cartwheel-partners-");
+  writeFileSync(join(dir.path, "acme.json"), JSON.stringify(Object.fromEntries([stockChanged])));
+  const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+  writeFileSync(join(dir.path, "partners.json"), JSON.stringify({ partners: [{ id: "acme", keySha256: sha256(key), manifest: "acme.json" }] }));
+  afterAll(() => dir.remove());
+  const db = useDatabase();
+
+  it.each(TRANSPORTS)("over %s: resumes after a cut with the hash and the new cursor", async (transport) => {
+    const app = await db.start({ env: { PARTNERS_FILE: join(dir.path, "partners.json") } });
+    const staff = await logIn(app.url, DEMO.staff);
+    const [product] = await someProducts(app.url, 1);
+    const adjust = async () =>
+      (await gql(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff)).data.adjustStock.stock as number;
+    const { proxy, url } = await proxyTo(app);
+    const events = client(transport, url, { partnerKey: key }).subscribe(StockChangedDocument, { productIds: [product!.id] });
+    await waitForSubscribers(`STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
+    const first = await adjust();
+    const seen = (await nextWithin(events, EVENT_MS)).stockChanged;
+    expect(seen.stock).toBe(first);
+    proxy.cut();
+    await proxy.refusedAtLeast(1);
+    const missed = [await adjust(), await adjust()];
+    proxy.restore();
+    // Each replayed event's own stock and version; its `product` is read as it is now.
+    const replayed = [(await nextWithin(events, EVENT_MS)).stockChanged, (await nextWithin(events, EVENT_MS)).stockChanged];
+    expect(replayed.map((e) => e.stock)).toEqual(missed);
+    expect(replayed.map((e) => e.version)).toEqual([seen.version + 1, seen.version + 2]);
+    const live = await adjust();
+    expect((await nextWithin(events, EVENT_MS)).stockChanged.stock).toBe(live);
   });
 });

@@ -26,11 +26,7 @@ try {
 } catch (error) {
   fail(error, secretsOf(config));
 }
-log.info(
-  { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? "redis" : "in-process" },
-  `Cartwheel listening on ${app.url}`,
-);
-
+// Before the "listening" line: a supervisor (or test) may signal as soon as it reads it.
 // `on`, not `once`: a second signal during the drain must not fall through to the default
 // handler (which would kill the process mid-drain); it is ignored, the drain goes on.
 let stopping = false;
@@ -52,3 +48,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     );
   });
 }
+log.info(
+  { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? "redis" : "in-process" },
+  `Cartwheel listening on ${app.url}`,
+);
+

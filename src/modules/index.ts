@@ -9,6 +9,7 @@ import { CartService, cartResolvers } from "./cart/index.ts";
 import { CatalogService, catalogResolvers, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
 import { InventoryService, createInventoryLoaders, inventoryResolvers } from "./inventory/index.ts";
+import { EventCursorResolver } from "./event-cursor.resolver.ts";
 import { NodeResolver } from "./node.resolver.ts";
 import { NotificationsService, createNotificationLoaders, notificationResolvers } from "./notifications/index.ts";
 import { OrdersService, createOrderLoaders, orderOwners, orderResolvers } from "./orders/index.ts";
@@ -16,6 +17,7 @@ import { OrdersService, createOrderLoaders, orderOwners, orderResolvers } from "
 /** The registration list: every module's resolvers, services, loaders and owner rules. */
 export const resolvers = [
   NodeResolver,
+  EventCursorResolver,
   ...identityResolvers,
   ...catalogResolvers,
   ...inventoryResolvers,

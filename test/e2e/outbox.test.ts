@@ -321,6 +321,18 @@ describe("resuming", () => {
     expect((await next(other.events)).data.orderPlaced.id).toBe(afterDemotion);
   });
 
+  it("eventCursor read with the data: a subscription after it gets every change made since the read", async () => {
+    const [product] = await someProducts(state.a.url, 1);
+    const read = await gql(state.a.url, `query($id: ID!) { eventCursor product(id: $id) { stock } }`, { id: product!.id });
+    expect(read.errors).toBeUndefined();
+    // Changed between the read and the subscription, on the other instance.
+    const missed = await adjust(state.b, product!.id, 3);
+    const s = subscribe(state.b, STOCK, { ids: [product!.id], after: read.data.eventCursor });
+    const first = (await next(s.events)).data.stockChanged;
+    expect(first.stock).toBe(missed.data.adjustStock.stock);
+    expect(first.stock).toBe(read.data.product.stock + 3);
+  });
+
   it("a cursor that is not ours is BAD_USER_INPUT", async () => {
     const [product] = await someProducts(state.a.url, 1);
     for (const after of ["nonsense", Buffer.from("o1:00000000:1").toString("base64url"), "x".repeat(100)]) {

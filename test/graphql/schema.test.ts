@@ -15,6 +15,7 @@ const PUBLIC_ROOT_FIELDS: Record<string, string> = {
   "Query.product": "catalog; non-ACTIVE products only for STAFF",
   "Query.products": "catalog; non-ACTIVE products only for STAFF",
   "Query.categories": "catalog",
+  "Query.eventCursor": "a position in the event stream; what it resumes is authorized per subscription",
   "Mutation.signUp": "the way into an account",
   "Mutation.logIn": "the way into an account (rate limited)",
   "Mutation.refreshSession": "authenticated by the refresh token itself",

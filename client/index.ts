@@ -1,6 +1,7 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { getOperationAST } from "graphql";
 import { CartwheelError, type ClientError } from "./errors.ts";
+import { EventCursorDocument } from "./generated/graphql.ts";
 import manifest from "./generated/persisted-documents.json" with { type: "json" };
 import { resumable, type CartwheelSubscription, type SubscribeRequest } from "./resume.ts";
 import type { ReconnectOptions } from "./backoff.ts";
@@ -53,6 +54,13 @@ export interface SubscribeOptions {
    * the events since are replayed first. It overrides an `after` in the variables.
    */
   after?: string;
+  /**
+   * Without `after`, the client first reads where the event stream stands (`eventCursor`, one
+   * query) and starts after it, so that a connection lost before the first event resumes without
+   * a gap. `fromNow: true` skips that query and starts live (a drop before the first event may
+   * then lose what changed meanwhile).
+   */
+  fromNow?: boolean;
 }
 
 /** Variables, optional when the operation has no required ones. */
@@ -145,7 +153,7 @@ export function createCartwheelClient(options: ClientOptions) {
       ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
     }));
 
-  return {
+  const client = {
     /** Runs a query or mutation; throws CartwheelError when the response has errors. */
     async request<R, V>(document: TypedDocumentNode<R, V>, ...[variables]: VariablesArgs<V>): Promise<R> {
       const doc = persisted(document as TypedDocumentNode<unknown, never>);
@@ -199,8 +207,11 @@ export function createCartwheelClient(options: ClientOptions) {
         variables: rest,
         ...(mode === "trusted" && { extensions: { persistedQuery: { version: 1, sha256Hash: doc.hash } } }),
       };
+      // No cursor given: start after where the stream stands now (one query first), so that a
+      // connection lost before the first event still resumes without a gap.
+      const startAfter = after ?? (start?.fromNow ? undefined : client.request(EventCursorDocument).then((r) => r.eventCursor, () => undefined));
       const transport = options.transport === "sse" ? { subscribe: streams().subscribe, failure: sseFailure } : { subscribe: socket().subscribe, failure: webSocketFailure };
-      const subscription = resumable<R>(transport.subscribe, request, { after, failure: transport.failure, onEnd: () => live.delete(subscription) });
+      const subscription = resumable<R>(transport.subscribe, request, { after: startAfter, failure: transport.failure, onEnd: () => live.delete(subscription) });
       live.add(subscription);
       return subscription;
     },
@@ -212,6 +223,7 @@ export function createCartwheelClient(options: ClientOptions) {
       await ws?.dispose();
     },
   };
+  return client;
 }
 
 export type CartwheelClient = ReturnType<typeof createCartwheelClient>;

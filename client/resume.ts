@@ -67,13 +67,15 @@ export function resumable<R>(
   subscribe: Subscriber,
   request: SubscribeRequest,
   options: {
-    after: string | undefined;
+    /** Where to start: a cursor, none (live from now), or a cursor still being fetched (subscribes once it is known). */
+    after: string | undefined | Promise<string | undefined>;
     failure: (error: unknown) => CartwheelError;
     /** Called once when the subscription ends, however it ends. */
     onEnd?: () => void;
   },
 ): CartwheelSubscription<R> {
-  const { after, failure } = options;
+  const { failure } = options;
+  const after = typeof options.after === "string" ? options.after : undefined;
   const base = request.variables ?? {};
   // The resume point (last received) runs ahead of `delivered` by what is queued, unread.
   let received = after;
@@ -109,7 +111,12 @@ export function resumable<R>(
     },
   };
 
-  dispose = subscribe(payload, {
+  const begin = () => {
+    if (ended) return;
+    dispose = subscribe(payload, sink);
+    if (ended) dispose();
+  };
+  const sink: Sink = {
     next(result) {
       if (ended) return;
       if (result.errors?.length) {
@@ -130,8 +137,20 @@ export function resumable<R>(
     complete() {
       if (!ended) end();
     },
-  });
-  if (ended) dispose();
+  };
+  if (options.after instanceof Promise) {
+    // Without a start cursor the subscription would resume from its first event only: a drop
+    // before it would lose what changed meanwhile.
+    options.after.then(
+      (cursor) => {
+        if (received === undefined && cursor !== undefined) received = delivered = cursor;
+        begin();
+      },
+      () => begin(),
+    );
+  } else {
+    begin();
+  }
 
   const iterator: CartwheelSubscription<R> = {
     get cursor() {

@@ -57,6 +57,21 @@ const pair = useInstancePair();
 const cartChannel = (userId: string) => `${pair.prefix}CART_UPDATED:${keyOf(userId, "User")}`;
 
 describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped connection", (transport) => {
+  it("cut before the first event: the change made meanwhile still arrives (the client started after eventCursor)", async () => {
+    const user = await signUp(pair.a.url);
+    const [product] = await someProducts(pair.a.url, 1);
+    const { proxy, url } = await proxyTo(pair.a);
+    const events = client(transport, url, { token: () => user.token }).subscribe(CartUpdatedDocument);
+    await waitForSubscribers(cartChannel(user.userId));
+    proxy.cut();
+    await proxy.refusedAtLeast(1);
+    const missed = await addToCart(pair.b, user.token, product!.id);
+    proxy.restore();
+    const first = (await nextWithin(events, EVENT_MS)).cartUpdated;
+    expect(first.version).toBe(missed);
+    expect(events.cursor).toBe(first.cursor);
+  });
+
   it("cut while changes are made on the other instance: after reconnecting it yields exactly the missed events in version order, then live ones", async () => {
     const user = await signUp(pair.a.url);
     const [product] = await someProducts(pair.a.url, 1);
@@ -179,8 +194,9 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
     const refused = await nextWithin(bad, EVENT_MS).catch((error: unknown) => error);
     // The WebSocket is closed with 4403; the stream is refused with 401.
     expect(refused).toMatchObject({ code: "UNAUTHENTICATED", ...(transport === "ws" ? { errors: [{ extensions: { closeCode: 4403 } }] } : { status: 401 }) });
-    // One connection attempt only: the token is read for it, and once more to see it has not changed.
-    expect(reads).toBeLessThanOrEqual(2);
+    // One connection attempt only: the token is read for the start query (eventCursor), for the
+    // connection, and once more to see it has not changed.
+    expect(reads).toBeLessThanOrEqual(3);
     expect(await bad.next()).toEqual({ done: true, value: undefined });
 
     const user = await signUp(pair.a.url);
@@ -191,7 +207,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
     const closed = await nextWithin(events, EVENT_MS).catch((error: unknown) => error);
     expect(closed).toMatchObject({ code: "UNAUTHENTICATED" });
     expect(JSON.stringify(closed)).toMatch(/revoked/);
-    expect(reads).toBeLessThanOrEqual(2);
+    expect(reads).toBeLessThanOrEqual(3);
   });
 
   it("credentials that stop being good when the app already holds new ones: it reconnects with those and resumes", async () => {

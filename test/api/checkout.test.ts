@@ -138,6 +138,31 @@ describe("idempotent checkout", () => {
   });
 });
 
+describe("idempotent checkout, cart refilled", () => {
+  it("the key with the same lines again returns its order, takes nothing, keeps the cart and draws no number", async () => {
+    const product = await newProduct(10, 400);
+    const { token } = await signUp(server.app.url);
+    expect((await addToCart(token, product.id, 2)).errors).toBeUndefined();
+    const key = `refill-${randomUUID()}`;
+    const first = await checkout(token, key);
+    expect(first.errors).toBeUndefined();
+
+    expect((await addToCart(token, product.id, 2)).errors).toBeUndefined();
+    const cart = await cartOf(token);
+    const again = await checkout(token, key);
+    expect(again.errors).toBeUndefined();
+    expect(again.data.checkout.id).toBe(first.data.checkout.id);
+    expect(await cartOf(token)).toEqual(cart);
+    expect(await ledger(product.key)).toEqual({ total: 8, sales: -2, saleRows: 1, onHand: 8 });
+
+    // The next order's number follows the first one's: the replay drew none.
+    const next = await checkout(token, `refill-${randomUUID()}`);
+    expect(next.errors).toBeUndefined();
+    const seq = (number: string) => Number(number.slice("CW-".length));
+    expect(seq(next.data.checkout.number)).toBe(seq(first.data.checkout.number) + 1);
+  });
+});
+
 describe("cart rules", () => {
   it("refuses bad changes without touching the cart; each change is one version", async () => {
     const product = await newProduct(120, 199);

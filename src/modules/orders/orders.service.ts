@@ -157,7 +157,8 @@ export class OrdersService {
   /**
    * One statement: the order (number from the sequence), its items at the cart's prices and the
    * owner's ORDER_UPDATES notification if enabled. Null, with nothing written, when this key has
-   * placed an order already (the unique index decides, also against one not yet committed).
+   * placed an order already: one committed (then no number is drawn either) or, should it ever
+   * race, one not yet committed (the unique index decides).
    */
   private async insertOrder(
     tx: Tx,
@@ -177,7 +178,8 @@ export class OrdersService {
         INSERT INTO orders (id, seq, number, user_id, total_cents, currency, idempotency_key, cart_hash)
         SELECT ${id}::uuid, s.seq, 'CW-' || lpad(s.seq::text, greatest(6, length(s.seq::text)), '0'),
                ${o.userId}::uuid, ${o.totalCents}::int, ${o.currency}, ${o.key}, ${o.hash}
-        FROM (SELECT nextval(pg_get_serial_sequence('orders', 'seq'))::int AS seq) s
+        FROM (SELECT nextval(pg_get_serial_sequence('orders', 'seq'))::int AS seq
+              WHERE NOT EXISTS (SELECT 1 FROM orders WHERE user_id = ${o.userId}::uuid AND idempotency_key = ${o.key})) s
         ON CONFLICT (user_id, idempotency_key) DO NOTHING
         RETURNING id, number, user_id AS "userId", status::text AS status, version, total_cents AS "totalCents",
                   currency, created_at AS "createdAt", updated_at AS "updatedAt"),

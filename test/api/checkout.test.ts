@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { orderNumber } from "../../src/modules/orders/orders.service.ts";
 import { DEMO, gql, logIn, signUp, useTestServer, type GqlResponse } from "../harness/index.ts";
 import { CART_FIELDS, codeOf, ORDER_FIELDS, shop, type TestProduct } from "../harness/shop.ts";
 
@@ -281,5 +282,22 @@ describe("checkout statements", () => {
     const replay = await counted(again!, key);
     expect(replay.res.data.checkout).toEqual(placed.res.data.checkout);
     expect(replay.statements).toBe(5);
+  });
+});
+
+describe("order numbers", () => {
+  it("are CW- and the order's seq padded to six digits, as orderNumber() writes them, also past six digits", async () => {
+    const product = await newProduct(5);
+    const [token] = await shoppers(1, [[product, 1]]);
+    const placed = await checkout(token!, `number-${randomUUID()}`);
+    expect(placed.errors).toBeUndefined();
+    // Far ahead, in this test file's own database: the next number has seven digits.
+    await server.app.db.sql.query(`SELECT setval(pg_get_serial_sequence('orders', 'seq'), 1234566)`);
+    expect((await addToCart(token!, product.id, 1)).errors).toBeUndefined();
+    const longer = await checkout(token!, `number-${randomUUID()}`);
+    expect(longer.data.checkout.number).toBe("CW-1234567");
+    const rows = await server.app.db.sql.query(`SELECT seq, number FROM orders`);
+    expect(rows.length).toBeGreaterThan(2);
+    for (const row of rows) expect(row.number).toBe(orderNumber(row.seq as number));
   });
 });

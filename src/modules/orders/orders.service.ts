@@ -26,6 +26,7 @@ export function canReadOrder(viewer: Viewer | null, order: { userId: string }): 
   return viewer !== null && (order.userId === viewer.userId || hasRole(viewer.role, "STAFF"));
 }
 
+/** An order's number: CW- and its seq, at least six digits. Checkout's INSERT writes the same in SQL. */
 export function orderNumber(seq: number): string {
   return `CW-${String(seq).padStart(6, "0")}`;
 }

@@ -1,14 +1,17 @@
 /**
  * `npm run example:storefront [-- <graphql url>]`: a storefront session through the typed client.
  * Logs in as the demo customer, browses, fills the cart while watching `cartUpdated` and
- * `orderUpdated` over graphql-ws, checks out, and prints what happened. Exits 1 on any failure,
- * including an expected event that does not arrive within its timeout.
+ * `orderUpdated` (over graphql-ws, or SSE), checks out, and prints what happened. Then it
+ * resumes: the app goes offline keeping the cursor of the last cart event, the cart changes
+ * meanwhile, and a new client subscribing after that cursor gets the change it missed. Exits 1
+ * on any failure, including an expected event that does not arrive within its timeout.
  *
  * Environment: CARTWHEEL_URL (default http://localhost:4000/graphql), CARTWHEEL_EMAIL and
- * CARTWHEEL_PASSWORD (default: the embedded default's demo customer).
+ * CARTWHEEL_PASSWORD (default: the embedded default's demo customer), CARTWHEEL_TRANSPORT (`ws`,
+ * the default, or `sse`: subscriptions over GraphQL over SSE at <url>/stream).
  */
 import { randomUUID } from "node:crypto";
-import { createCartwheelClient, type CartwheelClient } from "../client/index.ts";
+import { createCartwheelClient, type CartwheelClient, type CartwheelSubscription } from "../client/index.ts";
 import {
   AddToCartDocument,
   CartUpdatedDocument,
@@ -21,6 +24,7 @@ import {
   ProductsDocument,
   SetCartItemQuantityDocument,
   type CartFieldsFragment,
+  type CartUpdatedSubscription,
   type OrderFieldsFragment,
 } from "../client/generated/graphql.ts";
 
@@ -28,8 +32,10 @@ const EVENT_TIMEOUT_MS = 10_000;
 const url = process.argv[2] ?? process.env.CARTWHEEL_URL ?? "http://localhost:4000/graphql";
 const email = process.env.CARTWHEEL_EMAIL ?? "customer@cartwheel.test";
 const password = process.env.CARTWHEEL_PASSWORD ?? "cartwheel-customer";
+const transport = process.env.CARTWHEEL_TRANSPORT === "sse" ? "sse" : "ws";
 
 const money = (m: { amountCents: number; currency: string }) => `${(m.amountCents / 100).toFixed(2)} ${m.currency}`;
+const describeCart = ({ cartUpdated: c }: CartUpdatedSubscription) => `cartUpdated v${c.version}: ${c.itemCount} item(s), ${money(c.subtotal)} (cursor ${c.cursor})`;
 const log = (line: string) => console.log(line);
 
 /** Collects a subscription's results and lets the caller wait for one that matches. */
@@ -71,13 +77,14 @@ function watch<T>(source: AsyncIterableIterator<T>, describe: (value: T) => stri
   };
 }
 
-async function run(client: CartwheelClient, setToken: (token: string) => void) {
+async function run(client: CartwheelClient, setToken: (token: string) => void): Promise<CartwheelSubscription<CartUpdatedSubscription>> {
   const { logIn } = await client.request(LogInDocument, { email, password });
   setToken(logIn.accessToken);
-  log(`Logged in as ${logIn.user.name} <${logIn.user.email}> (${logIn.user.role})`);
+  log(`Logged in as ${logIn.user.name} <${logIn.user.email}> (${logIn.user.role}); subscriptions over ${transport === "sse" ? "SSE" : "WebSocket"}`);
 
   // Subscribe first, so the cart changes and the order below are seen as they happen.
-  const cartEvents = watch(client.subscribe(CartUpdatedDocument), ({ cartUpdated: c }) => `cartUpdated v${c.version}: ${c.itemCount} item(s), ${money(c.subtotal)}`);
+  const cartSubscription = client.subscribe(CartUpdatedDocument);
+  const cartEvents = watch(cartSubscription, describeCart);
   const orderEvents = watch(client.subscribe(OrderUpdatedDocument, {}), ({ orderUpdated: o }) => `orderUpdated ${o.number}: ${o.status}`);
 
   const { categories } = await client.request(CategoriesDocument);
@@ -126,12 +133,40 @@ async function run(client: CartwheelClient, setToken: (token: string) => void) {
     `Summary: ${cartEvents.seen.length} cartUpdated and ${orderEvents.seen.length} orderUpdated event(s); ` +
       `order ${placed.number} is ${placed.status}; cart back to v${emptied.cartUpdated.version} with 0 items.`,
   );
+  return cartSubscription;
+}
+
+/**
+ * Resuming: a dropped connection resumes by itself (the client resubscribes after the last event's
+ * cursor); here the whole app goes away, keeping only the cursor (an app would persist it), and
+ * a new client starts after it.
+ */
+async function resume(client: CartwheelClient, cart: CartwheelSubscription<CartUpdatedSubscription>, token: () => string | undefined) {
+  const saved = cart.cursor;
+  if (!saved) throw new Error("the cart subscription has no cursor");
+  await client.dispose();
+  log(`Offline: the app closed its connection, keeping cursor ${saved}`);
+  const { products } = await client.request(ProductsDocument, { first: 1, filter: { inStock: true } });
+  const product = products.edges[0]!.node;
+  const { addToCart: changed } = await client.request(AddToCartDocument, { productId: product.id, quantity: 1 });
+  log(`Meanwhile, on another device: added 1 x ${product.name}, cart v${changed.version}`);
+
+  const restarted = createCartwheelClient({ url, token, transport });
+  try {
+    const events = watch(restarted.subscribe(CartUpdatedDocument, {}, { after: saved }), describeCart);
+    const missed = await events.until((e) => e.cartUpdated.version >= changed.version, `the missed cartUpdated v${changed.version}`);
+    if (events.seen[0] !== missed) throw new Error(`the first event after the cursor is v${events.seen[0]!.cartUpdated.version}, not v${changed.version}`);
+    log(`Back online: subscribed after the saved cursor; the missed change arrived first: cart v${missed.cartUpdated.version} with ${missed.cartUpdated.itemCount} item(s)`);
+  } finally {
+    await restarted.dispose();
+  }
 }
 
 let token: string | undefined;
-const client = createCartwheelClient({ url, token: () => token });
+const client = createCartwheelClient({ url, token: () => token, transport });
 try {
-  await run(client, (next) => (token = next));
+  const cart = await run(client, (next) => (token = next));
+  await resume(client, cart, () => token);
   log("Storefront example finished.");
 } catch (error) {
   console.error(`Storefront example failed: ${(error as Error).message}`);

@@ -35,6 +35,10 @@ import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
 import { requestErrorStatusPlugin } from "./server/plugins/request-error-status.ts";
 import { attachWebSocket } from "./server/websocket.ts";
+import { Fanout } from "./server/fanout.ts";
+import type { WatchViewer } from "./server/live-viewer.ts";
+import { Operations } from "./server/operations.ts";
+import { createSseHandler } from "./server/sse.ts";
 import { GOING_AWAY, Lifecycle } from "./server/shutdown.ts";
 import { migrationsOrFail, waitForDatabase } from "./startup.ts";
 
@@ -105,7 +109,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
     // Read only when /metrics is scraped, after the lifecycle below exists.
-    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight);
+    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
@@ -126,15 +130,40 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const lifecycle = new Lifecycle({
       server: httpServer,
       ...config.shutdown,
-      webSockets: { close: () => ws.close(GOING_AWAY.code, GOING_AWAY.reason), terminate: () => ws.terminate() },
+      webSockets: {
+        close: () => {
+          // Every group stops first: nothing more is executed for connections that are closing.
+          fanout.close();
+          return ws.close(GOING_AWAY.code, GOING_AWAY.reason);
+        },
+        terminate: () => ws.terminate(),
+      },
+      streams: { close: () => sse.close(), terminate: () => sse.terminate() },
       log,
     });
-    const ws = attachWebSocket(httpServer, {
+    // What the WebSocket and GraphQL over SSE share: one pipeline before an operation runs
+    // (trusted documents, APQ, limits, validation; documents cached by text) and one fan-out, so
+    // identical subscriptions share each event's execution whichever transport they came by.
+    const operations = new Operations({
       schema,
-      authenticate: (token) => services.identity.viewerFromToken(token),
-      context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
+      limits,
+      metrics,
+      trustedDocuments: (partnerKey, params, staff, transport) => trusted.decide(partnerKey, params, staff, transport),
+      ...(apqEntries && {
+        apq: {
+          get: (hash: string) => apqEntries.get(hash),
+          set: (hash: string, text: string) => apqEntries.set(hash, text, { ttl: persistedQueries.apqTtlSeconds }),
+        },
+      }),
+    });
+    const fanout = new Fanout({
+      schema,
       sharedContext: (role, userId) => createContext(contextDeps, { viewer: role ? sharedViewer(role, userId) : null }),
       sharedRootFields: SHARED_SUBSCRIPTIONS,
+      formatError: format,
+      metrics,
+      maxBufferedBytes: config.websocket.maxBufferedBytes,
+      backlogTimeoutMs: config.websocket.backlogTimeoutMs,
       cursorOf: (event) => bus.cursorOf(event),
       resume: {
         position: () => bus.position,
@@ -145,30 +174,28 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         positionOfCursor: (cursor) => decodeCursor(cursor)?.position,
         replayContext: (context, until) => ({ ...(context as Context), events: bus.replayOnly(until) }),
       },
-      maxBufferedBytes: config.websocket.maxBufferedBytes,
-      backlogTimeoutMs: config.websocket.backlogTimeoutMs,
-      watchViewer: (userId, on) => {
-        const changes = bus.subscribe("VIEWER_CHANGED", [userId]);
-        void (async () => {
-          for await (const change of changes) {
-            if (change.revokedSessions) on.revoked(change.revokedSessions);
-            if (change.role) on.role(change.role);
-          }
-        })().catch((error: unknown) => log.warn({ err: (error as Error).message }, "viewer watch ended"));
-        return () => void changes.return?.();
-      },
+    });
+    const watchViewer: WatchViewer = (userId, on) => {
+      const changes = bus.subscribe("VIEWER_CHANGED", [userId]);
+      void (async () => {
+        for await (const change of changes) {
+          if (change.revokedSessions) on.revoked(change.revokedSessions);
+          if (change.role) on.role(change.role);
+        }
+      })().catch((error: unknown) => log.warn({ err: (error as Error).message }, "viewer watch ended"));
+      return () => void changes.return?.();
+    };
+    const ws = attachWebSocket(httpServer, {
+      schema,
+      authenticate: (token) => services.identity.viewerFromToken(token),
+      context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
+      watchViewer,
       formatError: format,
       onAuthenticationFailure: (error) => log.error({ err: error }, "socket credentials could not be checked"),
       metrics,
-      limits,
-      trustedDocuments: (partnerKey, params, staff) => trusted.decide(partnerKey, params, staff, "ws"),
+      operations,
+      fanout,
       closeOnDemotion: persistedQueries.trustedDocumentsOnly,
-      ...(apqEntries && {
-        apq: {
-          get: (hash: string) => apqEntries.get(hash),
-          set: (hash: string, text: string) => apqEntries.set(hash, text, { ttl: persistedQueries.apqTtlSeconds }),
-        },
-      }),
     });
     const apollo = new ApolloServer<Context>({
       schema,
@@ -194,6 +221,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     });
     await apollo.start();
 
+    // Defined before the SSE handler, which builds its contexts the same way.
     const httpContext = async (req: IncomingMessage): Promise<Context> => {
       const header = req.headers.authorization;
       let viewer = null;
@@ -228,6 +256,16 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       const failing = (await Promise.all([check("database", () => db.ping()), check("redis", () => bus.ping())])).filter(Boolean);
       if (failing.length > 0) throw new Error(failing.join("; "));
     };
+    const sse = createSseHandler({
+      schema,
+      context: httpContext,
+      operations,
+      fanout,
+      watchViewer,
+      closeOnDemotion: persistedQueries.trustedDocumentsOnly,
+      formatError: format,
+      metrics,
+    });
     const explorer = config.explorer ? createExplorer({ demoAccounts: config.seedDemo ? DEMO_ACCOUNTS : [] }) : undefined;
     httpServer.on(
       "request",
@@ -242,6 +280,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         explorer: explorer?.handle,
         checkQuery: (text) => limits.checkText(text),
         cors: createCors(config.corsOrigins),
+        stream: sse.handle,
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
           // A failing context (bad token) rejects, and the gate answers with that error.

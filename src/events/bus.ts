@@ -119,6 +119,8 @@ export class EventBus {
   private readonly heard = new Map<number, number>();
   private relayedThrough = 0;
   private lastPrune = 0;
+  private readFromOutbox = 0;
+  private relayed = 0;
   private closed = false;
 
   private constructor(
@@ -278,7 +280,9 @@ export class EventBus {
             this.log.warn({ from: this.next, to: rows[0]!.position - 1 }, "events pruned before they were handed out");
             this.next = rows[0]!.position;
           }
+          const waiting = this.next;
           this.accept(rows);
+          this.readFromOutbox += this.next - waiting;
           if (rows.length < PAGE) break;
         }
       } catch (error) {
@@ -347,6 +351,7 @@ export class EventBus {
         this.log.warn({ positions: orphans.map((e) => e.position) }, "relay published events their instance did not");
         const now = Date.now();
         for (const e of orphans) this.heard.set(e.position, now);
+        this.relayed += orphans.length;
       }
     }
     while (this.relayedThrough < head && this.heard.has(this.relayedThrough + 1)) {
@@ -356,6 +361,11 @@ export class EventBus {
   }
 
   // ---- subscribing ----
+
+  /** For /metrics: where this instance is in the stream, and how often the outbox had to step in. */
+  stats(): { position: number; readFromOutbox: number; relayed: number; leader: boolean } {
+    return { position: this.next - 1, readFromOutbox: this.readFromOutbox, relayed: this.relayed, leader: this.leader };
+  }
 
   /** How many subscriptions on this instance listen to `topic` scoped by `id` (tests, metrics). */
   listenerCount(topic: TopicName, id: string): number {

@@ -14,8 +14,8 @@ export interface Context {
   /** Set when the request came with a partner key (it runs the partner's manifest, on the partner's budget). */
   partnerId?: string | undefined;
   /**
-   * The cursor a subscription resumes after when it gives no `after` argument: the Last-Event-ID
-   * of a GraphQL over SSE request.
+   * The cursor a subscription resumes after, taking precedence over its `after` argument: the
+   * Last-Event-ID of a GraphQL over SSE request (see resumeCursor in graphql/resume.ts).
    */
   resumeAfter?: string | undefined;
   /** Set for operations sent over a WebSocket: control of that connection. */

@@ -8,11 +8,15 @@ export const AFTER_DESCRIPTION =
 export const CURSOR_DESCRIPTION =
   "The position of the subscription event that delivered this object: pass it as `after` to resume from here. Null when read by a query or a mutation.";
 
-/** The cursor a subscription resumes after: its `after` argument, else the transport's (SSE Last-Event-ID). */
+/**
+ * The cursor a subscription resumes after: the transport's (SSE Last-Event-ID), else its `after`
+ * argument. The transport's wins: an EventSource reconnects to the same URL (with the `after` it
+ * started from) and sends the id of the last event it received, which is later.
+ */
 export function resumeCursor(args: Record<string, unknown>, ctx: Context): string | null {
+  if (ctx.resumeAfter) return ctx.resumeAfter;
   const after = args.after;
-  if (typeof after === "string") return after;
-  return ctx.resumeAfter ?? null;
+  return typeof after === "string" ? after : null;
 }
 
 /** `value` as delivered by the event at `position` (its `cursor` field answers with it). */

@@ -4,8 +4,11 @@ import cors from "cors";
 /** The paths browsers on other origins may call; every other path gets no CORS headers. */
 export const CORS_PATHS: readonly string[] = ["/graphql", "/graphql/stream"];
 
-/** Request headers a cross-origin page may send (everything our clients and partners use). */
-const ALLOWED_HEADERS = ["authorization", "content-type", "x-partner-key", "apollo-require-preflight", "x-apollo-operation-name", "x-request-id"];
+/**
+ * Request headers a cross-origin page may send (everything our clients and partners use;
+ * `last-event-id` for fetch-based SSE clients that resume /graphql/stream themselves).
+ */
+const ALLOWED_HEADERS = ["authorization", "content-type", "x-partner-key", "apollo-require-preflight", "x-apollo-operation-name", "x-request-id", "last-event-id"];
 
 /** How long a browser may reuse a preflight answer (Chromium caps it at 2 hours). */
 const PREFLIGHT_MAX_AGE_SECONDS = 600;

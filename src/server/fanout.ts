@@ -13,7 +13,9 @@ import {
 import type { WebSocket } from "ws";
 import { hasRole, type RoleName, type Viewer } from "../auth/roles.ts";
 import { selectsOwnerDependentFields } from "../graphql/auth-directive.ts";
+import { coalescingKey, groupKey, resumeOf, type Resume } from "./fanout-keys.ts";
 import type { Metrics } from "./metrics.ts";
+import { StreamQueue, isStreamTarget, type StreamTarget } from "./stream-queue.ts";
 
 /** Close code for a socket that stayed behind (client: reconnect, refetch, resubscribe). */
 export const CLOSE_TOO_SLOW = 4008;
@@ -36,9 +38,12 @@ export interface FanoutOptions {
   sharedRootFields: ReadonlySet<string>;
   formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
   metrics: Metrics;
-  /** Unsent bytes a socket may hold before its events are held back and coalesced (WS_MAX_BUFFERED_BYTES). */
+  /**
+   * Unsent bytes a socket may hold before its events are held back and coalesced, and an SSE
+   * stream before its events wait in its StreamQueue (WS_MAX_BUFFERED_BYTES).
+   */
   maxBufferedBytes: number;
-  /** How long a socket may stay over that before it is closed with CLOSE_TOO_SLOW (WS_BACKLOG_TIMEOUT). */
+  /** How long a socket may stay over that before it is closed with CLOSE_TOO_SLOW, or a stream's event wait before it is ended (WS_BACKLOG_TIMEOUT). */
   backlogTimeoutMs: number;
   /** The resume cursor of an event (sent as `extensions.cursor` with its result); undefined when it has none. */
   cursorOf?: (event: unknown) => string | undefined;
@@ -68,8 +73,17 @@ export interface Target {
   viewer: () => Viewer | null;
 }
 
+/** One event's result for a group, formatted once; its graphql-ws payload serialized once, when a socket needs it. */
+interface Outgoing {
+  result: ExecutionResult;
+  payload(): string;
+  coalesce: string | undefined;
+  /** The event's position (FanoutOptions.resume), for a replaying member's held events. */
+  position: number | undefined;
+}
+
 interface Member {
-  target: Target;
+  target: Target | StreamTarget;
   /** The member's own execution arguments (its context), for when it leaves its group. */
   args: ExecutionArgs;
   /** The role it was grouped under (null: anonymous); undefined once it runs on its own context. */
@@ -80,7 +94,9 @@ interface Member {
   /** Set once graphql-ws is done with it (completed, or its socket closed). */
   left: boolean;
   /** While it moves to a group of its own, or replays: the group's events, sent once that is done. */
-  held?: { payload: string; coalesce: string | undefined; position: number | undefined }[] | undefined;
+  held?: Outgoing[] | undefined;
+  /** A stream target's bounded queue of results (a socket's frames are written by the fan-out itself). */
+  queue?: StreamQueue | undefined;
   end(error?: unknown): void;
 }
 
@@ -112,7 +128,13 @@ interface SocketState {
  * once, and the same bytes go to every member's socket (only the subscription id differs). Every
  * socket's unsent data is bounded: over `maxBufferedBytes` its events are held back, the latest
  * value of a product or cart replacing older ones, and a socket still behind after
- * `backlogTimeoutMs` is closed with CLOSE_TOO_SLOW.
+ * `backlogTimeoutMs` is closed with CLOSE_TOO_SLOW. A stream target (GraphQL over SSE) is a
+ * member of the same groups: it is handed the group's result objects through a bounded
+ * StreamQueue (server/stream-queue.ts) and serializes them itself.
+ *
+ * A subscription that resumes (an `after` variable, or the transport's cursor: SSE Last-Event-ID)
+ * joins the live group of the same subscription without its cursor and replays on its own
+ * meanwhile (FanoutOptions.resume); one whose cursor is written into its document runs on its own.
  */
 export class Fanout {
   private readonly groups = new Map<string, Group>();
@@ -127,19 +149,25 @@ export class Fanout {
    * the subscription's frames. A member whose role changes leaves for a subscription of its own
    * (its own context) from the next event on.
    */
-  async subscribe(args: ExecutionArgs, target: Target | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+  async subscribe(args: ExecutionArgs, target: Target | StreamTarget | undefined): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     if (!target) return subscribe(args);
-    const resumed = this.options.resume && resumeVariable(args);
+    const resumed = resumeOf(args);
+    if (resumed?.kind === "inline" || (resumed && !this.options.resume)) {
+      // A cursor written into the document: no live group has the same document to join.
+      const own = await this.startGroup(this.soloKey(), args, args.contextValue);
+      return "members" in own ? this.join(own, { target, args, role: undefined }).iterator : own;
+    }
     if (resumed) return this.subscribeResumed(args, target, resumed);
     const scope = this.scopeOf(args, target);
-    const key = `${groupKey(args)}\u0000${scope.key}`;
-    let group = this.groups.get(key);
-    if (!group) {
-      const started = await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId));
-      if (!("members" in started)) return started;
-      group = started;
-    }
+    const group = await this.groupFor(args, scope);
+    if (!("members" in group)) return group;
     return this.join(group, { target, args, role: scope.role }).iterator;
+  }
+
+  /** The group of `args` in `scope`, started if there is none; or the error that refused it. */
+  private async groupFor(args: ExecutionArgs, scope: Scope): Promise<Group | ExecutionResult> {
+    const key = `${groupKey(args)}\u0000${scope.key}`;
+    return this.groups.get(key) ?? (await this.startGroup(key, args, this.options.sharedContext(scope.role, scope.userId)));
   }
 
   /**
@@ -148,21 +176,17 @@ export class Fanout {
    * came after the replay. No gap: the replay covers everything before the position taken after
    * joining, the group everything from it on; no duplicate: held events before it are dropped.
    */
-  private async subscribeResumed(args: ExecutionArgs, target: Target, variable: string): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+  private async subscribeResumed(args: ExecutionArgs, target: Target | StreamTarget, resumed: Exclude<Resume, { kind: "inline" }>): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     const resume = this.options.resume!;
-    const liveArgs = { ...args, variableValues: { ...args.variableValues, [variable]: null } };
+    // The group's shared context has no transport cursor (Last-Event-ID): only the variable goes.
+    const liveArgs = resumed.variable === undefined ? args : { ...args, variableValues: { ...args.variableValues, [resumed.variable]: null } };
     const scope = this.scopeOf(liveArgs, target);
-    const key = `${groupKey(liveArgs)}\u0000${scope.key}`;
-    let group = this.groups.get(key);
-    if (!group) {
-      const started = await this.startGroup(key, liveArgs, this.options.sharedContext(scope.role, scope.userId));
-      if (!("members" in started)) return started;
-      group = started;
-    }
+    const group = await this.groupFor(liveArgs, scope);
+    if (!("members" in group)) return group;
     const { iterator, member } = this.join(group, { target, args, role: scope.role }, []);
     const until = resume.position();
     // An instance a little behind the one the cursor came from: what it holds up to the cursor was sent already.
-    member.after = Math.max(until - 1, resume.positionOfCursor(args.variableValues![variable] as string) ?? 0);
+    member.after = Math.max(until - 1, resume.positionOfCursor(resumed.cursor) ?? 0);
     const source = await createSourceEventStream({ ...args, contextValue: resume.replayContext(args.contextValue, until) }).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
     if (!(Symbol.asyncIterator in source)) {
       // Refused (CURSOR_EXPIRED, a bad cursor, FORBIDDEN): the member was never announced to the client.
@@ -174,7 +198,7 @@ export class Fanout {
       try {
         for await (const event of source as AsyncIterable<unknown>) {
           if (member.left) break;
-          this.deliver(target, JSON.stringify(this.formatted(await this.execute(args, event))), coalescingKey(event));
+          this.send(member, this.outgoing(await this.execute(args, event), coalescingKey(event), undefined));
         }
       } catch (error) {
         this.remove(member);
@@ -184,7 +208,7 @@ export class Fanout {
       const held = member.held ?? [];
       member.held = undefined;
       if (member.left) return;
-      for (const h of held) if (h.position === undefined || h.position > member.after!) this.deliver(target, h.payload, h.coalesce);
+      for (const h of held) if (h.position === undefined || h.position > member.after!) this.send(member, h);
     })();
     return iterator;
   }
@@ -193,7 +217,7 @@ export class Fanout {
    * The authorization scope a subscription is grouped under: anonymous, or the viewer's role for
    * a shared root field whose document selects nothing owner-dependent; undefined: on its own.
    */
-  private scopeOf(args: ExecutionArgs, target: Target): Scope {
+  private scopeOf(args: ExecutionArgs, target: Target | StreamTarget): Scope {
     const viewer = target.viewer();
     if (!viewer) return { key: "anonymous", role: null, userId: undefined };
     const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
@@ -236,17 +260,16 @@ export class Fanout {
           const next = await events.next();
           if (next.done || stopped) break;
           const result = await this.execute({ ...args, contextValue }, next.value);
-          const payload = JSON.stringify(this.formatted(result));
           const coalesce = coalescingKey(next.value);
-          const position = this.options.resume?.positionOf(next.value);
+          const out = this.outgoing(result, coalesce, this.options.resume?.positionOf(next.value));
           for (const member of group.members) {
             const role = member.target.viewer()?.role ?? null;
-            if (member.after !== undefined && position !== undefined && position <= member.after) continue;
+            if (member.after !== undefined && out.position !== undefined && out.position <= member.after) continue;
             if (member.held) {
               // Joined this group while its last event elsewhere is still being answered: keep order.
-              member.held.push({ payload, coalesce, position });
+              member.held.push(out);
             } else if (member.role === undefined || role === member.role) {
-              this.deliver(member.target, payload, coalesce);
+              this.send(member, out);
             } else {
               // Its role changed: on its own from now on (and this event as itself, if promoted).
               await this.leaveForOwnGroup(member, next.value, coalesce).catch((error: unknown) => {
@@ -267,6 +290,7 @@ export class Fanout {
   }
 
   private join(group: Group, joining: Pick<Member, "target" | "args" | "role">, held?: Member["held"]): { iterator: AsyncIterableIterator<ExecutionResult>; member: Member } {
+    if (isStreamTarget(joining.target)) return this.joinStream(group, joining, joining.target, held);
     let finish!: (result: IteratorResult<ExecutionResult>) => void;
     let fail!: (error: unknown) => void;
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
@@ -305,6 +329,18 @@ export class Fanout {
     return { iterator, member };
   }
 
+  /** A stream member: the transport pulls the group's results from its bounded queue. */
+  private joinStream(group: Group, joining: Pick<Member, "target" | "args" | "role">, target: StreamTarget, held: Member["held"]): { iterator: StreamQueue; member: Member } {
+    const member: Member = { ...joining, group, left: false, held, end: (error) => queue.end(error) };
+    const queue = new StreamQueue(target, { maxBufferedBytes: this.options.maxBufferedBytes, backlogTimeoutMs: this.options.backlogTimeoutMs, maxEvents: MAX_BACKLOG_EVENTS }, () => {
+      member.left = true;
+      this.remove(member);
+    });
+    member.queue = queue;
+    group.members.add(member);
+    return { iterator: queue, member };
+  }
+
   private remove(member: Member): void {
     const { group } = member;
     group.members.delete(member);
@@ -337,12 +373,12 @@ export class Fanout {
     try {
       if (before && now && hasRole(now, before)) {
         const result = await this.execute(member.args, event);
-        if (!member.left) this.deliver(member.target, JSON.stringify(this.formatted(result)), coalesce);
+        if (!member.left) this.send(member, this.outgoing(result, coalesce, undefined));
       }
     } finally {
       const held = member.held;
       member.held = undefined;
-      if (!member.left) for (const h of held) this.deliver(member.target, h.payload, h.coalesce);
+      if (!member.left) for (const h of held) this.send(member, h);
     }
   }
 
@@ -354,9 +390,21 @@ export class Fanout {
     return cursor === undefined ? result : { ...result, extensions: { ...result.extensions, cursor } };
   }
 
-  private formatted(result: ExecutionResult): unknown {
+  private formatted(result: ExecutionResult): ExecutionResult {
     if (!result.errors?.length) return result;
-    return { ...result, errors: result.errors.map((e: GraphQLError) => this.options.formatError(e.toJSON(), e)) };
+    // Formatted errors in place of GraphQLErrors: what every transport sends.
+    return { ...result, errors: result.errors.map((e: GraphQLError) => this.options.formatError(e.toJSON(), e)) } as unknown as ExecutionResult;
+  }
+
+  private outgoing(result: ExecutionResult, coalesce: string | undefined, position: number | undefined): Outgoing {
+    const formatted = this.formatted(result);
+    let payload: string | undefined;
+    return { result: formatted, payload: () => (payload ??= JSON.stringify(formatted)), coalesce, position };
+  }
+
+  private send(member: Member, out: Outgoing): void {
+    if (member.queue) member.queue.push(out.result);
+    else this.deliver(member.target as Target, out.payload(), out.coalesce);
   }
 
   /** Writes one `next` frame, or holds it back (coalesced by `coalesce`) while the socket is behind. */
@@ -425,46 +473,4 @@ export class Fanout {
     for (const group of [...this.groups.values()]) group.stop();
     for (const socket of [...this.sockets.keys()]) this.caughtUp(socket);
   }
-}
-
-/** The variable that gives the root field's `after` (a resume cursor), when it is set; else undefined. */
-function resumeVariable(args: ExecutionArgs): string | undefined {
-  const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
-  if (root?.kind !== Kind.FIELD) return undefined;
-  const after = root.arguments?.find((a) => a.name.value === "after");
-  if (after?.value.kind !== Kind.VARIABLE) return undefined;
-  const name = after.value.name.value;
-  return typeof args.variableValues?.[name] === "string" ? name : undefined;
-}
-
-/** Identical subscriptions: the same document object (the WebSocket caches them by text), operation and variables. */
-const documentIds = new WeakMap<object, number>();
-let nextDocumentId = 0;
-function groupKey(args: ExecutionArgs): string {
-  let id = documentIds.get(args.document);
-  if (id === undefined) documentIds.set(args.document, (id = (nextDocumentId += 1)));
-  return `${id}\u0000${args.operationName ?? ""}\u0000${stableJson(args.variableValues ?? {})}`;
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
-/**
- * Events that carry a latest value (a product's stock or fields, a cart snapshot): a newer one
- * makes an older one that is still held back worthless. Others (orders, notifications) are never coalesced.
- */
-function coalescingKey(event: unknown): string | undefined {
-  if (!event || typeof event !== "object") return undefined;
-  const e = event as { productId?: unknown; version?: unknown; items?: unknown };
-  if (typeof e.productId === "string") return `product:${e.productId}`;
-  if (typeof e.version === "number" && Array.isArray(e.items)) return "cart";
-  return undefined;
 }

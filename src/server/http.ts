@@ -7,7 +7,7 @@ import type { Metrics } from "./metrics.ts";
 import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
 import type { Phase } from "./shutdown.ts";
 
-const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_DISCARD_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface HttpDeps {
@@ -33,9 +33,11 @@ export interface HttpDeps {
   checkQuery?: (text: string) => GraphQLError | undefined;
   /** Sets CORS headers (server/cors.ts); resolves true when it answered the request (a preflight). Absent: no CORS. */
   cors?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+  /** GraphQL over SSE at /graphql/stream (server/sse.ts). Absent: that path is 404. */
+  stream?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
-/** Node http handler: /graphql through Apollo, health and metrics beside it. Knows no domain. */
+/** Node http handler: /graphql through Apollo, /graphql/stream (SSE), health and metrics beside it. Knows no domain. */
 export function createHttpHandler(deps: HttpDeps) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const url = requestUrl(req);
@@ -43,7 +45,7 @@ export function createHttpHandler(deps: HttpDeps) {
       res.on("finish", () => deps.metrics.httpRequests.inc({ route: "explorer", status: String(res.statusCode) }));
       return;
     }
-    const route = ["/graphql", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
+    const route = ["/graphql", "/graphql/stream", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
     res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
     try {
       if (await deps.cors?.(req, res, url)) return;
@@ -51,6 +53,8 @@ export function createHttpHandler(deps: HttpDeps) {
         case "/graphql":
           // Our app's own policy on top of the generic integration (see GraphQLDeps).
           return await graphql({ ...deps, getWithoutPreflight: true }, req, res, url);
+        case "/graphql/stream":
+          return deps.stream ? await deps.stream(req, res) : send(res, 404, { error: "not found" });
         case "/health/live":
           return send(res, 200, { status: "ok" });
         case "/health/ready":
@@ -116,7 +120,7 @@ function requestUrl(req: IncomingMessage): URL {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown) {
+export function send(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
 }
@@ -213,7 +217,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
 }
 
 /** Answers with one GraphQL error before Apollo runs; its status comes from extensions.http (default 400). */
-function refuse(res: ServerResponse, error: GraphQLError) {
+export function refuse(res: ServerResponse, error: GraphQLError) {
   const status = (error.extensions.http as { status?: number } | undefined)?.status ?? 400;
   const { http: _http, ...extensions } = error.extensions;
   return send(res, status, { errors: [{ message: error.message, extensions }] });
@@ -238,7 +242,7 @@ function paramsFromSearch(search: URLSearchParams): RequestParams {
  * and dropped (not buffered) so the 413 answer reaches the client instead of a connection reset;
  * past MAX_DISCARD_BYTES the connection is cut (a client that keeps sending is not waited for).
  */
-function readBody(req: IncomingMessage): Promise<string | null> {
+export function readBody(req: IncomingMessage): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,7 +1,21 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 
 /** Prometheus metrics of one server instance (its own registry, so several can share a process). */
-export function createMetrics(sqlStatements: () => number, httpInFlight: () => number = () => 0) {
+/** What the event bus reports (src/events/bus.ts `stats()`). */
+export interface OutboxStats {
+  /** The last position this instance handed to its subscribers. */
+  position: number;
+  /** Events this instance read from the outbox because Redis had not brought them. */
+  readFromOutbox: number;
+  /** Events the relay published because their instance had not. */
+  relayed: number;
+  /** Whether this instance holds the relay lease. */
+  leader: boolean;
+}
+
+const NO_OUTBOX: OutboxStats = { position: 0, readFromOutbox: 0, relayed: 0, leader: false };
+
+export function createMetrics(sqlStatements: () => number, httpInFlight: () => number = () => 0, outbox: () => OutboxStats = () => NO_OUTBOX) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "cartwheel_" });
   const httpRequests = new Counter({
@@ -29,7 +43,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
   });
   const wsDocuments = new Counter({
     name: "cartwheel_ws_documents_total",
-    help: "Documents of WebSocket operations by whether they came parsed and validated from the cache (hit) or were checked now (miss)",
+    help: "Documents of WebSocket and GraphQL over SSE operations by whether they came parsed and validated from the cache (hit) or were checked now (miss)",
     labelNames: ["result"] as const,
     registers: [registry],
   });
@@ -53,24 +67,42 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
     help: "WebSockets closed (4008) for staying behind longer than WS_BACKLOG_TIMEOUT",
     registers: [registry],
   });
-  new Counter({
-    name: "cartwheel_sql_statements_total",
-    help: "SQL statements sent to the database",
+  const sseStreams = new Gauge({
+    name: "cartwheel_sse_streams",
+    help: "Open GraphQL over SSE streams (/graphql/stream)",
     registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sqlStatements());
-    },
   });
-  new Gauge({
-    name: "cartwheel_http_requests_in_flight",
-    help: "HTTP requests received whose response has not finished (this scrape included)",
+  const sseStreamsEndedForBacklog = new Counter({
+    name: "cartwheel_sse_streams_ended_for_backlog_total",
+    help: "GraphQL over SSE streams cut for holding events longer than WS_BACKLOG_TIMEOUT (or too many of them)",
     registers: [registry],
-    collect() {
-      this.set(httpInFlight());
-    },
   });
-  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog };
+  const counterOf = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  const gaugeOf = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  counterOf("cartwheel_sql_statements_total", "SQL statements sent to the database", sqlStatements);
+  gaugeOf("cartwheel_http_requests_in_flight", "HTTP requests received whose response has not finished (this scrape included)", httpInFlight);
+  gaugeOf("cartwheel_outbox_position", "The last outbox position this instance handed to its subscribers", () => outbox().position);
+  counterOf("cartwheel_outbox_read_events_total", "Events this instance read from the outbox because Redis had not brought them (outage, gap)", () => outbox().readFromOutbox);
+  counterOf("cartwheel_outbox_relayed_events_total", "Events the relay (on this instance) published because the instance that committed them had not", () => outbox().relayed);
+  gaugeOf("cartwheel_outbox_relay_leader", "1 while this instance holds the relay lease", () => (outbox().leader ? 1 : 0));
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

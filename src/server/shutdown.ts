@@ -6,8 +6,8 @@ import type { Logger } from "pino";
 /**
  * The server's lifecycle as one value. `draining`: a signal arrived; readiness answers 503 and
  * everything is still served (load balancers take the instance out). `stopping`: the listener is
- * closed; in-flight requests finish, keep-alive sockets close after their response, WebSockets
- * close with 1001. `stopped`: nothing of the transport is left.
+ * closed; in-flight requests finish, keep-alive sockets close after their response, SSE streams
+ * end and WebSockets close with 1001. `stopped`: nothing of the transport is left.
  */
 export type Phase = "starting" | "started" | "draining" | "stopping" | "stopped";
 
@@ -25,6 +25,16 @@ export interface LifecycleOptions {
     /** Closes every WebSocket (1001 Going Away) and resolves once they are gone. */
     close(): Promise<void>;
     /** Drops whatever is left without a close handshake (after timeoutMs). */
+    terminate(): void;
+  };
+  /**
+   * Open GraphQL over SSE responses, which never finish by themselves. Closed before the
+   * WebSockets: `close` ends every stream at once, before its subscription can complete.
+   */
+  streams?: {
+    /** Ends every stream (without `complete`: clients reconnect with Last-Event-ID) and resolves once they are closed. */
+    close(): Promise<void>;
+    /** Cuts whatever is left (after timeoutMs). */
     terminate(): void;
   };
   log: Logger;
@@ -73,7 +83,7 @@ export class Lifecycle {
   }
 
   async #drain(): Promise<void> {
-    const { server, delayMs, timeoutMs, webSockets, log } = this.options;
+    const { server, delayMs, timeoutMs, webSockets, streams, log } = this.options;
     this.#phase = "draining";
     // From here on no response invites the client to reuse its socket: by the time the listener
     // closes, keep-alive clients have moved to fresh connections (to another instance, behind a
@@ -88,13 +98,14 @@ export class Lifecycle {
     // Node's close() also closes the sockets that are idle now; the others end after their
     // current response (see #track), and close's callback fires when the last one is gone.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const done = Promise.all([closed, webSockets.close()]);
+    const done = Promise.all([closed, streams?.close(), webSockets.close()]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(resolve, timeoutMs, "timeout")));
     try {
       if ((await Promise.race([done, timeout])) === "timeout") {
         const cut = this.inFlight;
         server.closeAllConnections();
+        streams?.terminate();
         webSockets.terminate();
         throw new ShutdownTimeoutError(`shutdown exceeded SHUTDOWN_TIMEOUT (${timeoutMs} ms): ${cut} request(s) cut off`);
       }

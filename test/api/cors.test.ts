@@ -7,7 +7,7 @@ import { newSigningKey, useDatabase } from "../harness/index.ts";
 const ALLOWED = "https://shop.example.com";
 const ALSO_ALLOWED = "http://127.0.0.1:5173";
 const REFUSED = "https://evil.example";
-const HEADERS = ["authorization", "content-type", "x-partner-key", "apollo-require-preflight", "x-apollo-operation-name", "x-request-id"];
+const HEADERS = ["authorization", "content-type", "x-partner-key", "apollo-require-preflight", "x-apollo-operation-name", "x-request-id", "last-event-id"];
 
 let listed: App;
 let development: App;

@@ -91,11 +91,11 @@ describe("the typed client against a server with APQ off", () => {
 describe("npm run example:storefront", () => {
   const server = useTestServer();
 
-  it("logs in, browses, fills the cart, sees cartUpdated and orderUpdated, checks out and exits 0", async () => {
+  it.each(["ws", "sse"])("over %s: logs in, browses, fills the cart, sees cartUpdated and orderUpdated, checks out, resumes the cart after its cursor and exits 0", async (transport) => {
     const output = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
       const child = spawn(process.execPath, ["--import", "tsx", "examples/storefront.ts", server.app.url], {
         cwd: ROOT,
-        env: { ...process.env, CARTWHEEL_EMAIL: DEMO.customer.email, CARTWHEEL_PASSWORD: DEMO.customer.password },
+        env: { ...process.env, CARTWHEEL_EMAIL: DEMO.customer.email, CARTWHEEL_PASSWORD: DEMO.customer.password, CARTWHEEL_TRANSPORT: transport },
       });
       let stdout = "";
       let stderr = "";
@@ -114,7 +114,13 @@ describe("npm run example:storefront", () => {
     expect(number).toBeDefined();
     expect(output.stdout).toContain(`event: orderUpdated ${number}: PLACED`);
     expect(output.stdout).toMatch(/event: cartUpdated v\d+: 3 item\(s\)/);
+    expect(output.stdout).toContain(`subscriptions over ${transport === "sse" ? "SSE" : "WebSocket"}`);
     expect(output.stdout).toContain("Storefront example finished.");
+    // It resumed: the change made while offline is the first event after the saved cursor.
+    const offline = /Meanwhile, on another device: added 1 x .+, cart v(\d+)/.exec(output.stdout)?.[1];
+    expect(offline).toBeDefined();
+    expect(output.stdout).toMatch(/Offline: the app closed its connection, keeping cursor \S+/);
+    expect(output.stdout).toContain(`the missed change arrived first: cart v${offline} with 1 item(s)`);
 
     // The order it printed is really there, with the lines it added.
     const orders = await gql(

@@ -74,6 +74,11 @@ const adjust = (app: App, productId: string, delta: number) =>
 const addToCart = (app: App, token: string, productId: string) =>
   gql(app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
 const position = (cursor: string) => decodeCursor(cursor)!.position;
+/** A counter or gauge from the instance's /metrics. */
+async function metric(app: App, name: string): Promise<number> {
+  const text = await (await fetch(app.url.replace("/graphql", "/metrics"))).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+}
 const stockChannel = (productId: string) => `${state.prefix}STOCK_CHANGED:${keyOf(productId, "Product")}`;
 
 /** The next event's data, or the error that ended the subscription. */
@@ -119,10 +124,12 @@ describe("the outbox", () => {
       const [product] = await someProducts(state.a.url, 1);
       const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
       await waitForSubscribers(stockChannel(product!.id));
+      const read = await metric(state.a, "cartwheel_outbox_read_events_total");
       state.proxy.cut();
       const changes = [await adjust(c, product!.id, 1), await adjust(c, product!.id, 1)];
       const received = [await next(stock.events), await next(stock.events)];
       expect(received.map((e) => e.data.stockChanged.stock)).toEqual(changes.map((r) => r.data.adjustStock.stock));
+      expect((await metric(state.a, "cartwheel_outbox_read_events_total")) - read).toBeGreaterThanOrEqual(2);
       state.proxy.restore();
       const later = await adjust(c, product!.id, 1);
       expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
@@ -176,6 +183,8 @@ describe("the outbox", () => {
     await listener.subscribe(`${state.prefix}outbox:${stream}`);
     clients.push({ dispose: () => listener.disconnect() });
     const before = (await gql(state.a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product!.id })).data.product.stock as number;
+    const relayed = async () => (await metric(state.a, "cartwheel_outbox_relayed_events_total")) + (await metric(state.b, "cartwheel_outbox_relayed_events_total"));
+    const relayedBefore = await relayed();
     // The server commits, then dies before publishing: the client sees the connection drop.
     await expect(adjust({ url: crashing.url } as App, product!.id, 5)).rejects.toThrow();
     expect(await crashing.exited(10_000)).toBeNull();
@@ -184,6 +193,7 @@ describe("the outbox", () => {
     const delivered = (await next(stock.events, 15_000)).data.stockChanged;
     expect(delivered.stock).toBe(before + 5);
     expect(published).toContain(position(delivered.cursor));
+    expect((await relayed()) - relayedBefore).toBeGreaterThanOrEqual(1);
     const later = await adjust(state.a, product!.id, 1);
     expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
   });

@@ -10,6 +10,8 @@ export interface TcpProxy {
   port: number;
   /** Connection attempts that arrived while cut. */
   readonly refused: number;
+  /** Connections accepted (and forwarded, unless frozen) since the proxy started. */
+  readonly opened: number;
   /** Closes every open connection and refuses new ones until restore(). */
   cut(): void;
   /**
@@ -28,6 +30,7 @@ export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): 
   let isCut = false;
   let frozen = false;
   let refused = 0;
+  let opened = 0;
   const waiters: { count: number; resolve(): void }[] = [];
   const server: Server = createServer((client) => {
     if (isCut) {
@@ -39,6 +42,7 @@ export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): 
       }
       return;
     }
+    opened += 1;
     const upstream = connect(targetPort, targetHost);
     open.add(client);
     open.add(upstream);
@@ -58,6 +62,9 @@ export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): 
     port: (server.address() as AddressInfo).port,
     get refused() {
       return refused;
+    },
+    get opened() {
+      return opened;
     },
     cut() {
       isCut = true;

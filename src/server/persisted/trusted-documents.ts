@@ -43,8 +43,8 @@ export const PARTNER_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
  * Trusted documents: a request made with a partner key may only run operations from that
  * partner's manifest, and with `trustedDocumentsOnly` every request that is not staff is held to
  * the app's own manifest. Requests name operations by hash; a query text is accepted only when
- * its hash is in the manifest, and the manifest's text is what runs. One decision for HTTP and
- * WebSocket alike; each decision about a partner's request is counted in /metrics.
+ * its hash is in the manifest, and the manifest's text is what runs. One decision for HTTP,
+ * WebSocket and GraphQL over SSE alike; each decision about a partner's request is counted in /metrics.
  */
 export class TrustedDocuments {
   private constructor(
@@ -104,7 +104,7 @@ export class TrustedDocuments {
     partnerKey: string | undefined,
     params: RequestParams,
     isStaff: () => Promise<boolean>,
-    transport: "http" | "ws",
+    transport: "http" | "ws" | "sse",
   ): Promise<Decision> {
     const extensions = (typeof params.extensions === "object" && params.extensions) || {};
     const apq = (extensions as { persistedQuery?: { version?: unknown; sha256Hash?: unknown } }).persistedQuery;

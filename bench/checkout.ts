@@ -1,7 +1,8 @@
 // `npm run bench:checkout`: checkouts per second on a real server, without and with contention.
 // Uses the embedded default unless BENCH_DATABASE_URL is set (use a scratch database: it writes
 // users, products and orders). Traffic goes to 127.0.0.1 only, bounded by BENCH_CHECKOUTS
-// (default 200) per shape. Prints figures; asserts nothing.
+// (default 200) per shape, BENCH_CONCURRENCY (default 16) at a time, except the last two: all
+// customers at once racing for one product. Prints figures; asserts nothing.
 import { percentile, startBenchApp } from "./app.ts";
 
 const count = Number(process.env.BENCH_CHECKOUTS ?? 200);
@@ -18,9 +19,9 @@ async function gql(query: string, variables: Record<string, unknown> = {}, token
   return body;
 }
 
-async function pool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+async function pool<T>(items: T[], fn: (item: T) => Promise<void>, width = concurrency): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
+  await Promise.all(Array.from({ length: width }, async () => {
     while (next < items.length) await fn(items[next++]!);
   }));
 }
@@ -45,7 +46,7 @@ async function product(slug: string, stock: number): Promise<string> {
   return id;
 }
 
-async function measure(name: string, productFor: (i: number) => string) {
+async function measure(name: string, productFor: (i: number) => string, width = concurrency) {
   await pool(users.map((t, i) => [t, i] as const), async ([token, i]) => {
     await gql(`mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productFor(i) }, token);
   });
@@ -59,7 +60,7 @@ async function measure(name: string, productFor: (i: number) => string) {
     latencies.push(performance.now() - t);
     const outcome = r.errors?.[0]?.extensions.code ?? "placed";
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-  });
+  }, width);
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => percentile(latencies, p);
@@ -74,5 +75,11 @@ const own = await Promise.all(users.map((_, i) => product(`bench-own-${i}`, 5)))
 await measure("one product per customer", (i) => own[i]!);
 const hot = await product("bench-hot", Math.floor(count / 2));
 await measure(`one hot product (${Math.floor(count / 2)} units)`, () => hot);
+// The race: every customer checks out at the same moment (concurrency = customers), for half as
+// many units as customers, then for as many (every checkout then holds the stock row's lock).
+for (const units of [Math.floor(count / 2), count]) {
+  const race = await product(`bench-race-${units}`, units);
+  await measure(`${count} at once, one product (${units} units)`, () => race, count);
+}
 
 await done();

@@ -1,92 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { keyOf } from "../../src/lib/ids.ts";
+import { orderNumber } from "../../src/modules/orders/orders.service.ts";
 import { DEMO, gql, logIn, signUp, useTestServer, type GqlResponse } from "../harness/index.ts";
+import { CART_FIELDS, codeOf, ORDER_FIELDS, shop, type TestProduct } from "../harness/shop.ts";
 
 const server = useTestServer();
 
 let staff: string;
-let categoryId: string;
 
 beforeAll(async () => {
   staff = await logIn(server.app.url, DEMO.staff);
-  categoryId = (await gql(server.app.url, `{ categories { id } }`)).data.categories[0].id;
 });
 
-const CART_FIELDS = `id version itemCount items { quantity product { id } } subtotal { amountCents }`;
+const { newProduct, addToCart, setQuantity, cartOf, checkout, stockOf, ledger, shoppers } = shop(server, () => staff);
 const CART = `cart { ${CART_FIELDS} }`;
-const ORDER = `id number status total { amountCents } items { quantity unitPrice { amountCents } product { id stock } }`;
-
-interface TestProduct {
-  id: string;
-  key: string;
-  name: string;
-}
-
-/** A fresh product (unique slug) with exactly `stock` units on hand. */
-async function newProduct(stock: number, priceCents = 1_250, status: "ACTIVE" | "DRAFT" = "ACTIVE"): Promise<TestProduct> {
-  const slug = `checkout-${randomUUID().slice(0, 12)}`;
-  const name = `Checkout Widget ${slug.slice(-12)}`;
-  const created = await gql(
-    server.app.url,
-    `mutation($input: ProductInput!) { createProduct(input: $input) { id name } }`,
-    { input: { slug, name, description: "made by checkout.test", priceCents, categoryId, status } },
-    staff,
-  );
-  expect(created.errors).toBeUndefined();
-  const id = created.data.createProduct.id as string;
-  if (stock > 0) {
-    const adjusted = await gql(server.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: id, d: stock }, staff);
-    expect(adjusted.errors).toBeUndefined();
-    expect(adjusted.data.adjustStock.stock).toBe(stock);
-  }
-  return { id, key: keyOf(id, "Product")!, name };
-}
-
-const addToCart = (token: string, productId: string, quantity: number) =>
-  gql(server.app.url, `mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { ${CART_FIELDS} } }`, { p: productId, q: quantity }, token);
-
-const setQuantity = (token: string, productId: string, quantity: number) =>
-  gql(server.app.url, `mutation($p: ID!, $q: Int!) { setCartItemQuantity(productId: $p, quantity: $q) { ${CART_FIELDS} } }`, { p: productId, q: quantity }, token);
-
-async function cartOf(token: string): Promise<any> {
-  const res = await gql(server.app.url, `{ ${CART} }`, {}, token);
-  expect(res.errors).toBeUndefined();
-  return res.data.cart;
-}
-
-const checkout = (token: string, key: string) =>
-  gql(server.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { ${ORDER} } }`, { k: key }, token);
-
-async function stockOf(productId: string): Promise<number> {
-  return (await gql(server.app.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: productId })).data.product.stock;
-}
-
-/** The ledger of one product: sum of all movements, sum of SALE movements, and stock_levels.on_hand. */
-async function ledger(key: string): Promise<{ total: number; sales: number; saleRows: number; onHand: number }> {
-  const [row] = await server.app.db.sql.query(
-    `SELECT coalesce(sum(m.delta), 0)::int AS total,
-            coalesce(sum(m.delta) FILTER (WHERE m.reason = 'SALE'), 0)::int AS sales,
-            count(*) FILTER (WHERE m.reason = 'SALE')::int AS "saleRows",
-            (SELECT on_hand FROM stock_levels WHERE product_id = $1::uuid) AS "onHand"
-     FROM stock_movements m WHERE m.product_id = $1::uuid`,
-    [key],
-  );
-  return row as { total: number; sales: number; saleRows: number; onHand: number };
-}
-
-function codeOf(res: GqlResponse): string | undefined {
-  return res.errors?.[0]?.extensions.code;
-}
-
-/** `n` fresh customers, each with `lines` in their cart. */
-async function shoppers(n: number, lines: [TestProduct, number][]): Promise<string[]> {
-  const tokens = await Promise.all(Array.from({ length: n }, () => signUp(server.app.url).then((u) => u.token)));
-  for (const token of tokens) {
-    for (const [product, quantity] of lines) expect((await addToCart(token, product.id, quantity)).errors).toBeUndefined();
-  }
-  return tokens;
-}
+const ORDER = ORDER_FIELDS;
 
 describe("checkout under contention", () => {
   it("never oversells a single line: 50 checkouts for 10 units", { timeout: 90_000 }, async () => {
@@ -211,6 +139,31 @@ describe("idempotent checkout", () => {
   });
 });
 
+describe("idempotent checkout, cart refilled", () => {
+  it("the key with the same lines again returns its order, takes nothing, keeps the cart and draws no number", async () => {
+    const product = await newProduct(10, 400);
+    const { token } = await signUp(server.app.url);
+    expect((await addToCart(token, product.id, 2)).errors).toBeUndefined();
+    const key = `refill-${randomUUID()}`;
+    const first = await checkout(token, key);
+    expect(first.errors).toBeUndefined();
+
+    expect((await addToCart(token, product.id, 2)).errors).toBeUndefined();
+    const cart = await cartOf(token);
+    const again = await checkout(token, key);
+    expect(again.errors).toBeUndefined();
+    expect(again.data.checkout.id).toBe(first.data.checkout.id);
+    expect(await cartOf(token)).toEqual(cart);
+    expect(await ledger(product.key)).toEqual({ total: 8, sales: -2, saleRows: 1, onHand: 8 });
+
+    // The next order's number follows the first one's: the replay drew none.
+    const next = await checkout(token, `refill-${randomUUID()}`);
+    expect(next.errors).toBeUndefined();
+    const seq = (number: string) => Number(number.slice("CW-".length));
+    expect(seq(next.data.checkout.number)).toBe(seq(first.data.checkout.number) + 1);
+  });
+});
+
 describe("cart rules", () => {
   it("refuses bad changes without touching the cart; each change is one version", async () => {
     const product = await newProduct(120, 199);
@@ -293,5 +246,58 @@ describe("orders keep checkout prices", () => {
     const read = await gql(server.app.url, `query($id: ID!) { order(id: $id) { ${ORDER} } }`, { id: order.id }, token);
     expect(read.errors).toBeUndefined();
     expect(read.data.order).toEqual({ ...order, items: [{ quantity: 3, unitPrice: { amountCents: 2_000 }, product: { id: product.id, stock: 2 } }] });
+  });
+});
+
+describe("checkout statements", () => {
+  /** Statements the server's Prisma client sent for one `checkout { id number }` request, and its answer. */
+  async function counted(token: string, key: string) {
+    const before = server.app.db.statementCount();
+    const res = await gql(server.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id number } }`, { k: key }, token);
+    return { res, statements: server.app.db.statementCount() - before };
+  }
+
+  it("placing an order costs 7 statements, for 1 line as for 5; replaying its key costs 5", async () => {
+    const products = await Promise.all(Array.from({ length: 5 }, () => newProduct(4)));
+    const [single] = await shoppers(1, [[products[0]!, 1]]);
+    const [multi] = await shoppers(1, products.map((p): [TestProduct, number] => [p, 2]));
+
+    // The counter counts what Prisma reports: COMMIT is one, BEGIN is not reported. Per request:
+    // the access token's session and user (2), then the transaction: take the cart with its
+    // lines, products and stock; insert the order with its items and notification; take the
+    // stock with its ledger rows; the outbox; COMMIT.
+    const one = await counted(single!, `count-${randomUUID()}`);
+    expect(one.res.errors).toBeUndefined();
+    expect(one.statements).toBe(7);
+    const five = await counted(multi!, `count-${randomUUID()}`);
+    expect(five.res.errors).toBeUndefined();
+    expect(five.statements).toBe(7);
+    expect(await Promise.all(products.map((p) => stockOf(p.id)))).toEqual([1, 2, 2, 2, 2]);
+
+    // A retry after success: session and user, the cart (empty, rolled back), ROLLBACK, the lookup.
+    const key = `count-replay-${randomUUID()}`;
+    const [again] = await shoppers(1, [[products[1]!, 1]]);
+    const placed = await counted(again!, key);
+    expect(placed.statements).toBe(7);
+    const replay = await counted(again!, key);
+    expect(replay.res.data.checkout).toEqual(placed.res.data.checkout);
+    expect(replay.statements).toBe(5);
+  });
+});
+
+describe("order numbers", () => {
+  it("are CW- and the order's seq padded to six digits, as orderNumber() writes them, also past six digits", async () => {
+    const product = await newProduct(5);
+    const [token] = await shoppers(1, [[product, 1]]);
+    const placed = await checkout(token!, `number-${randomUUID()}`);
+    expect(placed.errors).toBeUndefined();
+    // Far ahead, in this test file's own database: the next number has seven digits.
+    await server.app.db.sql.query(`SELECT setval(pg_get_serial_sequence('orders', 'seq'), 1234566)`);
+    expect((await addToCart(token!, product.id, 1)).errors).toBeUndefined();
+    const longer = await checkout(token!, `number-${randomUUID()}`);
+    expect(longer.data.checkout.number).toBe("CW-1234567");
+    const rows = await server.app.db.sql.query(`SELECT seq, number FROM orders`);
+    expect(rows.length).toBeGreaterThan(2);
+    for (const row of rows) expect(row.number).toBe(orderNumber(row.seq as number));
   });
 });

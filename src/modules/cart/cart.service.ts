@@ -14,6 +14,33 @@ export const MAX_LINE_QUANTITY = 99;
 /** Most distinct products in one cart. */
 export const MAX_LINES = 100;
 
+/** What checkout needs of a line's product, read with the line. */
+export interface CheckoutProduct {
+  name: string;
+  priceCents: number;
+  currency: string;
+  status: "ACTIVE" | "DRAFT" | "ARCHIVED";
+  /** Units on hand as the same statement saw them (0 without a stock row): no lock, taking stock decides. */
+  onHand: number;
+}
+
+export type CheckoutLine = CartLine & CheckoutProduct;
+
+export interface TakenCart {
+  /** Ordered by product id. */
+  lines: CheckoutLine[];
+  /** The cartUpdated event of the emptied cart; null when the user had no cart. */
+  emptied: Event<"CART_UPDATED"> | null;
+}
+
+/** The cart changed while checkout waited for its lock: roll back and run again (see `takeForCheckout`). */
+export class CartChangedError extends Error {
+  constructor() {
+    super("The cart changed while checkout waited for it");
+    this.name = "CartChangedError";
+  }
+}
+
 interface CartHead {
   id: string;
   version: number;
@@ -74,20 +101,37 @@ export class CartService {
   }
 
   /**
-   * For checkout, in its transaction: locks the user's cart (so checkouts of one user, and cart
-   * changes meanwhile, run one after another) and returns its lines ordered by product id.
+   * For checkout, in its transaction, in one statement: bumps the user's cart (+1 version; the row
+   * stays locked until commit, so a user's checkouts and cart changes run one after another),
+   * deletes its lines and returns them ordered by product id, each with what checkout needs of
+   * its product and its stock. `emptied` is the cartUpdated event of the now empty cart, for the
+   * caller to emit once it keeps the change; a caller that does not must roll the transaction
+   * back. No cart: no lines.
+   *
+   * One statement reads with one snapshot: if the lock had to wait for another transaction that
+   * then committed a change to this cart (every change bumps the version first), the lines read
+   * are older than the locked row, and this throws CartChangedError; the caller rolls back and
+   * runs again on a fresh snapshot.
    */
-  async lockForCheckout(tx: Tx, userId: string): Promise<CartLine[]> {
-    const [head] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM carts WHERE user_id = ${userId}::uuid FOR UPDATE`;
-    if (!head) return [];
-    return tx.cartItem.findMany({ where: { cartId: head.id }, orderBy: { productId: "asc" }, select: { productId: true, quantity: true } });
-  }
-
-  /** Empties the cart in `tx` (after checkout) and tells the user's devices. */
-  async empty(tx: Tx, userId: string, emit: (e: Event) => void): Promise<void> {
-    const head = await this.bump(tx, userId);
-    await tx.cartItem.deleteMany({ where: { cartId: head.id } });
-    emit(cartEvent({ ...head, userId, items: [] }));
+  async takeForCheckout(tx: Tx, userId: string): Promise<TakenCart> {
+    // A cart without lines still yields its one row (product columns null): the LEFT JOIN.
+    const rows = await tx.$queryRaw<(CartHead & CheckoutProduct & { seen: number; productId: string | null; quantity: number })[]>`
+      WITH seen AS (SELECT id, version FROM carts WHERE user_id = ${userId}::uuid),
+      head AS (
+        UPDATE carts c SET version = c.version + 1, updated_at = now() FROM seen WHERE c.id = seen.id
+        RETURNING c.id, c.version, c.updated_at AS "updatedAt", seen.version AS seen),
+      taken AS (DELETE FROM cart_items i USING head WHERE i.cart_id = head.id RETURNING i.product_id, i.quantity)
+      SELECT head.*, t.product_id AS "productId", t.quantity, p.name, p.price_cents AS "priceCents", p.currency,
+             p.status::text AS status, coalesce(sl.on_hand, 0) AS "onHand"
+      FROM head LEFT JOIN (taken t JOIN products p ON p.id = t.product_id LEFT JOIN stock_levels sl ON sl.product_id = t.product_id) ON true
+      ORDER BY t.product_id`;
+    const head = rows[0];
+    if (!head) return { lines: [], emptied: null };
+    if (head.version !== head.seen + 1) throw new CartChangedError();
+    const lines = rows.flatMap(({ productId, quantity, name, priceCents, currency, status, onHand }): CheckoutLine[] =>
+      productId === null ? [] : [{ productId, quantity, name, priceCents, currency, status, onHand }],
+    );
+    return { lines, emptied: cartEvent({ id: head.id, version: head.version, updatedAt: head.updatedAt, userId, items: [] }) };
   }
 
   /** Sets one line to `quantity` (> 0); raising it requires an ACTIVE product, stock and room. */

@@ -51,6 +51,52 @@ export class InventoryService {
     return onHand;
   }
 
+  /**
+   * Takes the units of an order's lines in `tx`, in one statement: locks their stock rows in
+   * product-id order (so concurrent checkouts cannot deadlock), decrements each that holds enough
+   * (never below zero) with version +1, and writes each decrement's SALE movement. Emits
+   * STOCK_CHANGED for each. Returns the first line (in product-id order) that could not be served,
+   * or null when every line was: then the caller must throw so that the transaction rolls back,
+   * since the other lines' stock was taken. Lines must be distinct products.
+   *
+   * Meant as the last statement of a checkout before the outbox write: a stock row stays locked
+   * from here to the commit, and every checkout of that product waits for it.
+   */
+  async takeForOrder<L extends { productId: string; quantity: number }>(
+    tx: Tx,
+    lines: readonly L[],
+    order: { orderId: string; actorId: string },
+    emit: (e: Event) => void,
+  ): Promise<L | null> {
+    // Rows that look short in this statement's snapshot are not locked (nor waited for). The
+    // conditions are checked again on the newest row version once it is locked.
+    const taken = await tx.$queryRaw<{ productId: string; onHand: number; version: number }[]>`
+      WITH wanted AS (
+        SELECT * FROM unnest(${lines.map((l) => l.productId)}::uuid[], ${lines.map((l) => l.quantity)}::int[]) AS w(product_id, quantity)),
+      locked AS MATERIALIZED (
+        SELECT s.product_id FROM stock_levels s JOIN wanted w ON w.product_id = s.product_id
+        WHERE s.on_hand >= w.quantity ORDER BY s.product_id FOR UPDATE OF s),
+      taken AS (
+        UPDATE stock_levels s SET on_hand = s.on_hand - w.quantity, version = s.version + 1, updated_at = now()
+        FROM locked l JOIN wanted w ON w.product_id = l.product_id
+        WHERE s.product_id = l.product_id AND s.on_hand >= w.quantity
+        RETURNING s.product_id, s.on_hand, s.version, w.quantity),
+      moved AS (
+        INSERT INTO stock_movements (product_id, delta, reason, order_id, actor_id)
+        SELECT product_id, -quantity, 'SALE', ${order.orderId}::uuid, ${order.actorId}::uuid FROM taken)
+      SELECT product_id AS "productId", on_hand AS "onHand", version FROM taken ORDER BY product_id`;
+    const left = new Map(taken.map((t) => [t.productId, t]));
+    const short = [...lines].sort((a, b) => (a.productId < b.productId ? -1 : 1)).find((l) => !left.has(l.productId));
+    if (short) return short;
+    for (const t of taken) emit(event("STOCK_CHANGED", t.productId, { productId: t.productId, stock: t.onHand, version: t.version }));
+    return null;
+  }
+
+  /** On-hand units of a product now (0 without a stock row). */
+  async onHand(productId: string): Promise<number> {
+    return (await this.prisma.stockLevel.findUnique({ where: { productId }, select: { onHand: true } }))?.onHand ?? 0;
+  }
+
   private async backInStock(tx: Tx, productId: string, emit: (e: Event) => void): Promise<void> {
     const product = await tx.product.findUnique({ where: { id: productId }, select: { name: true, status: true } });
     if (product?.status !== "ACTIVE") return;

@@ -1,4 +1,4 @@
-export { NotificationsService, DEFAULT_PREFERENCES, type Audience, type Message } from "./notifications.service.ts";
+export { NotificationsService, DEFAULT_PREFERENCES, type Audience, type Message, type Notified, type SqlMessage } from "./notifications.service.ts";
 export { createNotificationLoaders, type NotificationLoaders } from "./notifications.loaders.ts";
 export { Notification, type NotificationRow, type NotificationCategoryValue } from "./notification.type.ts";
 import { NotificationResolver } from "./notification.resolver.ts";

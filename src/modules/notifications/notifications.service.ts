@@ -1,7 +1,7 @@
 import type { Viewer } from "../../auth/roles.ts";
 import type { Prisma, Tx } from "../../db/client.ts";
 import { event, type Event } from "../../events/topics.ts";
-import type { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
+import { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { badInput, notFound } from "../../graphql/errors.ts";
 import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
@@ -30,6 +30,26 @@ export interface Message {
   data?: Record<string, string>;
 }
 
+/** A notification a write returned: enough for its NOTIFICATION_RECEIVED event. */
+export interface Notified {
+  id: string;
+  userId: string;
+}
+
+/** A message whose title and body are SQL expressions (they may read the caller's CTEs, such as a new order's number). */
+export interface SqlMessage {
+  title: PrismaNS.Sql;
+  body: PrismaNS.Sql;
+  data?: Record<string, string>;
+}
+
+/** The user ids of `audience`, as a query of one column. */
+function audienceQuery(audience: Audience): PrismaNS.Sql {
+  return "userIds" in audience
+    ? PrismaNS.sql`SELECT id FROM users WHERE id = ANY(${[...audience.userIds]}::uuid[])`
+    : PrismaNS.sql`SELECT c.user_id FROM cart_items i JOIN carts c ON c.id = i.cart_id WHERE i.product_id = ${audience.cartHoldersOf}::uuid`;
+}
+
 const ROW = { id: true, userId: true, category: true, title: true, body: true, readAt: true, createdAt: true } as const;
 
 /**
@@ -39,21 +59,36 @@ const ROW = { id: true, userId: true, category: true, title: true, body: true, r
 export class NotificationsService {
   constructor(private readonly prisma: Prisma) {}
 
-  /** Writes one notification per audience member who has `category` enabled; returns how many. */
+  /** Writes one notification per audience member who has `category` enabled (one statement); returns how many. */
   async notify(tx: Tx, emit: (e: Event) => void, category: NotificationCategoryValue, audience: Audience, message: Message): Promise<number> {
-    const who: PrismaNS.UserWhereInput =
-      "userIds" in audience ? { id: { in: [...audience.userIds] } } : { cart: { items: { some: { productId: audience.cartHoldersOf } } } };
-    const enabled: PrismaNS.UserWhereInput = DEFAULT_PREFERENCES[category]
-      ? { preferences: { none: { category, enabled: false } } }
-      : { preferences: { some: { category, enabled: true } } };
-    const users = await tx.user.findMany({ where: { AND: [who, enabled] }, select: { id: true } });
-    if (users.length === 0) return 0;
-    const rows = await tx.notification.createManyAndReturn({
-      data: users.map((u) => ({ userId: u.id, category, title: message.title, body: message.body, data: message.data ?? {} })),
-      select: { id: true, userId: true },
-    });
-    for (const row of rows) emit(event("NOTIFICATION_RECEIVED", row.userId, { notificationId: row.id, userId: row.userId }));
+    const rows = await tx.$queryRaw<Notified[]>(
+      this.insert(category, audienceQuery(audience), { title: PrismaNS.sql`${message.title}`, body: PrismaNS.sql`${message.body}`, data: message.data }),
+    );
+    this.emitReceived(emit, rows);
     return rows.length;
+  }
+
+  /**
+   * The write behind `notify` as one SQL statement: `INSERT … SELECT` of `message` for every user id
+   * that `audience` (a query of one column) yields and who has `category` enabled (no preference row
+   * saying otherwise, or one saying so for opt-in categories), `RETURNING id, "userId"`. A caller may
+   * use it as a data-modifying CTE of its own statement so the notification costs no round trip;
+   * it then emits the rows with `emitReceived`.
+   */
+  insert(category: NotificationCategoryValue, audience: PrismaNS.Sql, message: SqlMessage): PrismaNS.Sql {
+    const choice = PrismaNS.sql`SELECT 1 FROM notification_preferences p WHERE p.user_id = a.id AND p.category = ${category}::"NotificationCategory"`;
+    const enabled = DEFAULT_PREFERENCES[category] ? PrismaNS.sql`NOT EXISTS (${choice} AND NOT p.enabled)` : PrismaNS.sql`EXISTS (${choice} AND p.enabled)`;
+    return PrismaNS.sql`
+      INSERT INTO notifications (user_id, category, title, body, data)
+      SELECT a.id, ${category}::"NotificationCategory", ${message.title}, ${message.body}, ${JSON.stringify(message.data ?? {})}::jsonb
+      FROM (${audience}) AS a(id)
+      WHERE ${enabled}
+      RETURNING id, user_id AS "userId"`;
+  }
+
+  /** Emits NOTIFICATION_RECEIVED for each written notification (published after commit). */
+  emitReceived(emit: (e: Event) => void, rows: readonly Notified[]): void {
+    for (const row of rows) emit(event("NOTIFICATION_RECEIVED", row.userId, { notificationId: row.id, userId: row.userId }));
   }
 
   async list(

@@ -211,7 +211,9 @@ export class EventBus {
   committed(envelopes: readonly Envelope[]): void {
     if (envelopes.length === 0 || this.writeOnly) return;
     if (this.transport) void this.publish(envelopes);
-    this.accept(envelopes);
+    // After the current turn: the request that committed answers first, before this instance's
+    // subscribers are served (with many of them that is real work).
+    setImmediate(() => this.accept(envelopes));
   }
 
   /** Publishes on Redis; true when Redis took them. Never throws. */

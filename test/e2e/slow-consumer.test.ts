@@ -54,7 +54,10 @@ async function warmUp(productId: string, slow: Awaited<ReturnType<typeof rawSubs
     if (round >= 30) throw new Error("subscriptions not live after 30 events");
     const stock = await adjust(productId, 1);
     const fastGot = await Promise.race([pending.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 300))]);
-    if (fastGot && [...slow.received.values()].every((v) => v.includes(stock))) return stock;
+    // The event reaches the sockets after the mutation's answer: give it up to 300 ms to arrive.
+    const allLive = () => [...slow.received.values()].every((v) => v.includes(stock));
+    for (const deadline = Date.now() + 300; fastGot && !allLive() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    if (fastGot && allLive()) return stock;
   }
 }
 

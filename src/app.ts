@@ -167,10 +167,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       cursorOf: (event) => bus.cursorOf(event),
       resume: {
         position: () => bus.position,
-        positionOf: (event) => {
-          const position = (event as { position?: unknown } | null)?.position;
-          return typeof position === "number" ? position : undefined;
-        },
+        positionOf: (event) => bus.positionOf(event),
         positionOfCursor: (cursor) => decodeCursor(cursor)?.position,
         replayContext: (context, until) => ({ ...(context as Context), events: bus.replayOnly(until) }),
       },

@@ -25,7 +25,6 @@ export async function transactional<T>(
     const pending: Event[] = [];
     const value = await fn(tx, (event) => pending.push(event));
     written = await bus.write(tx, pending);
-    await afterOutboxWrite?.();
     return value;
   }, TRANSACTION_OPTIONS);
   // Test hook: a process killed here has committed its events but not published them.
@@ -34,15 +33,13 @@ export async function transactional<T>(
   return result;
 }
 
-let afterOutboxWrite: (() => Promise<void>) | undefined;
 let afterCommit: (() => Promise<void>) | undefined;
 
 /**
- * Test hooks (OUTBOX_TEST_HOOKS=1 only, see app.ts): `afterCommit` runs between the commit and the
- * publish (a test kills the process there), `afterOutboxWrite` between the outbox write and the commit.
+ * Test hook (set by app.ts only when CARTWHEEL_TEST_CRASH_AFTER_COMMIT=1): `afterCommit` runs
+ * between the commit and the publish; test/e2e/outbox.test.ts kills the process there.
  */
-export function setTransactionHooks(hooks: { afterOutboxWrite?: () => Promise<void>; afterCommit?: () => Promise<void> }): void {
-  afterOutboxWrite = hooks.afterOutboxWrite;
+export function setTransactionHooks(hooks: { afterCommit?: () => Promise<void> }): void {
   afterCommit = hooks.afterCommit;
 }
 

@@ -110,7 +110,8 @@ export class EventBus {
   private gapTimer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
-  private ticking = false;
+  /** The tick running now, if one is (close() waits for it before giving up the lease). */
+  private ticking: Promise<void> | undefined;
   /** The head seen while this instance had not handed it out yet, and since when. */
   private behind: { head: number; since: number } | undefined;
   private readonly owner = randomUUID();
@@ -190,7 +191,11 @@ export class EventBus {
         if (connectedBefore) this.catchUp("redis reconnected");
         connectedBefore = true;
       });
-      void engine.subscribe(this.channel, (batch: Envelope[]) => this.fromRedis(batch)).catch(() => {});
+      // Once subscribed, read what was committed between reading the head and the subscription.
+      void engine.subscribe(this.channel, (batch: Envelope[]) => this.fromRedis(batch)).then(
+        () => this.catchUp("subscribed"),
+        () => {},
+      );
     }
     this.tickTimer = setInterval(() => void this.tick(), this.options.tickMs);
     this.tickTimer.unref();
@@ -281,6 +286,7 @@ export class EventBus {
           if (rows[0]!.position > this.next) {
             this.log.warn({ from: this.next, to: rows[0]!.position - 1 }, "events pruned before they were handed out");
             this.next = rows[0]!.position;
+            for (const position of this.waiting.keys()) if (position < this.next) this.waiting.delete(position);
           }
           const waiting = this.next;
           this.accept(rows);
@@ -308,12 +314,20 @@ export class EventBus {
 
   // ---- relay, catch-up and pruning ----
 
-  private async tick(): Promise<void> {
-    if (this.ticking || this.closed || !this.store) return;
-    this.ticking = true;
+  private tick(): Promise<void> {
+    if (this.ticking || this.closed || !this.store) return this.ticking ?? Promise.resolve();
+    this.ticking = this.tickOnce().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async tickOnce(): Promise<void> {
+    const store = this.store!;
     try {
-      const { leader, head } = await this.store.lease(this.owner, this.options.leaseMs);
+      const { leader, head } = await store.lease(this.owner, this.options.leaseMs);
       if (leader && !this.leader) this.relayedThrough = Math.max(this.relayedThrough, Math.min(this.next - 1, head));
+      if (!leader && this.leader) this.heard.clear();
       this.leader = leader;
       // Behind the head for longer than the relay needs: read what is missing ourselves.
       // Only a position that stays missing counts: under steady traffic the head is always a
@@ -328,14 +342,12 @@ export class EventBus {
         if (this.transport) await this.relay(head);
         if (Date.now() - this.lastPrune > this.pruneIntervalMs()) {
           this.lastPrune = Date.now();
-          const gone = await this.store.prune(new Date(Date.now() - this.options.retentionMs));
+          const gone = await store.prune(new Date(Date.now() - this.options.retentionMs));
           if (gone > 0) this.log.info({ gone }, "outbox pruned");
         }
       }
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, "outbox tick failed");
-    } finally {
-      this.ticking = false;
     }
   }
 
@@ -423,10 +435,16 @@ export class EventBus {
     return encodeCursor(this.stream, position);
   }
 
-  /** The cursor of a value a subscription iterator yielded (a Delivered event); undefined for anything else. */
-  cursorOf(event: unknown): string | undefined {
+  /** The position of a value a subscription iterator yielded (a Delivered event); undefined for anything else. */
+  positionOf(event: unknown): number | undefined {
     const position = (event as { position?: unknown } | null)?.position;
-    return typeof position === "number" ? this.cursor(position) : undefined;
+    return typeof position === "number" ? position : undefined;
+  }
+
+  /** The cursor of such a value. */
+  cursorOf(event: unknown): string | undefined {
+    const position = this.positionOf(event);
+    return position === undefined ? undefined : this.cursor(position);
   }
 
   private iterate<K extends TopicName>(topic: K, ids: readonly string[], after: number | undefined, replayUntil?: number): AsyncIterableIterator<Delivered<K>> {
@@ -540,6 +558,7 @@ export class EventBus {
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.gapTimer) clearTimeout(this.gapTimer);
+    await this.ticking;
     if (this.leader) await this.store?.release(this.owner).catch(() => {});
     await this.reading?.catch(() => {});
     if (!this.transport) return;

@@ -13,8 +13,7 @@ export function transform<T, U>(
   const iterator: AsyncIterator<T> =
     Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as AsyncIterator<T>);
   let finished = false;
-  // Not awaited: a source still waiting to subscribe (Redis away) finishes its return() only once
-  // it has subscribed, and the consumer must not wait for that.
+  // The source's return() is not awaited: the consumer never waits on a source's clean-up.
   const finish = () => {
     if (finished) return;
     finished = true;
@@ -34,11 +33,11 @@ export function transform<T, U>(
       return { done: true, value: undefined };
     },
     async return(): Promise<IteratorResult<U>> {
-      await finish();
+      finish();
       return { done: true, value: undefined };
     },
     async throw(error?: unknown): Promise<IteratorResult<U>> {
-      await finish();
+      finish();
       throw error;
     },
     [Symbol.asyncIterator]() {

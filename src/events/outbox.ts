@@ -58,12 +58,12 @@ export class OutboxStore {
     return { stream: row.stream as string, position: Number(row.position), prunedThrough: Number(row.pruned) };
   }
 
-  /** Every event with `after < position < before` (before omitted: no upper bound), oldest first, at most PAGE. */
-  async range(after: number, before?: number): Promise<Envelope[]> {
+  /** Every event after `after`, oldest first, at most PAGE. */
+  async range(after: number): Promise<Envelope[]> {
     const rows = await this.sql.query(
       `SELECT position::float8 AS position, topic, scope_id, payload FROM outbox_events
-       WHERE position > $1 AND ($2::bigint IS NULL OR position < $2) ORDER BY position LIMIT ${PAGE}`,
-      [after, before ?? null],
+       WHERE position > $1 ORDER BY position LIMIT ${PAGE}`,
+      [after],
     );
     return rows.map(envelope);
   }

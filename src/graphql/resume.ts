@@ -23,9 +23,3 @@ export function resumeCursor(args: Record<string, unknown>, ctx: Context): strin
 export function withCursor<T extends object>(value: T | null | undefined, position: number, ctx: Context): (T & { cursor: string }) | null {
   return value ? { ...value, cursor: ctx.events.cursor(position) } : null;
 }
-
-/** The `cursor` field of an object that may have been delivered by a subscription. */
-export function cursorOf(value: object): string | null {
-  const cursor = (value as { cursor?: unknown }).cursor;
-  return typeof cursor === "string" ? cursor : null;
-}

@@ -7,7 +7,7 @@ import {
   type ExecutionArgs,
   type GraphQLSchema,
   type ExecutionResult,
-  type GraphQLError,
+  GraphQLError,
   type GraphQLFormattedError,
 } from "graphql";
 import type { WebSocket } from "ws";
@@ -187,7 +187,9 @@ export class Fanout {
     const until = resume.position();
     // An instance a little behind the one the cursor came from: what it holds up to the cursor was sent already.
     member.after = Math.max(until - 1, resume.positionOfCursor(resumed.cursor) ?? 0);
-    const source = await createSourceEventStream({ ...args, contextValue: resume.replayContext(args.contextValue, until) }).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
+    // The replay's own context: its subscribe renews the loaders there, so its executions use it too.
+    const replayArgs = { ...args, contextValue: resume.replayContext(args.contextValue, until) };
+    const source = await createSourceEventStream(replayArgs).catch((error: unknown) => ({ errors: [error] }) as ExecutionResult);
     if (!(Symbol.asyncIterator in source)) {
       // Refused (CURSOR_EXPIRED, a bad cursor, FORBIDDEN): the member was never announced to the client.
       member.left = true;
@@ -198,7 +200,7 @@ export class Fanout {
       try {
         for await (const event of source as AsyncIterable<unknown>) {
           if (member.left) break;
-          this.send(member, this.outgoing(await this.execute(args, event), coalescingKey(event), undefined));
+          this.send(member, this.outgoing(await this.execute(replayArgs, event), coalescingKey(event), undefined));
         }
       } catch (error) {
         this.remove(member);
@@ -208,6 +210,13 @@ export class Fanout {
       const held = member.held ?? [];
       member.held = undefined;
       if (member.left) return;
+      // The held events were answered for the role it joined with: a member whose role changed
+      // meanwhile gets none of them and is told to subscribe again (its new role decides then).
+      if (member.role !== undefined && (target.viewer()?.role ?? null) !== member.role) {
+        this.remove(member);
+        member.end(new GraphQLError("Your role changed while the subscription resumed: subscribe again", { extensions: { code: "FORBIDDEN" } }));
+        return;
+      }
       for (const h of held) if (h.position === undefined || h.position > member.after!) this.send(member, h);
     })();
     return iterator;

@@ -99,6 +99,8 @@ export class Lifecycle {
     // current response (see #track), and close's callback fires when the last one is gone.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const done = Promise.all([closed, streams?.close(), webSockets.close()]);
+    // Past the timeout nobody waits on it any more: a late failure must not be an unhandled rejection.
+    done.catch((error: unknown) => log.warn({ err: (error as Error).message }, "closing after the shutdown timeout failed"));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(resolve, timeoutMs, "timeout")));
     try {

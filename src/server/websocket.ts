@@ -103,6 +103,11 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         // Closed with 4403 when its token expires (re-armed on renewal), its session is revoked,
         // or (closeOnDemotion) it loses STAFF.
         ctx.extra.live = followViewer(viewer, deps, (why) => ctx.extra.socket.close(CloseCode.Forbidden, ENDED_MESSAGES[why]));
+        // Closed while the token was being checked: onClose has run already, so stop following here.
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) {
+          ctx.extra.live.stop();
+          return false;
+        }
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {

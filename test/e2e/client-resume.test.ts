@@ -5,14 +5,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCartwheelClient, type CartwheelClient, type ClientOptions } from "../../client/index.ts";
 import { CartUpdatedDocument, StockChangedDocument } from "../../client/generated/graphql.ts";
 import type { App } from "../../src/app.ts";
 import { decodeCursor } from "../../src/events/outbox.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, subscriberCount, tempDir, useDatabase, useInstancePair, waitForSubscribers } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, subscriberCount, tempDir, useDatabase, useInstancePair, waitForPruned, waitForSubscribers } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const EVENT_MS = 10_000;
@@ -265,23 +264,8 @@ describe("the typed client and CURSOR_EXPIRED", () => {
     app = await db.start({ env: { OUTBOX_RETENTION: "1s" } });
     staff = await logIn(app.url, DEMO.staff);
   });
-  let sql: pg.Client;
-  beforeAll(async () => {
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
-  });
-  afterAll(() => sql.end());
-
   /** Waits (bounded) for the relay to prune past `cursor`: events older than 1 s go. */
-  async function prunedPast(cursor: string) {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const { rows } = await sql.query("SELECT pruned_through::float8 AS p FROM outbox_head");
-      if (Number(rows[0].p) > position(cursor)) return;
-      if (Date.now() > deadline) throw new Error("the outbox was not pruned within 15 s");
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const prunedPast = (cursor: string) => waitForPruned(db.url, position(cursor));
 
   it.each(TRANSPORTS)("over %s: a start cursor older than the retention, and a reconnection after it, end the iterator with CartwheelError CURSOR_EXPIRED", async (transport) => {
     const [product] = await someProducts(app.url, 1);

@@ -12,16 +12,15 @@ import { keyOf } from "../../src/lib/ids.ts";
 import {
   DEMO,
   REDIS_URL,
-  createTestDatabase,
   gql,
   logIn,
+  metricValue,
   nextWithin,
   signUp,
   someProducts,
-  startTestServer,
-  tempDir,
   uniquePrefix,
   useDatabase,
+  waitForPruned,
   waitForSubscribers,
   wsClient,
 } from "../harness/index.ts";
@@ -30,28 +29,24 @@ import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
-const state = {} as { prefix: string; a: App; b: App; proxy: TcpProxy; dbUrl: string; dir: { path: string; remove(): void }; drop(): Promise<void>; staff: string; admin: string };
+const state = {} as { prefix: string; a: App; b: App; proxy: TcpProxy; staff: string; admin: string };
 const clients: { dispose(): void | Promise<void> }[] = [];
 
+// One database and signing key for the file; A and B reach Redis through the proxy.
+const shared = useDatabase();
 beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled);
-  const db = await createTestDatabase();
-  state.dbUrl = db.url;
-  state.drop = db.drop;
-  state.dir = tempDir();
   state.proxy = await startProxy(Number(new URL(REDIS_URL).port || 6379), new URL(REDIS_URL).hostname);
   state.prefix = uniquePrefix();
-  const options = { databaseUrl: db.url, dataDir: state.dir.path, redisPrefix: state.prefix, env: { REDIS_URL: `redis://127.0.0.1:${state.proxy.port}` } };
-  state.a = await startTestServer(options);
-  state.b = await startTestServer(options);
+  const options = { redisPrefix: state.prefix, env: { REDIS_URL: `redis://127.0.0.1:${state.proxy.port}` } };
+  state.a = await shared.start(options);
+  state.b = await shared.start(options);
   state.staff = await logIn(state.a.url, DEMO.staff);
   state.admin = await logIn(state.a.url, DEMO.admin);
 });
 afterAll(async () => {
   await Promise.all([state.a.stop(), state.b.stop()]);
   await state.proxy.close();
-  await state.drop();
-  state.dir.remove();
   process.off("unhandledRejection", onUnhandled);
 });
 afterEach(async () => {
@@ -74,12 +69,19 @@ const adjust = (app: App, productId: string, delta: number) =>
 const addToCart = (app: App, token: string, productId: string) =>
   gql(app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
 const position = (cursor: string) => decodeCursor(cursor)!.position;
-/** A counter or gauge from the instance's /metrics. */
-async function metric(app: App, name: string): Promise<number> {
-  const text = await (await fetch(app.url.replace("/graphql", "/metrics"))).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
-}
+const metric = (app: App, name: string) => metricValue(app.url, name);
 const stockChannel = (productId: string) => `${state.prefix}STOCK_CHANGED:${keyOf(productId, "Product")}`;
+
+/** What a subscription answered first, an event or the errors it was refused with; bounded. */
+async function refusal(events: AsyncIterableIterator<any>, ms = 10_000): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([events.next().catch((errors: unknown) => ({ errors })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The next event's data, or the error that ended the subscription. */
 async function next(events: AsyncIterableIterator<any>, ms = 10_000) {
@@ -119,7 +121,7 @@ describe("the outbox", () => {
   it("only this instance's Redis connection cut: what it missed on Redis it reads from the outbox", async () => {
     // C talks to Redis directly, so its events are published and heard: the relay has nothing to
     // do, and only A's own catch-up can bring A's subscriber what A's Redis connection missed.
-    const c = await startTestServer({ databaseUrl: state.dbUrl, dataDir: state.dir.path, redisPrefix: state.prefix });
+    const c = await shared.start({ redisPrefix: state.prefix });
     try {
       const [product] = await someProducts(state.a.url, 1);
       const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
@@ -139,7 +141,7 @@ describe("the outbox", () => {
   });
 
   it("resuming on an instance that is behind the cursor's: what the cursor covers is not sent again", async () => {
-    const c = await startTestServer({ databaseUrl: state.dbUrl, dataDir: state.dir.path, redisPrefix: state.prefix });
+    const c = await shared.start({ redisPrefix: state.prefix });
     try {
       const [product] = await someProducts(state.a.url, 1);
       const onC = subscribe(c, STOCK, { ids: [product!.id] });
@@ -149,6 +151,8 @@ describe("the outbox", () => {
       const seen = await adjust(c, product!.id, 1);
       const event = (await next(onC.events)).data.stockChanged;
       expect(event.stock).toBe(seen.data.adjustStock.stock);
+      // A really is behind the cursor's event (else this would test nothing).
+      expect(state.a.bus.stats().position).toBeLessThan(position(event.cursor));
       const resumed = subscribe(state.a, STOCK, { ids: [product!.id], after: event.cursor });
       const later = await adjust(c, product!.id, 1);
       expect((await next(resumed.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
@@ -161,8 +165,8 @@ describe("the outbox", () => {
   it("a process killed between commit and publish: the relay publishes its event, subscribers get it once", async () => {
     const [product] = await someProducts(state.a.url, 1);
     const crashing = await startMain({
-      DATABASE_URL: state.dbUrl,
-      DATA_DIR: state.dir.path,
+      DATABASE_URL: shared.url,
+      DATA_DIR: shared.dataDir,
       REDIS_URL,
       REDIS_PREFIX: state.prefix,
       SEED_DEMO: "false",
@@ -173,7 +177,7 @@ describe("the outbox", () => {
     await waitForSubscribers(stockChannel(product!.id));
     // Listen on Redis itself: the orphaned event must be published there (by the relay), not only
     // read from the outbox by each instance.
-    const sql = new pg.Client({ connectionString: state.dbUrl });
+    const sql = new pg.Client({ connectionString: shared.url });
     await sql.connect();
     const stream = (await sql.query("SELECT stream::text AS s FROM outbox_head")).rows[0].s as string;
     await sql.end();
@@ -313,7 +317,7 @@ describe("resuming", () => {
     const afterDemotion = await placedBy();
 
     const refused = subscribe(state.b, PLACED, { after: mark.cursor }, staffToken);
-    const answer = await refused.events.next().catch((errors: unknown) => ({ errors }));
+    const answer = await refusal(refused.events);
     expect(JSON.stringify(answer)).toContain("FORBIDDEN");
 
     const other = subscribe(state.b, PLACED, { after: mark.cursor }, state.staff);
@@ -337,7 +341,7 @@ describe("resuming", () => {
     const [product] = await someProducts(state.a.url, 1);
     for (const after of ["nonsense", Buffer.from("o1:00000000:1").toString("base64url"), "x".repeat(100)]) {
       const s = subscribe(state.a, STOCK, { ids: [product!.id], after });
-      const answer = await s.events.next().catch((errors: unknown) => ({ errors }));
+      const answer = await refusal(s.events);
       expect(JSON.stringify(answer)).toContain("BAD_USER_INPUT");
     }
   });
@@ -358,23 +362,15 @@ describe("retention", () => {
     await bump();
     const old = (await next(events)).data.stockChanged.cursor as string;
     await bump();
-    await bump();
+    const kept = (await next(events)).data.stockChanged.cursor as string;
+    const newest = await bump();
     // Wait on the pruning itself (bounded): the relay prunes once the events are older than 1 s.
-    const sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
-    try {
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const { rows } = await sql.query("SELECT pruned_through::float8 AS p FROM outbox_head");
-        if (Number(rows[0].p) > position(old)) break;
-        if (Date.now() > deadline) throw new Error("the outbox was not pruned within 15 s");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    } finally {
-      await sql.end();
-    }
+    await waitForPruned(db.url, position(old));
     const expired = client.iterate({ query: STOCK, variables: { ids: [product!.id], after: old } }) as AsyncIterableIterator<any>;
-    const answer = await expired.next().catch((errors: unknown) => ({ errors }));
+    const answer = await refusal(expired);
     expect(JSON.stringify(answer)).toContain("CURSOR_EXPIRED");
+    // The newest event is never pruned: a cursor right before it still resumes, with it.
+    const resumed = client.iterate({ query: STOCK, variables: { ids: [product!.id], after: kept } }) as AsyncIterableIterator<any>;
+    expect((await next(resumed)).data.stockChanged.stock).toBe(newest.data.adjustStock.stock);
   });
 });

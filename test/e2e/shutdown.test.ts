@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, tempDir, wsClient } from "../harness/index.ts";
+import { createTestDatabase, tempDir, wsClient, metricValue } from "../harness/index.ts";
 import { startMain } from "../harness/process.ts";
 
 // The real process on a real database gets SIGTERM with requests in flight, as Kubernetes sends
@@ -62,13 +62,7 @@ function heldPost(url: string, query: string) {
   return { answer, finish: () => req.end(body.slice(half)) };
 }
 
-async function metric(origin: string, name: string): Promise<number> {
-  const text = await (await fetch(`${origin}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
-}
+const metric = (origin: string, name: string) => metricValue(origin, name);
 
 describe("SIGTERM with requests in flight", () => {
   it("turns readiness 503, keeps serving for SHUTDOWN_DELAY, answers every request, closes WebSockets with 1001 and exits 0", async () => {

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { App } from "../../src/app.ts";
 import { CLOSE_TOO_SLOW } from "../../src/server/fanout.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useDatabase, wsClient } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 
 const db = useDatabase();
 let app: App;
@@ -19,10 +19,7 @@ const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { sto
 const adjust = async (productId: string, delta: number) =>
   (await gql(app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff)).data.adjustStock.stock as number;
 
-const metric = async (name: string) => {
-  const text = await (await fetch(app.url.replace("/graphql", "/metrics"))).text();
-  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? 0);
-};
+const metric = (name: string) => metricValue(app.url, name);
 
 /** A raw graphql-transport-ws socket with `count` subscriptions to one product, recording every stock it receives per subscription. */
 async function rawSubscriber(productId: string, count: number) {

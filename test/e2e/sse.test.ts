@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, tempDir, uniquePrefix, useDatabase, wsClient } from "../harness/index.ts";
+import { DEMO, gql, logIn, nextWithin, signUp, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 import { asStream, openStream, sseClient, type OpenStream } from "../harness/sse.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -50,10 +50,7 @@ async function addToCart(token: string, productId: string): Promise<number> {
   return res.data.addToCart.version as number;
 }
 
-async function metric(app: App, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? 0);
-}
+const metric = (app: App, name: string) => metricValue(app.url, name);
 
 /** The stream's next `next` event for a stockChanged subscription: its stock, and that its id is its cursor. */
 async function nextStock(stream: OpenStream, ms = 5_000): Promise<{ stock: number; id: string }> {

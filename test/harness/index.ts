@@ -182,6 +182,34 @@ export async function waitForSubscribers(channel: string, count = 1, ms = 5_000)
   }
 }
 
+/**
+ * A metric on the server's /metrics (`url`: its /graphql URL or its origin): the sum of the lines
+ * of `name`, which may end inside its labels (`cartwheel_http_requests_total{route="/graphql"`);
+ * NaN when there is none.
+ */
+export async function metricValue(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${new URL(url).origin}/metrics`)).text();
+  const lines = text.split("\n").filter((l) => l.startsWith(name) && (name.includes("{") || l[name.length] === " " || l[name.length] === "{"));
+  return lines.length === 0 ? NaN : lines.reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+/** Waits (bounded) until the outbox of the database at `databaseUrl` is pruned past `position`. */
+export async function waitForPruned(databaseUrl: string, position: number, ms = 15_000): Promise<void> {
+  const sql = new pg.Client({ connectionString: databaseUrl });
+  await sql.connect();
+  try {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const { rows } = await sql.query("SELECT pruned_through::float8 AS p FROM outbox_head");
+      if (Number(rows[0].p) > position) return;
+      if (Date.now() > deadline) throw new Error(`the outbox was not pruned past ${position} within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await sql.end();
+  }
+}
+
 export function uniquePrefix(): string {
   return `cwtest:${randomUUID().slice(0, 8)}:`;
 }

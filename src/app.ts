@@ -98,6 +98,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       bus,
       tokens,
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+      catalogReads: config.catalogReads,
       loginLimiter,
       ...(config.oidc ? { externalTokens: new ExternalTokens(config.oidc) } : {}),
     });

@@ -43,6 +43,11 @@ export interface Config {
   hideSchemaSuggestions: boolean;
   /** An external OpenID Connect provider whose access tokens are accepted; undefined when not configured. */
   oidc: { issuer: string; audience: string; jwksUrl: string; algorithms: string[] } | undefined;
+  /**
+   * How the hot catalog reads run: "compiled" (default), one SQL statement built from each
+   * operation's selection; "general", through the per-request loaders (kept to compare the two).
+   */
+  catalogReads: "compiled" | "general";
   /** Serve the GraphiQL explorer to browsers at GET /graphql (default: on, off when NODE_ENV=production). */
   explorer: boolean;
   /**
@@ -194,6 +199,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: flag("INTROSPECTION", !production),
   };
 
+  const catalogReads = text("CATALOG_READS") ?? "compiled";
+  if (catalogReads !== "compiled" && catalogReads !== "general") problems.push(`CATALOG_READS must be "compiled" or "general" (got "${catalogReads}")`);
+
   const oidcIssuer = text("OIDC_ISSUER");
   const oidcAudience = text("OIDC_AUDIENCE");
   const oidcJwksUrl = url("OIDC_JWKS_URL", ["https:", "http:"]);
@@ -255,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operationLimits,
     hideSchemaSuggestions: production,
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
+    catalogReads: catalogReads as Config["catalogReads"],
     explorer,
     corsOrigins,
     persistedQueries,

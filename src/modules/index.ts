@@ -37,6 +37,8 @@ export interface ServiceDeps {
   loginLimiter?: LoginLimiter;
   /** Tokens of an external OpenID Connect provider, when configured. */
   externalTokens?: ExternalTokens;
+  /** Config.catalogReads (default "compiled"). */
+  catalogReads?: "compiled" | "general";
 }
 
 /** Built once per process by main.ts. */
@@ -51,7 +53,7 @@ export function createServices(deps: ServiceDeps) {
       ...(deps.loginLimiter ? { limiter: deps.loginLimiter } : {}),
       ...(deps.externalTokens ? { external: deps.externalTokens } : {}),
     }),
-    catalog: new CatalogService(prisma, bus, notifications),
+    catalog: new CatalogService(prisma, bus, notifications, { compiledReads: deps.catalogReads !== "general" }),
     inventory,
     cart,
     orders: new OrdersService(prisma, bus, inventory, cart, notifications),

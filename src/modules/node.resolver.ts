@@ -1,4 +1,5 @@
-import { Arg, Ctx, ID, Query, Resolver } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Ctx, ID, Info, Query, Resolver } from "type-graphql";
 import { hasRole } from "../auth/roles.ts";
 import type { Context } from "../graphql/context.ts";
 import { Node } from "../graphql/types.ts";
@@ -9,14 +10,14 @@ import { canReadOrder } from "./orders/index.ts";
 @Resolver()
 export class NodeResolver {
   @Query(() => Node, { nullable: true })
-  async node(@Arg("id", () => ID) id: string, @Ctx() ctx: Context) {
+  async node(@Arg("id", () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const decoded = fromGlobalId(id);
     if (!decoded) return null;
     const { catalog, identity } = ctx.loaders;
     switch (decoded.type) {
       case "Product": {
-        const row = await catalog.productById.load(decoded.key);
-        return row && ctx.services.catalog.isVisible(ctx.viewer, row) ? { ...row, __typename: "Product" } : null;
+        const row = await ctx.services.catalog.product(ctx.viewer, { id: decoded.key }, catalog, info);
+        return row && { ...row, __typename: "Product" };
       }
       case "Category": {
         const row = await catalog.categoryById.load(decoded.key);

@@ -18,7 +18,7 @@ it("products with category and stock costs the same few statements for 5 and 50 
   expect(five.data.products.edges).toHaveLength(5);
   expect(fifty.data.products.edges).toHaveLength(50);
   expect(fifty.count).toBe(five.count);
-  expect(fifty.count).toBeLessThanOrEqual(4);
+  expect(fifty.count).toBe(1); // totalCount included: one statement (src/modules/catalog/catalog.reads.ts)
 });
 
 it("categories with their products is batched too", async () => {
@@ -26,5 +26,5 @@ it("categories with their products is batched too", async () => {
   const small = await statementsFor(q, { n: 1 });
   const large = await statementsFor(q, { n: 10 });
   expect(large.count).toBe(small.count);
-  expect(large.count).toBeLessThanOrEqual(5);
+  expect(large.count).toBe(1);
 });

@@ -21,6 +21,8 @@ import {
   validText,
 } from "./catalog.validation.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
+import { CatalogReads } from "./catalog.reads.ts";
+import type { SelectionInfo } from "./catalog.selection.ts";
 
 type SortColumn = "name" | "priceCents" | "createdAt";
 const SORT_COLUMN: Record<ProductOrder["field"], SortColumn> = { NAME: "name", PRICE: "priceCents", CREATED_AT: "createdAt" };
@@ -35,11 +37,38 @@ export interface ListProductsInput {
 
 /** Products and categories: listing, lookup and staff edits. Stock belongs to the inventory module. */
 export class CatalogService {
+  private readonly reads: CatalogReads | null;
+
+  /**
+   * @param options.compiledReads whether the hot reads (products, product, node, categories) are
+   *   one statement built from the selection (catalog.reads.ts; the default), or the general
+   *   path below with its loaders (`CATALOG_READS=general`, kept to compare the two).
+   */
   constructor(
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
     private readonly notifications: NotificationsService,
-  ) {}
+    options: { compiledReads?: boolean } = {},
+  ) {
+    this.reads = options.compiledReads === false ? null : new CatalogReads(prisma);
+  }
+
+  /** A page of products; with `info`, one statement that also reads what is selected below them. */
+  listProducts(viewer: Viewer | null, input: ListProductsInput, info?: SelectionInfo): Promise<ConnectionResult<ProductRow>> {
+    return this.reads && info ? this.reads.products(viewer, input, info) : this.listProductsGeneral(viewer, input);
+  }
+
+  /** A product by id or slug the viewer may see, or null; with `info`, one statement. */
+  async product(viewer: Viewer | null, by: { id: string } | { slug: string }, loaders: CatalogLoaders, info?: SelectionInfo): Promise<ProductRow | null> {
+    if (this.reads && info) return this.reads.product(viewer, by, info);
+    const row = "id" in by ? await loaders.productById.load(by.id) : await this.prisma.product.findUnique({ where: { slug: by.slug } });
+    return row && this.isVisible(viewer, row) ? row : null;
+  }
+
+  /** Every category; with `info`, one statement that also reads their selected product pages. */
+  categories(viewer: Viewer | null, info?: SelectionInfo): Promise<CategoryRow[]> {
+    return this.reads && info ? this.reads.categories(viewer, info) : this.prisma.category.findMany({ orderBy: [{ position: "asc" }, { name: "asc" }] });
+  }
 
   isVisible(viewer: Viewer | null, product: ProductRow): boolean {
     return product.status === "ACTIVE" || seesAllProducts(viewer);
@@ -55,7 +84,7 @@ export class CatalogService {
     return (await loaders.productById.load(productId))?.status === "ACTIVE";
   }
 
-  async listProducts(viewer: Viewer | null, input: ListProductsInput): Promise<ConnectionResult<ProductRow>> {
+  private async listProductsGeneral(viewer: Viewer | null, input: ListProductsInput): Promise<ConnectionResult<ProductRow>> {
     const limit = pageSize(input.first);
     const where = this.filterWhere(viewer, input.filter ?? {});
     const column = SORT_COLUMN[input.orderBy?.field ?? "NAME"];
@@ -100,15 +129,6 @@ export class CatalogService {
     if (filter.inStock === true) and.push({ stockLevel: { onHand: { gt: 0 } } });
     if (filter.inStock === false) and.push({ OR: [{ stockLevel: null }, { stockLevel: { onHand: { lte: 0 } } }] });
     return { AND: and };
-  }
-
-  async categories(): Promise<CategoryRow[]> {
-    return this.prisma.category.findMany({ orderBy: [{ position: "asc" }, { name: "asc" }] });
-  }
-
-  async productBySlug(viewer: Viewer | null, slug: string): Promise<ProductRow | null> {
-    const row = await this.prisma.product.findUnique({ where: { slug } });
-    return row && this.isVisible(viewer, row) ? row : null;
   }
 
   async createProduct(input: ProductInput): Promise<ProductRow> {

@@ -1,4 +1,6 @@
-import { Args, Ctx, Directive, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Args, Ctx, Directive, FieldResolver, ID, Info, Query, Resolver, Root } from "type-graphql";
+import { preloadedPage } from "./catalog.preload.ts";
 import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { Context } from "../../graphql/context.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
@@ -18,8 +20,8 @@ export const CATEGORIES_COST_FACTOR = 50;
 export class CategoryResolver {
   @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
   @Query(() => [Category], { complexity: ({ childComplexity }) => 1 + childComplexity * CATEGORIES_COST_FACTOR })
-  categories(@Ctx() ctx: Context) {
-    return ctx.services.catalog.categories();
+  categories(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.catalog.categories(ctx.viewer, info);
   }
 
   @FieldResolver(() => ID)
@@ -28,7 +30,9 @@ export class CategoryResolver {
   }
 
   @FieldResolver()
-  async products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context) {
+  async products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const preloaded = preloadedPage(category, info.path.key as string, args);
+    if (preloaded) return preloaded;
     const limit = pageSize(args.first);
     const cursor = decodeCursor(args.after, 2);
     if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {

@@ -6,3 +6,4 @@ import { CategoryResolver } from "./category.resolver.ts";
 import { ProductResolver } from "./product.resolver.ts";
 
 export const catalogResolvers = [ProductResolver, CategoryResolver] as const;
+export { preloadedStock } from "./catalog.preload.ts";

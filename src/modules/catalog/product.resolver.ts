@@ -1,4 +1,5 @@
-import { Arg, Args, Ctx, Directive, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Args, Ctx, Directive, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import type { Context } from "../../graphql/context.ts";
 import { badInput } from "../../graphql/errors.ts";
 import { money } from "../../graphql/types.ts";
@@ -10,13 +11,14 @@ import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { Delivered } from "../../events/bus.ts";
 import { AFTER_DESCRIPTION, resumeCursor, withCursor } from "../../graphql/resume.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
+import { preloadedCategory } from "./catalog.preload.ts";
 
 @Resolver(() => Product)
 export class ProductResolver {
   @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
   @Query(() => ProductConnection)
-  products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: Context) {
-    return ctx.services.catalog.listProducts(ctx.viewer, args);
+  products(@Args(() => ProductsArgs) args: ProductsArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.catalog.listProducts(ctx.viewer, args, info);
   }
 
   @Directive(`@cacheControl(maxAge: ${CATALOG_MAX_AGE_SECONDS})`)
@@ -25,11 +27,11 @@ export class ProductResolver {
     @Arg("id", () => ID, { nullable: true }) id: string | null,
     @Arg("slug", () => String, { nullable: true }) slug: string | null,
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
   ) {
     if ((id == null) === (slug == null)) throw badInput("pass exactly one of id and slug");
-    if (slug != null) return ctx.services.catalog.productBySlug(ctx.viewer, slug);
-    const row = await ctx.loaders.catalog.productById.load(productKey(id!));
-    return row && ctx.services.catalog.isVisible(ctx.viewer, row) ? row : null;
+    const by = slug != null ? { slug } : { id: productKey(id!) };
+    return ctx.services.catalog.product(ctx.viewer, by, ctx.loaders.catalog, info);
   }
 
   @Mutation(() => Product)
@@ -77,6 +79,7 @@ export class ProductResolver {
 
   @FieldResolver()
   category(@Root() product: ProductRow, @Ctx() ctx: Context) {
-    return ctx.loaders.catalog.categoryById.load(product.categoryId);
+    const preloaded = preloadedCategory(product);
+    return preloaded !== undefined ? preloaded : ctx.loaders.catalog.categoryById.load(product.categoryId);
   }
 }

@@ -4,7 +4,7 @@ import { AFTER_DESCRIPTION, resumeCursor } from "../../graphql/resume.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
 import type { Context } from "../../graphql/context.ts";
 import { badInput } from "../../graphql/errors.ts";
-import { Product, productKey, type ProductRow } from "../catalog/index.ts";
+import { Product, preloadedStock, productKey, type ProductRow } from "../catalog/index.ts";
 import { StockUpdate } from "./stock.type.ts";
 
 const MAX_WATCHED = 100;
@@ -13,12 +13,12 @@ const MAX_WATCHED = 100;
 export class ProductStockResolver {
   @FieldResolver(() => Int, { description: "Units that can be sold now." })
   stock(@Root() product: ProductRow, @Ctx() ctx: Context) {
-    return ctx.loaders.inventory.stockByProductId.load(product.id);
+    return preloadedStock(product) ?? ctx.loaders.inventory.stockByProductId.load(product.id);
   }
 
   @FieldResolver(() => Boolean)
   async inStock(@Root() product: ProductRow, @Ctx() ctx: Context) {
-    return (await ctx.loaders.inventory.stockByProductId.load(product.id)) > 0;
+    return (preloadedStock(product) ?? (await ctx.loaders.inventory.stockByProductId.load(product.id))) > 0;
   }
 
   @Mutation(() => Product)

@@ -1,0 +1,130 @@
+import type { Viewer } from "../../auth/roles.ts";
+import type { Prisma } from "../../db/client.ts";
+import { badInput } from "../../graphql/errors.ts";
+import { decodeCursor, pageSize } from "../../graphql/pagination.ts";
+import type { ConnectionResult } from "../../graphql/types.ts";
+import { isUuid } from "../../lib/ids.ts";
+import type { ProductFilter, ProductOrder } from "./catalog.args.ts";
+import { seesAllProducts } from "./catalog.loaders.ts";
+import { SelectionPlanner, type ConnectionPlan, type SelectionInfo } from "./catalog.selection.ts";
+import { CatalogSql, type CompiledCategory, type CompiledProduct, type PageSpec, type SortColumn } from "./catalog.sql.ts";
+import { categoryKey, validCents } from "./catalog.validation.ts";
+
+const SORT_COLUMN: Record<ProductOrder["field"], SortColumn> = { NAME: "name", PRICE: "priceCents", CREATED_AT: "createdAt" };
+export const MAX_SEARCH = 100;
+
+export interface ProductsQuery {
+  first?: number | null;
+  after?: string | null;
+  filter?: ProductFilter | null;
+  orderBy?: ProductOrder | null;
+}
+
+/**
+ * The catalog's hot reads, each ONE statement built from the GraphQL selection (catalog.selection.ts
+ * plans it, catalog.sql.ts writes it): `products`, `product`, `node` on a product, `categories`, and
+ * below them Product.category, Product.stock and Category.products, preloaded on the objects
+ * returned. Visibility is the same rule as everywhere: drafts and archived products for staff only.
+ */
+export class CatalogReads {
+  constructor(private readonly prisma: Prisma) {}
+
+  async products(viewer: Viewer | null, input: ProductsQuery, info: SelectionInfo): Promise<ConnectionResult<CompiledProduct>> {
+    const sql = new CatalogSql(seesAllProducts(viewer));
+    sql.categoryPage = categoryPage;
+    const plan = new SelectionPlanner(info).connection();
+    const spec = rootPage(input, sql);
+    const built = sql.page(plan, spec, () => []);
+    const [row] = await this.run(`SELECT ${built.sql} AS r`, sql.params.values);
+    return built.decode(row);
+  }
+
+  /** One product by id or slug, or null when there is none the viewer may see. */
+  async product(viewer: Viewer | null, by: { id: string } | { slug: string }, info: SelectionInfo): Promise<CompiledProduct | null> {
+    const sql = new CatalogSql(seesAllProducts(viewer));
+    sql.categoryPage = categoryPage;
+    const plan = new SelectionPlanner(info).product();
+    const a = sql.alias("p");
+    const built = sql.product(plan, a);
+    const where = "id" in by ? `${a}.id = ${sql.params.add(by.id, "uuid")}` : `${a}.slug = ${sql.params.add(by.slug, "text")}`;
+    const [row] = await this.run(`SELECT (SELECT ${built.sql} FROM products ${a}${built.joins} WHERE ${where} AND ${sql.visible(a)}) AS r`, sql.params.values);
+    return row == null ? null : built.decode(row);
+  }
+
+  /** Every category (by position, then name), with what is selected below them. */
+  async categories(viewer: Viewer | null, info: SelectionInfo): Promise<CompiledCategory[]> {
+    const sql = new CatalogSql(seesAllProducts(viewer));
+    sql.categoryPage = categoryPage;
+    const plan = new SelectionPlanner(info).category();
+    const c = sql.alias("c");
+    const built = sql.category(plan, c);
+    const [row] = await this.run(
+      `SELECT coalesce(json_agg(${built.sql} ORDER BY ${c}.position, ${c}.name, ${c}.id), '[]') AS r FROM categories ${c}`,
+      sql.params.values,
+    );
+    return (row as unknown[]).map(built.decode);
+  }
+
+  private async run(text: string, values: unknown[]): Promise<unknown[]> {
+    const rows = await this.prisma.$queryRawUnsafe<{ r: unknown }[]>(text, ...values);
+    return rows.map((r) => r.r);
+  }
+}
+
+/** A category's products: by name, `first`/`after` as on every connection. */
+function categoryPage(connection: ConnectionPlan): PageSpec {
+  const limit = pageSize(connection.args.first as number | null | undefined);
+  const cursor = decodeCursor(connection.args.after as string | null | undefined, 2);
+  if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {
+    throw badInput("after is not a cursor returned by this connection", "after");
+  }
+  return { limit, sort: "name", descending: false, after: cursor as [string, string] | null, where: [], joins: [] };
+}
+
+/** The root `products` page: filters, ordering and keyset validated, as conditions on `{p}`. */
+function rootPage(input: ProductsQuery, sql: CatalogSql): PageSpec {
+  const limit = pageSize(input.first);
+  const sort = SORT_COLUMN[input.orderBy?.field ?? "NAME"];
+  const descending = input.orderBy?.direction === "DESC";
+  const filter = input.filter ?? {};
+  const where: string[] = [];
+  const joins: string[] = [];
+  if (filter.categoryId != null) where.push(`{p}.category_id = ${sql.params.add(categoryKey(filter.categoryId, "filter.categoryId"), "uuid")}`);
+  if (filter.search != null) {
+    const search = filter.search.trim();
+    if (search.length > MAX_SEARCH) throw badInput(`search must be at most ${MAX_SEARCH} characters`, "filter.search");
+    if (search) {
+      const pattern = sql.params.add(`%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`, "text");
+      where.push(`({p}.name ILIKE ${pattern} OR {p}.description ILIKE ${pattern})`);
+    }
+  }
+  const min = filter.minPriceCents != null ? validCents(filter.minPriceCents, "filter.minPriceCents") : undefined;
+  const max = filter.maxPriceCents != null ? validCents(filter.maxPriceCents, "filter.maxPriceCents") : undefined;
+  if (min !== undefined && max !== undefined && min > max) {
+    throw badInput("filter.minPriceCents must not exceed filter.maxPriceCents", "filter.minPriceCents");
+  }
+  if (min !== undefined) where.push(`{p}.price_cents >= ${sql.params.add(min, "int")}`);
+  if (max !== undefined) where.push(`{p}.price_cents <= ${sql.params.add(max, "int")}`);
+  if (filter.inStock != null) {
+    joins.push("LEFT JOIN stock_levels {p}_s ON {p}_s.product_id = {p}.id");
+    where.push(filter.inStock ? "{p}_s.on_hand > 0" : "({p}_s.on_hand IS NULL OR {p}_s.on_hand <= 0)");
+  }
+  return { limit, sort, descending, after: keyset(sort, input.after), where, joins };
+}
+
+/** The keyset of `after` for a page sorted by `sort`; anything else is BAD_USER_INPUT. */
+export function keyset(sort: SortColumn, after: string | null | undefined): [string | number, string] | null {
+  const cursor = decodeCursor(after, 2);
+  if (!cursor) return null;
+  const [raw, id] = cursor;
+  const bad = () => badInput("after is not a cursor returned by this connection", "after");
+  if (!isUuid(id)) throw bad();
+  if (sort === "priceCents") {
+    if (typeof raw !== "number" || !Number.isInteger(raw)) throw bad();
+  } else if (sort === "createdAt") {
+    if (typeof raw !== "string" || Number.isNaN(new Date(raw).getTime())) throw bad();
+  } else if (typeof raw !== "string") {
+    throw bad();
+  }
+  return [raw, id as string];
+}

@@ -1,0 +1,220 @@
+import {
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  getDirectiveValues,
+  valueFromASTUntyped,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLResolveInfo,
+  type SelectionSetNode,
+} from "graphql";
+
+/**
+ * What a catalog read must fetch, taken from the GraphQL selection: the columns the selected
+ * fields need and the relations below them, so the read is ONE statement of exactly that
+ * (catalog.sql.ts). Anything the planner does not know (a field another module adds later) makes
+ * it read the whole row, and that field's own resolver does the rest through its loader.
+ */
+export type ProductColumn =
+  | "slug" | "name" | "description" | "priceCents" | "costCents" | "currency" | "categoryId" | "status" | "createdAt" | "updatedAt";
+export type CategoryColumn = "slug" | "name" | "position";
+
+export interface ProductPlan {
+  columns: Set<ProductColumn>;
+  stock: boolean;
+  category: CategoryPlan | null;
+}
+
+export interface CategoryPlan {
+  columns: Set<CategoryColumn>;
+  /** Category.products selections by preloadKey (response key + arguments). */
+  connections: Map<string, ConnectionPlan>;
+}
+
+export interface ConnectionPlan {
+  /** Raw arguments as the resolver receives them (validated where the SQL is built). */
+  args: { first?: unknown; after?: unknown };
+  node: ProductPlan | null;
+  cursors: boolean;
+  totalCount: boolean;
+  /** The sort key column a cursor needs (set by the reader that knows the ordering). */
+}
+
+export const ALL_PRODUCT_COLUMNS: readonly ProductColumn[] = [
+  "slug", "name", "description", "priceCents", "costCents", "currency", "categoryId", "status", "createdAt", "updatedAt",
+];
+const ALL_CATEGORY_COLUMNS: readonly CategoryColumn[] = ["slug", "name", "position"];
+
+const PRODUCT_FIELDS: Record<string, readonly ProductColumn[]> = {
+  __typename: [],
+  id: [],
+  cursor: [],
+  slug: ["slug"],
+  name: ["name"],
+  description: ["description"],
+  price: ["priceCents", "currency"],
+  costPrice: ["costCents", "currency"],
+  status: ["status"],
+  createdAt: ["createdAt"],
+  updatedAt: ["updatedAt"],
+  stock: [],
+  inStock: [],
+  category: ["categoryId"],
+};
+const CATEGORY_FIELDS: Record<string, readonly CategoryColumn[]> = { __typename: [], id: [], slug: ["slug"], name: ["name"], products: [] };
+
+/** The part of GraphQLResolveInfo the planner reads (graphql-js and graphql-jit both provide it). */
+export type SelectionInfo = Pick<GraphQLResolveInfo, "fieldNodes" | "fragments" | "variableValues">;
+
+/** The key a preloaded Category.products page is kept under: its response key and arguments. */
+export function preloadKey(responseKey: string, args: { first?: unknown; after?: unknown }): string {
+  return `${responseKey}\u0000${args.first ?? ""}\u0000${args.after ?? ""}`;
+}
+
+/** Types whose fragments apply to a product / a category (their interfaces included). */
+const PRODUCT_TYPES = new Set(["Product", "Node"]);
+const CATEGORY_TYPES = new Set(["Category", "Node"]);
+const CONNECTION_TYPES = new Set(["ProductConnection"]);
+const EDGE_TYPES = new Set(["ProductEdge"]);
+const PAGE_INFO_TYPES = new Set(["PageInfo"]);
+
+export class SelectionPlanner {
+  constructor(private readonly info: SelectionInfo) {}
+
+  /** The plan for the products a field (products, product, node, ...) returns. */
+  product(fieldNodes: readonly FieldNode[] = this.info.fieldNodes): ProductPlan {
+    return this.productOf(this.collect(fieldNodes, PRODUCT_TYPES));
+  }
+
+  /** The plan for a connection of products (the root `products` field). */
+  connection(fieldNodes: readonly FieldNode[] = this.info.fieldNodes, args: ConnectionPlan["args"] = {}): ConnectionPlan {
+    return this.connectionOf(this.collect(fieldNodes, CONNECTION_TYPES), args);
+  }
+
+  /** The plan for categories (the root `categories` field). */
+  category(fieldNodes: readonly FieldNode[] = this.info.fieldNodes): CategoryPlan {
+    return this.categoryOf(this.collect(fieldNodes, CATEGORY_TYPES));
+  }
+
+  private productOf(fields: Map<string, FieldNode[]>): ProductPlan {
+    const plan: ProductPlan = { columns: new Set(), stock: false, category: null };
+    for (const nodes of fields.values()) {
+      const name = nodes[0]!.name.value;
+      const columns = PRODUCT_FIELDS[name];
+      if (!columns) {
+        for (const column of ALL_PRODUCT_COLUMNS) plan.columns.add(column);
+        continue;
+      }
+      for (const column of columns) plan.columns.add(column);
+      if (name === "stock" || name === "inStock") plan.stock = true;
+      if (name === "category") plan.category = mergeCategory(plan.category, this.categoryOf(this.collect(nodes, CATEGORY_TYPES)));
+    }
+    return plan;
+  }
+
+  private categoryOf(fields: Map<string, FieldNode[]>): CategoryPlan {
+    const plan: CategoryPlan = { columns: new Set(), connections: new Map() };
+    for (const [responseKey, nodes] of fields) {
+      const name = nodes[0]!.name.value;
+      const columns = CATEGORY_FIELDS[name];
+      if (!columns) {
+        for (const column of ALL_CATEGORY_COLUMNS) plan.columns.add(column);
+        continue;
+      }
+      for (const column of columns) plan.columns.add(column);
+      if (name === "products") {
+        const args = this.args(nodes[0]!);
+        plan.connections.set(preloadKey(responseKey, args), this.connectionOf(this.collect(nodes, CONNECTION_TYPES), args));
+      }
+    }
+    return plan;
+  }
+
+  private connectionOf(fields: Map<string, FieldNode[]>, args: ConnectionPlan["args"]): ConnectionPlan {
+    const plan: ConnectionPlan = { args, node: null, cursors: false, totalCount: false };
+    for (const nodes of fields.values()) {
+      const name = nodes[0]!.name.value;
+      if (name === "totalCount") plan.totalCount = true;
+      else if (name === "pageInfo") {
+        for (const info of this.collect(nodes, PAGE_INFO_TYPES).values()) {
+          const field = info[0]!.name.value;
+          if (field === "startCursor" || field === "endCursor") plan.cursors = true;
+        }
+      } else if (name === "edges") {
+        for (const edge of this.collect(nodes, EDGE_TYPES).values()) {
+          const field = edge[0]!.name.value;
+          if (field === "cursor") plan.cursors = true;
+          if (field === "node") plan.node = mergeProduct(plan.node, this.productOf(this.collect(edge, PRODUCT_TYPES)));
+        }
+      }
+    }
+    return plan;
+  }
+
+  /** Argument values of a field node, variables substituted (not yet validated). */
+  private args(node: FieldNode): Record<string, unknown> {
+    const args: Record<string, unknown> = {};
+    for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, this.info.variableValues);
+    return args;
+  }
+
+  /** The sub-fields of `nodes` by response key, fragments followed and @skip/@include applied. */
+  private collect(nodes: readonly FieldNode[], types: ReadonlySet<string>): Map<string, FieldNode[]> {
+    const fields = new Map<string, FieldNode[]>();
+    const visited = new Set<string>();
+    const walk = (selectionSet: SelectionSetNode | undefined) => {
+      for (const selection of selectionSet?.selections ?? []) {
+        if (!this.included(selection)) continue;
+        if (selection.kind === "Field") {
+          const key = selection.alias?.value ?? selection.name.value;
+          const list = fields.get(key);
+          if (list) list.push(selection);
+          else fields.set(key, [selection]);
+        } else if (selection.kind === "InlineFragment") {
+          if (!selection.typeCondition || types.has(selection.typeCondition.name.value)) walk(selection.selectionSet);
+        } else {
+          const name = selection.name.value;
+          const fragment: FragmentDefinitionNode | undefined = this.info.fragments[name];
+          if (visited.has(name) || !fragment || !types.has(fragment.typeCondition.name.value)) continue;
+          visited.add(name);
+          walk(fragment.selectionSet);
+        }
+      }
+    };
+    for (const node of nodes) walk(node.selectionSet);
+    return fields;
+  }
+
+  private included(node: Parameters<typeof getDirectiveValues>[1]): boolean {
+    if (!node.directives?.length) return true;
+    const skip = getDirectiveValues(GraphQLSkipDirective, node, this.info.variableValues);
+    if (skip?.if === true) return false;
+    const include = getDirectiveValues(GraphQLIncludeDirective, node, this.info.variableValues);
+    return include?.if !== false;
+  }
+}
+
+function mergeProduct(a: ProductPlan | null, b: ProductPlan): ProductPlan {
+  if (!a) return b;
+  for (const column of b.columns) a.columns.add(column);
+  a.stock ||= b.stock;
+  a.category = b.category ? mergeCategory(a.category, b.category) : a.category;
+  return a;
+}
+
+function mergeCategory(a: CategoryPlan | null, b: CategoryPlan): CategoryPlan {
+  if (!a) return b;
+  for (const column of b.columns) a.columns.add(column);
+  for (const [key, connection] of b.connections) {
+    const existing = a.connections.get(key);
+    a.connections.set(key, existing ? mergeConnection(existing, connection) : connection);
+  }
+  return a;
+}
+
+function mergeConnection(a: ConnectionPlan, b: ConnectionPlan): ConnectionPlan {
+  a.node = b.node ? mergeProduct(a.node, b.node) : a.node;
+  a.cursors ||= b.cursors;
+  a.totalCount ||= b.totalCount;
+  return a;
+}

@@ -1,0 +1,195 @@
+import { randomUUID } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app.ts";
+import { DEMO, gql, logIn, signUp, useDatabase } from "../harness/index.ts";
+
+// The catalog's hot reads are ONE statement built from the selection (src/modules/catalog/catalog.reads.ts).
+// Two servers on one database: the compiled reads (the default) and the general path through the
+// loaders (CATALOG_READS=general); for every selection below both must answer exactly the same.
+
+const db = useDatabase();
+let compiled: App;
+let general: App;
+let staff: string;
+let customer: string;
+let categoryId: string;
+const hidden: { id: string; slug: string }[] = [];
+
+const FLAT = `query($n: Int) { products(first: $n, orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id name price { amountCents } category { name } stock } } } }`;
+const NESTED = `query($n: Int) { categories { id name products(first: $n) { edges { node { id name price { amountCents } stock } } } } }`;
+const BY_ID = `query($id: ID!) { product(id: $id) { id name slug price { amountCents currency } category { id name } stock inStock } }`;
+const NODE = `query($id: ID!) { node(id: $id) { id ... on Product { name price { amountCents } category { name } stock } } }`;
+
+beforeAll(async () => {
+  compiled = await db.start();
+  general = await db.start({ env: { CATALOG_READS: "general" } });
+  staff = await logIn(compiled.url, DEMO.staff);
+  customer = (await signUp(compiled.url)).token;
+  categoryId = (await gql(compiled.url, `{ categories { id } }`)).data.categories[0].id;
+  // Drafts and archived products in the first category, named to sort among the others.
+  for (const status of ["DRAFT", "ARCHIVED", "DRAFT"] as const) {
+    const slug = `hidden-${randomUUID().slice(0, 8)}`;
+    const res = await gql(
+      compiled.url,
+      `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
+      { input: { slug, name: `B ${status} ${slug}`, description: "not for customers", priceCents: 1_999, costCents: 800, categoryId, status } },
+      staff,
+    );
+    expect(res.errors).toBeUndefined();
+    hidden.push({ id: res.data.createProduct.id, slug });
+  }
+}, 60_000);
+
+async function statements(app: App, query: string, variables: Record<string, unknown>) {
+  const before = app.db.statementCount();
+  const res = await gql(app.url, query, variables);
+  expect(res.errors).toBeUndefined();
+  return { count: app.db.statementCount() - before, data: res.data };
+}
+
+describe("one statement per anonymous catalog request", () => {
+  // Nested pages are tested at 5 and 20: 50 categories x 50 products is over an anonymous caller's cost budget.
+  for (const [n, nested] of [[5, 5], [50, 20]] as const) {
+    it(`flat products(first: ${n}) with category and stock`, async () => {
+      const { count, data } = await statements(compiled, FLAT, { n });
+      expect(data.products.edges).toHaveLength(n);
+      expect(data.products.edges[0].node.category.name).toEqual(expect.any(String));
+      expect(count).toBe(1);
+    });
+
+    it(`nested categories x products(first: ${nested}) with stock`, async () => {
+      const n = nested;
+      const { count, data } = await statements(compiled, NESTED, { n });
+      const sizes = data.categories.map((c: any) => c.products.edges.length);
+      expect(Math.max(...sizes)).toBe(Math.min(n, Math.max(...sizes)));
+      expect(sizes.reduce((a: number, b: number) => a + b, 0)).toBeGreaterThan(n === 5 ? 5 : 20);
+      expect(count).toBe(1);
+    });
+  }
+
+  it("product by id, by slug, and node on a product", async () => {
+    const id = (await gql(compiled.url, FLAT, { n: 1 })).data.products.edges[0].node.id;
+    const byId = await statements(compiled, BY_ID, { id });
+    expect(byId.data.product.id).toBe(id);
+    expect(byId.count).toBe(1);
+    const bySlug = await statements(compiled, `query($s: String!) { product(slug: $s) { id stock category { name } } }`, { s: byId.data.product.slug });
+    expect(bySlug.data.product.id).toBe(id);
+    expect(bySlug.count).toBe(1);
+    const node = await statements(compiled, NODE, { id });
+    expect(node.data.node).toMatchObject({ id, stock: byId.data.product.stock });
+    expect(node.count).toBe(1);
+  });
+
+  it("the general path (CATALOG_READS=general) takes several for the same answer", async () => {
+    const a = await statements(compiled, FLAT, { n: 50 });
+    const b = await statements(general, FLAT, { n: 50 });
+    expect(b.data).toEqual(a.data);
+    expect(b.count).toBeGreaterThan(1);
+  });
+});
+
+type Role = "anonymous" | "customer" | "staff";
+const tokenOf = (role: Role) => (role === "staff" ? staff : role === "customer" ? customer : undefined);
+
+async function both(query: string, variables: Record<string, unknown>, role: Role) {
+  const [a, b] = await Promise.all([gql(compiled.url, query, variables, tokenOf(role)), gql(general.url, query, variables, tokenOf(role))]);
+  expect(a).toEqual(b);
+  return a;
+}
+
+const NODE_FIELDS = `id slug name description price { amountCents currency } status createdAt updatedAt stock inStock cursor category { id slug name }`;
+
+describe("the compiled path answers exactly what the general path answers", () => {
+  const cases: [string, string, Record<string, unknown>, Role[]][] = [
+    ["every product field", `{ products(first: 30) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { ${NODE_FIELDS} } } } }`, {}, ["anonymous", "customer", "staff"]],
+    ["aliases, repeated fields and __typename", `{ a: products(first: 3) { edges { n: node { __typename x: id id name } } } b: products(first: 2, orderBy: {field: PRICE, direction: DESC}) { t: totalCount edges { node { p: price { c: amountCents } price { currency } } } } }`, {}, ["anonymous", "staff"]],
+    ["named and inline fragments", `fragment P on Product { name stock } fragment N on Node { id } { products(first: 4) { ...C edges { node { ...P ...N ... on Product { inStock category { ... on Category { slug } } } } } } } fragment C on ProductConnection { totalCount }`, {}, ["anonymous", "staff"]],
+    ["@skip and @include with variables", `query($yes: Boolean!, $no: Boolean!) { products(first: 3) { totalCount @include(if: $no) edges { node { id stock @skip(if: $yes) name @include(if: $yes) category @include(if: $no) { name } } } } }`, { yes: true, no: false }, ["anonymous"]],
+    ["filters: category, price range, in stock", `query($c: ID) { products(first: 50, filter: { categoryId: $c, minPriceCents: 500, maxPriceCents: 500000, inStock: true }) { totalCount edges { node { id name stock price { amountCents } } } } }`, { c: null }, ["anonymous", "staff"]],
+    ["filter: a category (drafts there)", `query($c: ID) { products(first: 50, filter: { categoryId: $c }) { totalCount edges { node { id name status } } } }`, { c: "from-setup" }, ["anonymous", "customer", "staff"]],
+    ["filter: out of stock", `{ products(first: 50, filter: { inStock: false }) { totalCount edges { node { id stock inStock } } } }`, {}, ["anonymous", "staff"]],
+    ["filter: search", `{ products(first: 10, filter: { search: "a" }) { totalCount edges { node { id name } } } }`, {}, ["anonymous", "staff"]],
+    ["filter: nothing matches", `{ products(first: 10, filter: { minPriceCents: 99999999 }) { totalCount pageInfo { hasNextPage startCursor endCursor } edges { cursor node { id } } } }`, {}, ["anonymous"]],
+    ["costPrice: staff only", `{ products(first: 5, orderBy: {field: CREATED_AT, direction: DESC}) { edges { node { id costPrice { amountCents currency } } } } }`, {}, ["anonymous", "customer", "staff"]],
+    ["categories with every field and two pages each", `{ categories { __typename id slug name first: products(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name stock category { name } } } } more: products(first: 5) { edges { node { id } } } } }`, {}, ["anonymous", "staff"]],
+    ["a product's category's products", `{ products(first: 2) { edges { node { id category { name products(first: 3) { totalCount edges { node { id name category { slug } } } } } } } } }`, {}, ["anonymous", "staff"]],
+    ["categories, default page size", `{ categories { name products { edges { node { name } } } } }`, {}, ["anonymous"]],
+  ];
+  for (const [name, query, variables, roles] of cases) {
+    for (const role of roles) {
+      it(`${name} (${role})`, async () => {
+        const vars = variables.c === "from-setup" ? { c: categoryId } : variables;
+        const res = await both(query, vars, role);
+        expect(res.data).toBeTruthy();
+        expect(JSON.stringify(res.data)).toMatch(/"id"|"name"|"totalCount"/);
+      });
+    }
+  }
+
+  it("drafts are hidden from customers and shown to staff, in listings, by id, by slug and by node", async () => {
+    for (const role of ["anonymous", "customer", "staff"] as const) {
+      for (const { id, slug } of hidden) {
+        const byId = await both(`query($id: ID!) { product(id: $id) { ${NODE_FIELDS} costPrice { amountCents } } }`, { id }, role);
+        const bySlug = await both(`query($s: String!) { product(slug: $s) { id status } }`, { s: slug }, role);
+        const node = await both(`query($id: ID!) { node(id: $id) { id ... on Product { status stock } } }`, { id }, role);
+        if (role === "staff") {
+          expect(byId.data.product.id).toBe(id);
+          expect(byId.data.product.costPrice.amountCents).toBe(800);
+          expect(bySlug.data.product.id).toBe(id);
+          expect(node.data.node.id).toBe(id);
+        } else {
+          expect(byId.data.product).toBeNull();
+          expect(bySlug.data.product).toBeNull();
+          expect(node.data.node).toBeNull();
+        }
+      }
+      const listing = await both(`query($c: ID) { products(first: 100, filter: { categoryId: $c }) { edges { node { id } } } }`, { c: categoryId }, role);
+      const ids = listing.data.products.edges.map((e: any) => e.node.id);
+      for (const { id } of hidden) expect(ids.includes(id)).toBe(role === "staff");
+    }
+  });
+
+  for (const field of ["NAME", "PRICE", "CREATED_AT"]) {
+    for (const direction of ["ASC", "DESC"]) {
+      it(`pages through every product by ${field} ${direction}, edge to edge`, async () => {
+        const q = `query($after: String) { products(first: 7, after: $after, orderBy: {field: ${field}, direction: ${direction}}) { totalCount pageInfo { hasNextPage endCursor startCursor } edges { cursor node { id name } } } }`;
+        let after: string | null = null;
+        const seen: string[] = [];
+        for (let page = 0; page < 100; page++) {
+          const res: any = await both(q, { after }, "staff");
+          seen.push(...res.data.products.edges.map((e: any) => e.node.id));
+          if (!res.data.products.pageInfo.hasNextPage) {
+            expect(seen).toHaveLength(res.data.products.totalCount);
+            expect(new Set(seen).size).toBe(seen.length);
+            return;
+          }
+          after = res.data.products.pageInfo.endCursor;
+        }
+        throw new Error("never reached the last page");
+      });
+    }
+  }
+
+  it("pages through a category's products (Category.products after a cursor)", async () => {
+    const first = await both(`{ categories { id products(first: 2) { pageInfo { endCursor } edges { node { id } } } } }`, {}, "anonymous");
+    const category = first.data.categories[0];
+    const q = `query($after: String) { categories { id products(first: 2, after: $after) { pageInfo { hasNextPage } edges { cursor node { id name } } } } }`;
+    const next = await both(q, { after: category.products.pageInfo.endCursor }, "anonymous");
+    const ids = next.data.categories[0].products.edges.map((e: any) => e.node.id);
+    expect(ids).not.toContain(category.products.edges[0].node.id);
+  });
+
+  it("bad arguments are the same BAD_USER_INPUT on both", async () => {
+    for (const [q, v] of [
+      [`{ products(first: 101) { edges { node { id } } } }`, {}],
+      [`{ products(first: 2, after: "bm90IGEgY3Vyc29y") { edges { node { id } } } }`, {}],
+      [`{ products(first: 2, filter: { minPriceCents: 10, maxPriceCents: 5 }) { edges { node { id } } } }`, {}],
+      [`{ products(first: 2, filter: { categoryId: "nope" }) { edges { node { id } } } }`, {}],
+      [`{ categories { products(first: 0) { edges { node { id } } } } }`, {}],
+      [`{ product(id: "nope") { id } }`, {}],
+    ] as const) {
+      const res = await both(q, v, "anonymous");
+      expect(res.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
+    }
+  });
+});

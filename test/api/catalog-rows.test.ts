@@ -1,0 +1,105 @@
+import pg from "pg";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import type { App } from "../../src/app.ts";
+import { gql, useDatabase } from "../harness/index.ts";
+
+// Rows read by the catalog's one statement (src/modules/catalog/catalog.sql.ts): the very statement
+// the server sent, run again and counted in PostgreSQL's table statistics, on a catalog big enough for the planner to use its
+// indexes: 20 categories x 250 products (every seventh a draft), each with a stock level.
+const db = useDatabase();
+let app: App;
+let categoryKey: string;
+
+const FLAT = `query($n: Int) { products(first: $n, orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id name price { amountCents } category { name } stock } } } }`;
+const NESTED = `query($n: Int) { categories { id name products(first: $n) { edges { node { id name price { amountCents } stock } } } } }`;
+const STAFF_COST = { COST_LIMIT: "1000000" }; // 26 categories x 50 products is over an anonymous budget
+
+beforeAll(async () => {
+  app = await db.start({ env: STAFF_COST });
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    await client.query(`
+      INSERT INTO categories (id, slug, name, position)
+      SELECT md5('rows-category-' || g)::uuid, 'rows-category-' || g, 'Rows ' || g, 100 + g FROM generate_series(1, 20) g;
+      INSERT INTO products (id, slug, name, description, price_cents, currency, category_id, status, created_at, updated_at)
+      SELECT md5('rows-product-' || g)::uuid, 'rows-product-' || g, 'Rows product ' || g, '', 100 + (g * 7919) % 100000, 'USD',
+             md5('rows-category-' || (1 + g % 20))::uuid, CASE WHEN g % 7 = 0 THEN 'DRAFT' ELSE 'ACTIVE' END::"ProductStatus",
+             timestamptz '2020-01-01' + (g || ' minutes')::interval, timestamptz '2020-01-01'
+      FROM generate_series(1, 5000) g;
+      INSERT INTO stock_levels (product_id, on_hand) SELECT md5('rows-product-' || g)::uuid, g % 50 FROM generate_series(1, 5000) g;
+      ANALYZE categories; ANALYZE products; ANALYZE stock_levels;`);
+  } finally {
+    await client.end();
+  }
+  categoryKey = (await gql(app.url, `{ categories { id slug } }`)).data.categories.find((c: any) => c.slug === "rows-category-2").id;
+}, 60_000);
+
+/** The catalog statement `app` sends for `query` (caught at the pg driver) and the table rows it reads. */
+async function explainRead(app: App, query: string, variables: Record<string, unknown>): Promise<{ read: number; data: any }> {
+  const sent: { text: string; values: unknown[] }[] = [];
+  const catch_ = (target: { query: (...args: any[]) => any }) => {
+    const original = target.query;
+    return vi.spyOn(target, "query").mockImplementation(function (this: unknown, ...args: any[]) {
+      const config = args[0];
+      if (config && typeof config === "object" && /json_build_array/.test(config.text)) sent.push({ text: config.text, values: config.values });
+      return original.apply(this, args);
+    });
+  };
+  const spies = [catch_(pg.Pool.prototype), catch_(pg.Client.prototype)];
+  let res;
+  try {
+    res = await gql(app.url, query, variables);
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+  expect(res.errors).toBeUndefined();
+  expect(new Set(sent.map((s) => s.text)).size).toBe(1);
+  // Run it again on a connection of our own and count what it read in PostgreSQL's statistics
+  // (seq_tup_read + idx_tup_fetch), flushed at once by
+  // pg_stat_force_next_flush() instead of waiting for the backend's periodic report.
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  const counters = async () =>
+    Number(
+      (await client.query(`SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) AS n FROM pg_stat_user_tables WHERE relname IN ('products', 'categories', 'stock_levels')`)).rows[0].n,
+    );
+  try {
+    const before = await counters();
+    await client.query(sent[0]!.text, sent[0]!.values);
+    await client.query("SELECT pg_stat_force_next_flush()");
+    return { read: (await counters()) - before, data: res.data };
+  } finally {
+    await client.end();
+  }
+}
+
+describe("rows read stay within 5% of the rows returned", () => {
+  it("flat: 50 products, their categories and stock", async () => {
+    const { read, data } = await explainRead(app, FLAT, { n: 50 });
+    const returned = data.products.edges.length * 3; // product, category, stock level
+    expect(returned).toBe(150);
+    expect(read).toBeGreaterThanOrEqual(100); // each category is read once, however many of its products are shown
+    expect(read).toBeLessThanOrEqual(returned * 1.05);
+  });
+
+  // Each page also reads one row past its end (hasNextPage): 5% of a page of 20 or more.
+  it("nested: every category and a page of its products with stock", async () => {
+    for (const n of [20, 50]) {
+      const { read, data } = await explainRead(app, NESTED, { n });
+      const products = data.categories.reduce((sum: number, c: any) => sum + c.products.edges.length, 0);
+      const returned = data.categories.length + products * 2; // category; product and its stock level
+      expect(products).toBeGreaterThan(data.categories.length);
+      expect(read).toBeGreaterThanOrEqual(returned);
+      expect(read).toBeLessThanOrEqual(returned * 1.05);
+    }
+  });
+
+  it("a customer's listing skips drafts through the index, not by reading them", async () => {
+    const q = `query($c: ID) { products(first: 30, filter: { categoryId: $c }) { edges { node { id name } } } }`;
+    const { read, data } = await explainRead(app, q, { c: categoryKey });
+    expect(data.products.edges).toHaveLength(30);
+    expect(read).toBe(31);
+  });
+});
+

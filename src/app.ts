@@ -207,6 +207,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       stopOnTerminationSignals: false,
       includeStacktraceInErrorResponses: false,
       persistedQueries: apqCache ? { cache: apqCache, ttl: persistedQueries.apqTtlSeconds } : false,
+      // Compact JSON: Apollo's default indents every response (a third more bytes on a catalog page).
+      stringifyResult: (value) => JSON.stringify(value),
       plugins: [
         ApolloServerPluginLandingPageDisabled(),
         operationMetricsPlugin(metrics),

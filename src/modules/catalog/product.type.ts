@@ -30,7 +30,8 @@ export interface CategoryRow {
 }
 
 @Directive("@cacheControl(inheritMaxAge: true)")
-@ObjectType({ implements: Node })
+// Plain properties need no type-graphql wrapper (field resolvers keep theirs).
+@ObjectType({ implements: Node, simpleResolvers: true })
 export class Category extends Node {
   @Field(() => String)
   slug!: string;
@@ -43,7 +44,7 @@ export class Category extends Node {
 }
 
 @Directive("@cacheControl(inheritMaxAge: true)")
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 export class Product extends Node {
   @Field(() => String)
   slug!: string;

@@ -2,8 +2,7 @@ import "reflect-metadata";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
-import { ApolloServerPluginCacheControl } from "@apollo/server/plugin/cacheControl";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
@@ -33,6 +32,8 @@ import { createMetrics } from "./server/metrics.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
 import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
+import { cachePolicyPlugin } from "./server/plugins/cache-policy.ts";
+import { CachePolicies } from "./graphql/cache-policy.ts";
 import { requestErrorStatusPlugin } from "./server/plugins/request-error-status.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 import { Fanout } from "./server/fanout.ts";
@@ -108,6 +109,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     }
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
+    const cachePolicies = new CachePolicies(schema);
     // Read only when /metrics is scraped, after the lifecycle below exists.
     const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
     const { persistedQueries } = config;
@@ -213,7 +215,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         cacheScopePlugin(),
         requestErrorStatusPlugin(),
         // Hints live in the schema (@cacheControl on the public catalog); everything else is no-store.
-        ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
+        // One policy per document instead of Apollo's plugin, which hooks every resolved field.
+        ApolloServerPluginCacheControlDisabled(),
+        cachePolicyPlugin(cachePolicies),
       ],
     });
     await apollo.start();

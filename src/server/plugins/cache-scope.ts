@@ -10,8 +10,7 @@ export function cacheScopePlugin(): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {
-        // Not earlier: a policy restricted before execution makes Apollo skip the schema's hints.
-        // Listed before Apollo's cache-control plugin, whose willSendResponse writes the header.
+        // Listed before the cache-policy plugin, whose willSendResponse writes the header.
         async willSendResponse({ contextValue, overallCachePolicy, response }) {
           if (contextValue.viewer) overallCachePolicy.restrict({ scope: "PRIVATE" });
           response.http.headers.set("vary", "accept, authorization, x-partner-key");

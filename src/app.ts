@@ -34,6 +34,10 @@ import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
 import { cachePolicyPlugin } from "./server/plugins/cache-policy.ts";
 import { CachePolicies } from "./graphql/cache-policy.ts";
+import { responseCachePlugin } from "./server/plugins/response-cache.ts";
+import { ResponseCache, namespaceOf } from "./server/response-cache.ts";
+import { ResponseCacheFastPath } from "./server/response-cache-http.ts";
+import { CATALOG_TOPICS } from "./events/topics.ts";
 import { requestErrorStatusPlugin } from "./server/plugins/request-error-status.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 import { Fanout } from "./server/fanout.ts";
@@ -120,6 +124,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const apqCache = persistedQueries.apq ? (redis ? new RedisKeyValueCache(redis, config.redisPrefix, log) : new InMemoryLRUCache<string>()) : undefined;
     const apqEntries = apqCache && new PrefixingKeyValueCache(apqCache, "apq:");
     const contextDeps = { prisma: db.prisma, services, events: bus };
+    // Anonymous public catalog answers, shared (Redis) or per instance; stale once the bus reports a catalog change.
+    const responseCache = config.responseCache
+      ? new ResponseCache({ redis, prefix: config.redisPrefix, namespace: namespaceOf(schema, config.operationLimits, bus.streamId), position: () => bus.position, metrics, log })
+      : undefined;
+    if (responseCache) bus.onEvents(CATALOG_TOPICS, (position) => responseCache.changed(position));
+    const fastPath = responseCache && new ResponseCacheFastPath(responseCache, metrics, apqCache !== undefined);
 
     const onUnexpected = (error: unknown) => {
       log.error({ err: error }, "unexpected error");
@@ -218,6 +228,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         // One policy per document instead of Apollo's plugin, which hooks every resolved field.
         ApolloServerPluginCacheControlDisabled(),
         cachePolicyPlugin(cachePolicies),
+        ...(responseCache ? [responseCachePlugin(responseCache, cachePolicies)] : []),
       ],
     });
     await apollo.start();
@@ -282,6 +293,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         checkQuery: (text) => limits.checkText(text),
         cors: createCors(config.corsOrigins),
         stream: sse.handle,
+        ...(fastPath && { cachedAnswer: (req, res, request, context) => fastPath.answer(req, res, request, context) }),
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
           // A failing context (bad token) rejects, and the gate answers with that error.

@@ -36,6 +36,12 @@ interface Accumulated {
   scope?: CacheScope | undefined;
 }
 
+interface Computed {
+  policy: CachePolicy;
+  /** Whether a field (or the type it is on) carries `@auth`: its value depends on who asks. */
+  guarded: boolean;
+}
+
 const MAX_DOCUMENTS = 1_000;
 const NOT_CACHEABLE: CachePolicy = { maxAge: 0, scope: "PUBLIC" };
 
@@ -57,7 +63,8 @@ const NOT_CACHEABLE: CachePolicy = { maxAge: 0, scope: "PUBLIC" };
 export class CachePolicies {
   private readonly types = new Map<GraphQLCompositeType, Hint>();
   private readonly fields = new Map<GraphQLField<unknown, unknown>, Hint>();
-  private readonly documents = new BoundedCache<CachePolicy>(MAX_DOCUMENTS, 200);
+  private readonly documents = new BoundedCache<Computed>(MAX_DOCUMENTS, 200);
+  private readonly guardedFields = new Set<GraphQLField<unknown, unknown>>();
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -68,8 +75,10 @@ export class CachePolicies {
       // Apollo reads the definition's directives first, then its extensions'.
       this.types.set(type, hintOf([type.astNode, ...type.extensionASTNodes].flatMap((n) => n?.directives ?? [])));
       if (!isObjectType(type) && !isInterfaceType(type)) continue;
+      const typeGuarded = (type.astNode?.directives ?? []).some((d) => d.name.value === "auth");
       for (const field of Object.values(type.getFields())) {
         this.fields.set(field as GraphQLField<unknown, unknown>, hintOf(field.astNode?.directives ?? []));
+        if (typeGuarded || field.astNode?.directives?.some((d) => d.name.value === "auth")) this.guardedFields.add(field as GraphQLField<unknown, unknown>);
       }
     }
   }
@@ -79,32 +88,45 @@ export class CachePolicies {
    * document (Apollo's queryHash): with it the answer is kept (bounded) and reused.
    */
   of(document: DocumentNode, operationName: string | null | undefined, key?: string): CachePolicy {
+    return this.computed(document, operationName, key).policy;
+  }
+
+  /**
+   * Whether the operation selects a field under `@auth` (on the field or its type): its answer
+   * depends on who asks, so it is never shared between callers, whatever its cache hints say.
+   */
+  selectsGuardedFields(document: DocumentNode, operationName: string | null | undefined, key?: string): boolean {
+    return this.computed(document, operationName, key).guarded;
+  }
+
+  private computed(document: DocumentNode, operationName: string | null | undefined, key: string | undefined): Computed {
     const cacheKey = key === undefined ? undefined : `${key}:${operationName ?? ""}`;
     const known = cacheKey === undefined ? undefined : this.documents.get(cacheKey);
     if (known) return known;
-    const policy = this.compute(document, operationName);
-    if (cacheKey !== undefined) this.documents.set(cacheKey, policy);
-    return policy;
+    const computed = this.compute(document, operationName);
+    if (cacheKey !== undefined) this.documents.set(cacheKey, computed);
+    return computed;
   }
 
-  private compute(document: DocumentNode, operationName: string | null | undefined): CachePolicy {
+  private compute(document: DocumentNode, operationName: string | null | undefined): Computed {
     const operation = getOperationAST(document, operationName);
     const root = operation && this.schema.getRootType(operation.operation);
-    if (!operation || !root) return NOT_CACHEABLE;
+    if (!operation || !root) return { policy: NOT_CACHEABLE, guarded: false };
     const fragments = new Map<string, FragmentDefinitionNode>();
     for (const definition of document.definitions) {
       if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
     }
-    const overall: Accumulated = {};
+    const overall: Accumulated & { guarded?: boolean } = {};
     this.walk(root, operation.selectionSet, true, overall, fragments, new Set());
-    return overall.maxAge ? { maxAge: overall.maxAge, scope: overall.scope ?? "PUBLIC" } : NOT_CACHEABLE;
+    const policy = overall.maxAge ? { maxAge: overall.maxAge, scope: overall.scope ?? "PUBLIC" } : NOT_CACHEABLE;
+    return { policy, guarded: overall.guarded ?? false };
   }
 
   private walk(
     parent: GraphQLCompositeType,
     selections: SelectionSetNode,
     root: boolean,
-    overall: Accumulated,
+    overall: Accumulated & { guarded?: boolean },
     fragments: Map<string, FragmentDefinitionNode>,
     // Fragments already walked on this path (a cycle is invalid; this keeps a bad document finite).
     path: Set<string>,
@@ -141,6 +163,7 @@ export class CachePolicies {
         if (!field) continue;
         const target = getNamedType(field.type);
         restrict(overall, this.fieldPolicy(field, root));
+        if (this.guardedFields.has(field)) overall.guarded = true;
         if (selection.selectionSet && isCompositeType(target)) this.walk(target, selection.selectionSet, false, overall, fragments, path);
       }
     }

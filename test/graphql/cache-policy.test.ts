@@ -60,3 +60,11 @@ it("is kept per document key (bounded): the same key answers the same policy", (
   expect(policies.of(document, undefined, "k1")).toEqual(PRIVATE);
   expect(policies.of(parse(`{ products { totalCount } }`), undefined, "k1")).toEqual(PRIVATE);
 });
+
+it("knows which documents select a field under @auth, whatever the hints say", () => {
+  const guarded = (text: string) => policies.selectsGuardedFields(parse(text), undefined);
+  expect(guarded(`{ products { edges { node { name price { amountCents } category { name } } } } }`)).toBe(false);
+  expect(guarded(`{ products { edges { node { ...P } } } } fragment P on Product { costPrice { amountCents } }`)).toBe(true);
+  expect(guarded(`{ cart { version } }`)).toBe(true);
+  expect(guarded(`{ me { name email } }`)).toBe(true);
+});

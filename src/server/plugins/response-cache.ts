@@ -9,8 +9,8 @@ import type { ResponseCache } from "../response-cache.ts";
  * HTTP fast path in server/response-cache-http.ts answers anonymous hits before all that).
  *
  * Cacheable: a query whose document's policy (graphql/cache-policy.ts) is PUBLIC with a max-age,
- * that is: every root field is a public catalog field and no private field is selected, answered
- * without errors. STAFF and ADMIN never use it (they see drafts); customers share anonymous
+ * that is: every root field is a public catalog field and no private field is selected (nor any
+ * field under `@auth`, whatever its hint), answered without errors. STAFF and ADMIN never use it (they see drafts); customers share anonymous
  * callers' entries (they see exactly that); partner-key requests share among themselves.
  */
 export function responseCachePlugin(cache: ResponseCache, policies: CachePolicies): ApolloServerPlugin<Context> {
@@ -21,7 +21,8 @@ export function responseCachePlugin(cache: ResponseCache, policies: CachePolicie
         async responseForOperation({ operation, document, operationName, queryHash, request, contextValue }) {
           if (operation.operation !== "query" || !queryHash) return null;
           const policy = policies.of(document, operationName, queryHash);
-          if (policy.maxAge <= 0 || policy.scope !== "PUBLIC") {
+          // A field under @auth without a PRIVATE hint would still differ between callers: not shared.
+          if (policy.maxAge <= 0 || policy.scope !== "PUBLIC" || policies.selectsGuardedFields(document, operationName, queryHash)) {
             cache.bypass("not_public");
             return null;
           }

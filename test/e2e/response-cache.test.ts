@@ -5,7 +5,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { ALL, type TopicName } from "../../src/events/topics.ts";
+import { transactional } from "../../src/db/transaction.ts";
+import { ALL, event, type TopicName } from "../../src/events/topics.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { DEMO, REDIS_URL, gql, logIn, metricValue, nextWithin, someProducts, useDatabase, useInstancePair } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
@@ -142,6 +143,19 @@ describe("across two instances sharing Redis", () => {
   });
 });
 
+describe("being told", () => {
+  it("the bus tells observers of its own commits at once, before it hands them out", async () => {
+    const seen: number[] = [];
+    pair.a.bus.onEvents(["CATALOG_CHANGED"], (position) => seen.push(position));
+    const next = pair.a.bus.position;
+    await transactional(pair.a.db.prisma, pair.a.bus, async (_tx, emit) => emit(event("CATALOG_CHANGED", ALL, { productId: randomUUID() })));
+    // Still in the turn of the commit: handed out only after it (bus.committed), observed already.
+    expect(pair.a.bus.position).toBe(next);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeGreaterThanOrEqual(next);
+  });
+});
+
 describe("who shares an entry", () => {
   it("a customer gets the anonymous entry when no private field is selected (and its answer stays private)", async () => {
     const variables = { first: 3 };
@@ -215,6 +229,18 @@ describe("without Redis, switched off, and with Redis cut", () => {
     const adjusted = await post(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 2) { stock } }`, { p: product.id }, staffToken);
     expect(adjusted.body.errors).toBeUndefined();
     expect((await post(app.url, LISTING, { first: 4 })).body.data.products.edges[0].node.stock).toBe(product.stock + 2);
+  });
+
+  it("an instance that starts after a change refuses entries stored before it", async () => {
+    const prefix = `cwtest:${randomUUID().slice(0, 8)}:`;
+    const first = await db.start({ redisPrefix: prefix });
+    const staffToken = await logIn(first.url, DEMO.staff);
+    const warm = await post(first.url, LISTING, { first: 6 });
+    const product = warm.body.data.products.edges[0].node;
+    expect((await post(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 4) { stock } }`, { p: product.id }, staffToken)).body.errors).toBeUndefined();
+    const later = await db.start({ redisPrefix: prefix });
+    expect((await post(later.url, LISTING, { first: 6 })).body.data.products.edges[0].node.stock).toBe(product.stock + 4);
+    expect(await metric(later, "cartwheel_response_cache_stale_total")).toBe(1);
   });
 
   it("RESPONSE_CACHE=false: every request executes, nothing is counted", async () => {

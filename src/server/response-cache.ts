@@ -1,7 +1,6 @@
 import { printSchema, type GraphQLSchema } from "graphql";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { BoundedCache } from "../lib/bounded-cache.ts";
 import { sha256Hex } from "../lib/hash.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -37,7 +36,9 @@ export interface ResponseCacheOptions {
   log: Logger;
   /** In-memory entries kept at most (default 1,000; least recently used go first). */
   maxEntries?: number;
-  /** Larger `data` is not stored (default 1 MiB). */
+  /** In memory, the characters of all entries together at most (default 32 Mi; least recently used go first). */
+  maxMemoryChars?: number;
+  /** Larger `data` (in characters) is not stored (default 1 Mi). */
   maxBytes?: number;
 }
 
@@ -73,7 +74,9 @@ export class ResponseCache {
     // Changes before this instance started are unknown to it: entries stored before then are refused.
     this.lastChange = options.position() - 1;
     this.maxBytes = options.maxBytes ?? 1024 * 1024;
-    this.store = options.redis ? new RedisStore(options.redis, options.metrics, options.log) : new MemoryStore(options.maxEntries ?? 1_000);
+    this.store = options.redis
+      ? new RedisStore(options.redis, options.metrics, options.log)
+      : new MemoryStore(options.maxEntries ?? 1_000, options.maxMemoryChars ?? 32 * 1024 * 1024);
   }
 
   /** The bus reports a catalog change at `position` (possibly twice). */
@@ -167,20 +170,41 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
 }
 
+/** Least recently used entries go first, past `maxEntries` or `maxChars` of values in all. */
 class MemoryStore implements Store {
-  private readonly entries: BoundedCache<{ value: string; expires: number }>;
+  private readonly entries = new Map<string, { value: string; expires: number }>();
+  private chars = 0;
 
-  constructor(maxEntries: number) {
-    this.entries = new BoundedCache(maxEntries, 1_000);
-  }
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxChars: number,
+  ) {}
 
   async get(key: string): Promise<string | undefined> {
     const entry = this.entries.get(key);
-    return entry && entry.expires > Date.now() ? entry.value : undefined;
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    if (entry.expires <= Date.now()) {
+      this.chars -= entry.value.length;
+      return undefined;
+    }
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
   set(key: string, value: string, ttlMs: number): void {
+    const earlier = this.entries.get(key);
+    if (earlier) {
+      this.entries.delete(key);
+      this.chars -= earlier.value.length;
+    }
     this.entries.set(key, { value, expires: Date.now() + ttlMs });
+    this.chars += value.length;
+    for (const [oldest, entry] of this.entries) {
+      if (this.entries.size <= this.maxEntries && this.chars <= this.maxChars) break;
+      this.entries.delete(oldest);
+      this.chars -= entry.value.length;
+    }
   }
 }
 

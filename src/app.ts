@@ -2,8 +2,7 @@ import "reflect-metadata";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
-import { ApolloServerPluginCacheControl } from "@apollo/server/plugin/cacheControl";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
@@ -33,6 +32,12 @@ import { createMetrics } from "./server/metrics.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
 import { limitsPlugin } from "./server/plugins/limits.ts";
 import { cacheScopePlugin } from "./server/plugins/cache-scope.ts";
+import { cachePolicyPlugin } from "./server/plugins/cache-policy.ts";
+import { CachePolicies } from "./graphql/cache-policy.ts";
+import { responseCachePlugin } from "./server/plugins/response-cache.ts";
+import { ResponseCache, namespaceOf } from "./server/response-cache.ts";
+import { ResponseCacheFastPath } from "./server/response-cache-http.ts";
+import { CATALOG_TOPICS } from "./events/topics.ts";
 import { requestErrorStatusPlugin } from "./server/plugins/request-error-status.ts";
 import { attachWebSocket } from "./server/websocket.ts";
 import { Fanout } from "./server/fanout.ts";
@@ -109,6 +114,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     }
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
+    const cachePolicies = new CachePolicies(schema);
     // Read only when /metrics is scraped, after the lifecycle below exists.
     const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
     const { persistedQueries } = config;
@@ -119,6 +125,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const apqCache = persistedQueries.apq ? (redis ? new RedisKeyValueCache(redis, config.redisPrefix, log) : new InMemoryLRUCache<string>()) : undefined;
     const apqEntries = apqCache && new PrefixingKeyValueCache(apqCache, "apq:");
     const contextDeps = { prisma: db.prisma, services, events: bus };
+    // Anonymous public catalog answers, shared (Redis) or per instance; stale once the bus reports a catalog change.
+    const responseCache = config.responseCache
+      ? new ResponseCache({ redis, prefix: config.redisPrefix, namespace: namespaceOf(schema, config.operationLimits, bus.streamId), position: () => bus.position, metrics, log })
+      : undefined;
+    if (responseCache) bus.onEvents(CATALOG_TOPICS, (position) => responseCache.changed(position));
+    const fastPath = responseCache && new ResponseCacheFastPath(responseCache, metrics, apqCache !== undefined);
 
     const onUnexpected = (error: unknown) => {
       log.error({ err: error }, "unexpected error");
@@ -216,7 +228,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         cacheScopePlugin(),
         requestErrorStatusPlugin(),
         // Hints live in the schema (@cacheControl on the public catalog); everything else is no-store.
-        ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
+        // One policy per document instead of Apollo's plugin, which hooks every resolved field.
+        ApolloServerPluginCacheControlDisabled(),
+        cachePolicyPlugin(cachePolicies),
+        ...(responseCache ? [responseCachePlugin(responseCache, cachePolicies)] : []),
       ],
     });
     await apollo.start();
@@ -281,6 +296,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         checkQuery: (text) => limits.checkText(text),
         cors: createCors(config.corsOrigins),
         stream: sse.handle,
+        ...(fastPath && { cachedAnswer: (req, res, request, context) => fastPath.answer(req, res, request, context) }),
         trustedDocuments: (req, params, context) => {
           const key = req.headers[PARTNER_KEY_HEADER];
           // A failing context (bad token) rejects, and the gate answers with that error.

@@ -68,6 +68,11 @@ export interface Config {
     /** The manifest used by trustedDocumentsOnly for non-partner traffic (default: codegen's). */
     manifest: string;
   };
+  /**
+   * The shared response cache of public catalog operations (server/response-cache.ts): in Redis
+   * when REDIS_URL is set, in memory otherwise. RESPONSE_CACHE, default on.
+   */
+  responseCache: boolean;
   /** Start-up keeps retrying an unreachable DATABASE_URL this long, then exits 69 (default 30 s). */
   databaseConnectTimeoutMs: number;
   /** Bounded WebSocket delivery: unsent bytes per socket before events are held back, and how long a socket may stay behind. */
@@ -223,6 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     manifest: resolve(text("TRUSTED_DOCUMENTS_MANIFEST") ?? "client/generated/persisted-documents.json"),
   };
 
+  const responseCache = flag("RESPONSE_CACHE", true);
+
   const millis = (name: string, fallback: string): number => {
     const raw = text(name) ?? fallback;
     const ms = parseDurationMs(raw);
@@ -267,6 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     explorer,
     corsOrigins,
     persistedQueries,
+    responseCache,
     databaseConnectTimeoutMs,
     databasePool,
     websocket,

@@ -215,6 +215,9 @@ export class EventBus {
    */
   committed(envelopes: readonly Envelope[]): void {
     if (envelopes.length === 0 || this.writeOnly) return;
+    // Observers hear of this instance's own commits at once (before the request that committed
+    // answers), and again when they are handed out.
+    for (const e of envelopes) this.observe(e);
     if (this.transport) void this.publish(envelopes);
     // After the current turn: the request that committed answers first, before this instance's
     // subscribers are served (with many of them that is real work).
@@ -305,11 +308,32 @@ export class EventBus {
   }
 
   private dispatch(e: Envelope): void {
+    this.observe(e);
     const listeners = this.listeners.get(`${e.topic}:${e.id}`);
     if (!listeners || listeners.size === 0) return;
     // One object per event on this instance: its subscribers share loaders through it.
     const delivered = { ...(e.payload as object), position: e.position } as Delivered;
     for (const listener of listeners) listener.deliver(delivered);
+  }
+
+  private readonly observers: { topics: ReadonlySet<string>; onEvent: (position: number) => void }[] = [];
+
+  /**
+   * Calls `onEvent(position)` for every event of `topics` this instance is told about, whatever its
+   * scope id: its own commits right after the commit, all others as they are handed out (in
+   * position order). A position may be reported twice. `onEvent` must not throw.
+   */
+  onEvents(topics: readonly TopicName[], onEvent: (position: number) => void): void {
+    this.observers.push({ topics: new Set(topics), onEvent });
+  }
+
+  private observe(e: Envelope): void {
+    for (const o of this.observers) if (o.topics.has(e.topic)) o.onEvent(e.position);
+  }
+
+  /** The outbox stream this bus delivers (one per database): positions compare only within it. */
+  get streamId(): string {
+    return this.stream;
   }
 
   // ---- relay, catch-up and pruning ----

@@ -7,6 +7,12 @@ export interface TopicPayloads {
   /** `version` counts the product's stock changes. */
   STOCK_CHANGED: { productId: string; stock: number; version: number };
   PRODUCT_UPDATED: { productId: string };
+  /**
+   * Scoped by `all`: a catalog change no public subscription carries (a product created; an edit
+   * that changed only fields outside PRODUCT_UPDATED, such as its category). The response cache
+   * listens to it, with PRODUCT_UPDATED and STOCK_CHANGED.
+   */
+  CATALOG_CHANGED: { productId: string };
   /** Scoped by user id. The cart as this change left it, so every event shows its own version. */
   CART_UPDATED: CartSnapshot;
   /** Scoped by order id. */
@@ -54,6 +60,13 @@ export interface OrderChange {
 export const ALL = "all";
 
 export type TopicName = keyof TopicPayloads;
+
+/**
+ * The topics that change what the public catalog shows (products, their stock, categories): every
+ * committed change to it emits one of them, so a cached catalog response older than the last such
+ * event an instance has been told about is stale (server/response-cache.ts).
+ */
+export const CATALOG_TOPICS: readonly TopicName[] = ["PRODUCT_UPDATED", "STOCK_CHANGED", "CATALOG_CHANGED"];
 
 export interface Event<K extends TopicName = TopicName> {
   topic: K;

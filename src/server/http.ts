@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
+import type { GatedRequest } from "./response-cache-http.ts";
 import type { Phase } from "./shutdown.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -35,6 +36,8 @@ export interface HttpDeps {
   cors?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   /** GraphQL over SSE at /graphql/stream (server/sse.ts). Absent: that path is 404. */
   stream?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Answers from the response cache before Apollo (server/response-cache-http.ts); resolves true when it did. Absent: off. */
+  cachedAnswer?: (req: IncomingMessage, res: ServerResponse, request: GatedRequest, context: () => Promise<Context>) => Promise<boolean>;
 }
 
 /** Node http handler: /graphql through Apollo, /graphql/stream (SSE), health and metrics beside it. Knows no domain. */
@@ -90,6 +93,8 @@ interface GraphQLDeps<TContext extends BaseContext> {
   trustedDocuments?: (req: IncomingMessage, params: RequestParams, context: () => Promise<TContext>) => Promise<Decision>;
   /** Depth, alias, token and directive limits of a query text (graphql/limits.ts): the error to refuse it with. */
   checkQuery?: (text: string) => GraphQLError | undefined;
+  /** Answers the request before Apollo once every gate above let it through; resolves true when it did. */
+  cachedAnswer?: (req: IncomingMessage, res: ServerResponse, request: GatedRequest, context: () => Promise<TContext>) => Promise<boolean>;
   /**
    * Let GET queries past Apollo's CSRF prevention without a preflight header. Apollo's check
    * guards cookie sessions against cross-site GETs; Cartwheel never reads cookies (bearer tokens
@@ -152,6 +157,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
   let contextValue: Promise<TContext> | undefined;
   const context = () => (contextValue ??= deps.context(req));
   let search = url.search;
+  let partnerId: string | undefined;
   // Other methods are Apollo's to refuse (405).
   if (deps.trustedDocuments && (req.method === "GET" || req.method === "POST")) {
     const get = req.method === "GET";
@@ -166,6 +172,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
     }
     if (decision.kind === "refuse") return refuse(res, decision.error);
     if (decision.kind === "use" && decision.partnerId) {
+      partnerId = decision.partnerId;
       // The partner runs on its own cost budget (graphql/limits.ts), read from the context; a
       // bad token next to the key is answered as without one (401), not as a failure.
       try {
@@ -201,6 +208,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
   const text = req.method === "GET" ? new URLSearchParams(search).get("query") : isObject(body) ? body.query : undefined;
   const tooComplex = typeof text === "string" && text !== "" ? deps.checkQuery?.(text) : undefined;
   if (tooComplex) return refuse(res, tooComplex);
+  if (deps.cachedAnswer && (await deps.cachedAnswer(req, res, { method: req.method ?? "GET", search, body, partnerId }, context))) return;
   const result = await deps.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
     context,

@@ -77,6 +77,38 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
     help: "GraphQL over SSE streams cut for holding events longer than WS_BACKLOG_TIMEOUT (or too many of them)",
     registers: [registry],
   });
+  const responseCache = {
+    hits: new Counter({
+      name: "cartwheel_response_cache_hits_total",
+      help: "Public catalog operations answered from the shared response cache, by where (http: before Apollo; graphql: after parse and validation)",
+      labelNames: ["layer"] as const,
+      registers: [registry],
+    }),
+    misses: new Counter({ name: "cartwheel_response_cache_misses_total", help: "Cacheable operations not in the response cache (executed, then stored)", registers: [registry] }),
+    stale: new Counter({
+      name: "cartwheel_response_cache_stale_total",
+      help: "Response cache entries refused because they are older than the last catalog change this instance was told about (executed again)",
+      registers: [registry],
+    }),
+    invalidations: new Counter({
+      name: "cartwheel_response_cache_invalidations_total",
+      help: "Catalog changes (product, stock and catalog events) this instance was told about: each makes every older entry stale",
+      registers: [registry],
+    }),
+    stores: new Counter({ name: "cartwheel_response_cache_stores_total", help: "Responses written to the response cache", registers: [registry] }),
+    bypasses: new Counter({
+      name: "cartwheel_response_cache_bypasses_total",
+      help: "Operations that did not use the response cache, by reason (staff, not_public, errors, too_large)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: "cartwheel_response_cache_errors_total",
+      help: "Response cache reads and writes that failed (Redis away or slow): a read is then a miss",
+      labelNames: ["operation"] as const,
+      registers: [registry],
+    }),
+  };
   const counterOf = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
@@ -102,7 +134,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
   counterOf("cartwheel_outbox_read_events_total", "Events this instance read from the outbox because Redis had not brought them (outage, gap)", () => outbox().readFromOutbox);
   counterOf("cartwheel_outbox_relayed_events_total", "Events the relay (on this instance) published because the instance that committed them had not", () => outbox().relayed);
   gaugeOf("cartwheel_outbox_relay_leader", "1 while this instance holds the relay lease", () => (outbox().leader ? 1 : 0));
-  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog };
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog, responseCache };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -2,7 +2,7 @@ import type { Viewer } from "../../auth/roles.ts";
 import type { Prisma } from "../../db/client.ts";
 import { transactional } from "../../db/transaction.ts";
 import type { EventBus } from "../../events/bus.ts";
-import { event } from "../../events/topics.ts";
+import { ALL, event } from "../../events/topics.ts";
 import { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { badInput, conflict, notFound } from "../../graphql/errors.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
@@ -144,8 +144,13 @@ export class CatalogService {
     };
     await this.requireCategory(categoryId);
     try {
-      return await this.prisma.product.create({
-        data: { ...data, category: { connect: { id: categoryId } }, stockLevel: { create: { onHand: 0 } } },
+      // An event, so that cached listings (server/response-cache.ts) learn of the new product.
+      return await transactional(this.prisma, this.bus, async (tx, emit) => {
+        const row = await tx.product.create({
+          data: { ...data, category: { connect: { id: categoryId } }, stockLevel: { create: { onHand: 0 } } },
+        });
+        emit(event("CATALOG_CHANGED", ALL, { productId: row.id }));
+        return row;
       });
     } catch (error) {
       if (error instanceof PrismaNS.PrismaClientKnownRequestError && error.code === "P2002") {
@@ -176,7 +181,8 @@ export class CatalogService {
       if (!before) throw notFound("Product");
       const after = await tx.product.update({ where: { id: key }, data });
       const visibleChange = (["name", "description", "priceCents", "status"] as const).some((f) => before[f] !== after[f]);
-      if (visibleChange) emit(event("PRODUCT_UPDATED", key, { productId: key }));
+      // Anything else that changed (category, updatedAt) still changes what the catalog shows.
+      emit(visibleChange ? event("PRODUCT_UPDATED", key, { productId: key }) : event("CATALOG_CHANGED", ALL, { productId: key }));
       if (after.priceCents < before.priceCents && after.status === "ACTIVE") {
         const price = formatMoney(after.priceCents, after.currency);
         await this.notifications.notify(tx, emit, "PRICE_DROPS", { cartHoldersOf: key }, {

@@ -12,7 +12,7 @@ let categoryKey: string;
 
 const FLAT = `query($n: Int) { products(first: $n, orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id name price { amountCents } category { name } stock } } } }`;
 const NESTED = `query($n: Int) { categories { id name products(first: $n) { edges { node { id name price { amountCents } stock } } } } }`;
-const STAFF_COST = { COST_LIMIT: "1000000" }; // 26 categories x 50 products is over an anonymous budget
+const STAFF_COST = { COST_LIMIT: "1000000", RESPONSE_CACHE: "false" }; // 26 categories x 50 products is over an anonymous budget
 
 beforeAll(async () => {
   app = await db.start({ env: STAFF_COST });

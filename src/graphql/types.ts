@@ -1,8 +1,11 @@
 import "reflect-metadata";
 import { ArgsType, Directive, Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
 
-/** Relay's Node interface; `__typename` on the resolved value picks the concrete type. */
-@InterfaceType({ resolveType: (value: { __typename?: string }) => value.__typename })
+/** Picks a Node's concrete type: resolvers of `node(id)` set `__typename` on what they return. */
+export const resolveNodeType = (value: { __typename?: string }) => value.__typename;
+
+/** Relay's Node interface (schema.ts keeps its type resolution synchronous, see there). */
+@InterfaceType({ resolveType: resolveNodeType })
 export abstract class Node {
   @Field(() => ID)
   id!: string;

@@ -42,7 +42,7 @@ export interface OperationToRun {
 const NOT_COMPILABLE = Symbol("not compilable");
 
 /**
- * Queries and mutations compiled by graphql-jit, once per document text and operation name, kept
+ * Queries and mutations compiled by graphql-jit, once per document text and operation, kept
  * in a bounded LRU. Results equal graphql-js's (test/api/executor.test.ts runs a table of
  * documents through both): the schema's resolvers are the ones called (the `@auth` wrappers,
  * Apollo's per-field plugin hooks), errors leave as graphql-js GraphQLErrors, and whatever jit
@@ -52,8 +52,8 @@ export class CompiledExecutor {
   private readonly compiled: BoundedCache<CompiledQuery | typeof NOT_COMPILABLE>;
 
   constructor(private readonly options: CompiledExecutorOptions) {
-    // Keys are a sha256 and an operation name (names are short; a longer key is just not kept).
-    this.compiled = new BoundedCache(options.maxDocuments, 64 + 1 + 1_024);
+    // Keys are a sha256 (or an APQ hash, which Apollo has checked) and an operation's index.
+    this.compiled = new BoundedCache(options.maxDocuments, 256);
   }
 
   /** Documents held (compiled, or known not to compile). */
@@ -65,7 +65,7 @@ export class CompiledExecutor {
     const { operation } = run;
     if (!operation) return this.graphqlJs(run, "no-operation");
     if (operation.operation === "subscription") return this.graphqlJs(run, "subscription");
-    const query = this.compile(run);
+    const query = this.compile(run, operation);
     if (!query) return this.graphqlJs(run, "not-compilable");
     const result = await query.query(undefined, run.contextValue, run.variables ?? {});
     // Only variables that do not coerce end jit's run without data; no resolver has run.
@@ -102,8 +102,9 @@ export class CompiledExecutor {
     };
   }
 
-  private compile(run: OperationToRun): CompiledQuery | undefined {
-    const key = `${run.queryHash}:${run.operationName ?? ""}`;
+  private compile(run: OperationToRun, operation: OperationDefinitionNode): CompiledQuery | undefined {
+    // The operation by its place in the document, not its name: a key of bounded length.
+    const key = `${run.queryHash}:${run.document.definitions.indexOf(operation)}`;
     const cached = this.compiled.get(key);
     if (cached !== undefined) return cached === NOT_COMPILABLE ? undefined : cached;
     let compiled: CompiledQuery | typeof NOT_COMPILABLE = NOT_COMPILABLE;

@@ -23,6 +23,8 @@ interface Case {
   as?: "customer" | "staff";
   /** The error codes the answer must hold (sorted, one per error); none: no errors. */
   codes?: string[];
+  /** The cache-control header the answer must have (Apollo's cache-control plugin hooks every field). */
+  cacheControl?: string;
 }
 
 const PRODUCT_FIELDS = `id name slug description status inStock stock createdAt updatedAt price { amountCents currency } category { id name slug }`;
@@ -31,6 +33,7 @@ const CASES: Case[] = [
   {
     name: "a connection with every scalar, enum, DateTime and Money field, cursors and pageInfo",
     query: `{ products(first: 5) { totalCount edges { cursor node { ${PRODUCT_FIELDS} } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`,
+    cacheControl: "max-age=10, public",
   },
   {
     name: "aliases, named and inline fragments, __typename, nested connections",
@@ -109,7 +112,7 @@ const CASES: Case[] = [
     as: "customer",
     codes: ["FORBIDDEN", "FORBIDDEN"],
   },
-  { name: "costPrice as staff", query: `{ products(first: 3) { edges { node { id costPrice { amountCents currency } } } } }`, as: "staff" },
+  { name: "costPrice as staff", query: `{ products(first: 3) { edges { node { id costPrice { amountCents currency } } } } }`, as: "staff", cacheControl: "max-age=10, private" },
   {
     name: "a staff mutation as anonymous (non-null: data null)",
     query: `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Hijacked" }) { id name } }`,
@@ -210,6 +213,7 @@ describe("GRAPHQL_EXECUTOR: jit answers exactly as graphql-js", () => {
     // The case tests what it says it does.
     const codes = ((fromJit.body.errors ?? []) as { extensions: { code: string } }[]).map((e) => e.extensions.code).sort();
     expect(codes).toEqual(c.codes ?? []);
+    if (c.cacheControl) expect(fromJit.cacheControl).toBe(c.cacheControl);
   });
 
   it("jit is what ran them (graphql-js only for the variables that did not coerce and the unresolved operation); GRAPHQL_EXECUTOR=graphql-js compiles nothing", async () => {

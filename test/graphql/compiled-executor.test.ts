@@ -124,7 +124,7 @@ describe("the graphql-jit executor (server/compiled-executor.ts)", () => {
     expect(await executor.execute(b)).toEqual({ data: { categories: [] } });
   });
 
-  it("runs on graphql-js, worded as graphql-js words it, what jit does not do: bad variables, no operation, subscriptions", async () => {
+  it("runs on graphql-js, worded as graphql-js words it, what jit does not do: bad variables, no operation, subscriptions, documents it cannot compile", async () => {
     const paths: ExecutionPath[] = [];
     const executor = new CompiledExecutor({ schema, maxDocuments: 10, onExecute: (p) => paths.push(p) });
     const badVariables = run(`query($n: Int) { products(first: $n) { totalCount } }`, { n: "ten" });
@@ -138,7 +138,12 @@ describe("the graphql-jit executor (server/compiled-executor.ts)", () => {
     const twoOperations = run(`query A { __typename } query B { __typename }`);
     expect((await executor.execute(twoOperations)).errors?.[0]?.message).toBe("Must provide operation name if query contains multiple operations.");
     await executor.execute(run(`subscription { productUpdated(id: "x") { id } }`));
-    expect(paths).toEqual(["variables", "no-operation", "subscription"]);
+    // jit refuses to compile an argument literal of the wrong type (Apollo's validation would
+    // have refused the document first; unvalidated, graphql-js answers with a field error).
+    const badLiteral = run(`{ products(first: "x") { totalCount } }`);
+    expect(await executor.execute(badLiteral)).toEqual(await execute({ schema, document: badLiteral.document }));
+    expect(paths).toEqual(["variables", "no-operation", "subscription", "not-compilable"]);
+    expect(executor.size).toBe(2);
   });
 
   it("turns jit's errors into graphql-js GraphQLErrors: message, locations, path, extensions of the thrown error", async () => {

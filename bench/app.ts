@@ -20,6 +20,8 @@ export async function startBenchApp(env: Record<string, string> = {}): Promise<{
       SIGNUP_MAX_PER_ADDRESS: "1000000",
       LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "1000000",
       ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+      // A/B the executor: GRAPHQL_EXECUTOR=graphql-js npm run bench (default jit).
+      ...(process.env.GRAPHQL_EXECUTOR ? { GRAPHQL_EXECUTOR: process.env.GRAPHQL_EXECUTOR } : {}),
       ...env,
     }),
   );

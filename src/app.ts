@@ -22,6 +22,7 @@ import { SHARED_SUBSCRIPTIONS, createServices } from "./modules/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createCors } from "./server/cors.ts";
 import { createExplorer } from "./server/explorer.ts";
+import { CompiledExecutor } from "./server/compiled-executor.ts";
 import { InMemoryLRUCache, PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
 import { RedisKeyValueCache } from "./server/persisted/apq-cache.ts";
 import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted-documents.ts";
@@ -207,8 +208,20 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       fanout,
       closeOnDemotion: persistedQueries.trustedDocumentsOnly,
     });
+    // Apollo 5 takes an executor only from a gateway: it still parses, validates, runs the plugins
+    // (per-field hooks included) and formats errors; the gateway only executes.
+    const compiled =
+      config.graphqlExecutor.kind === "jit"
+        ? new CompiledExecutor({
+            schema,
+            maxDocuments: config.graphqlExecutor.maxCompiledDocuments,
+            onExecute: (path) => metrics.graphqlExecutions.inc({ executor: path === "jit" ? "jit" : "graphql-js", path }),
+            onCompiled: (documents) => metrics.compiledDocuments.set(documents),
+            onCompileFailure: (error) => log.warn({ err: error }, "graphql-jit could not compile a document: it runs on graphql-js"),
+          })
+        : undefined;
     const apollo = new ApolloServer<Context>({
-      schema,
+      ...(compiled ? { gateway: compiled.gateway() } : { schema }),
       formatError: format,
       // Introspection is refused by limits.validationRules, the same rule as on the WebSocket.
       introspection: true,

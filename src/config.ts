@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { parseDurationMs, parseDurationSeconds } from "./lib/duration.ts";
 import type { OperationLimitsConfig } from "./graphql/limits.ts";
+import type { ExecutorKind } from "./server/compiled-executor.ts";
 
 /**
  * The only reader of process.env. Every variable is parsed and validated here; a bad value is
@@ -39,6 +40,12 @@ export interface Config {
   trustProxyHops: number;
   /** Depth, alias, token, directive and cost limits of every operation; introspection on or off. */
   operationLimits: OperationLimitsConfig;
+  /**
+   * How queries and mutations over HTTP execute: compiled by graphql-jit (GRAPHQL_EXECUTOR=jit, the
+   * default) or by graphql-js (`graphql-js`); subscriptions (WebSocket, SSE) always use graphql-js.
+   * `maxCompiledDocuments` (GRAPHQL_JIT_CACHE_SIZE, default 500) bounds the compiled documents kept.
+   */
+  graphqlExecutor: { kind: ExecutorKind; maxCompiledDocuments: number };
   /** Leave "Did you mean …?" suggestions out of error messages (on when NODE_ENV=production). */
   hideSchemaSuggestions: boolean;
   /** An external OpenID Connect provider whose access tokens are accepted; undefined when not configured. */
@@ -206,6 +213,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const catalogReads = text("CATALOG_READS") ?? "compiled";
   if (catalogReads !== "compiled" && catalogReads !== "general") problems.push(`CATALOG_READS must be "compiled" or "general" (got "${catalogReads}")`);
+  const executorKind = text("GRAPHQL_EXECUTOR") ?? "jit";
+  if (executorKind !== "jit" && executorKind !== "graphql-js") problems.push(`GRAPHQL_EXECUTOR must be jit or graphql-js (got "${executorKind}")`);
+  const graphqlExecutor = { kind: executorKind as ExecutorKind, maxCompiledDocuments: count("GRAPHQL_JIT_CACHE_SIZE", 500) };
+  if (graphqlExecutor.maxCompiledDocuments > 100_000) problems.push(`GRAPHQL_JIT_CACHE_SIZE must be at most 100000 (got ${graphqlExecutor.maxCompiledDocuments})`);
 
   const oidcIssuer = text("OIDC_ISSUER");
   const oidcAudience = text("OIDC_AUDIENCE");
@@ -268,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     passwordRateLimits,
     trustProxyHops,
     operationLimits,
+    graphqlExecutor,
     hideSchemaSuggestions: production,
     oidc: oidcSet === 3 ? { issuer: oidcIssuer!, audience: oidcAudience!, jwksUrl: oidcJwksUrl!, algorithms: oidcAlgorithms } : undefined,
     catalogReads: catalogReads as Config["catalogReads"],

@@ -36,26 +36,47 @@ export function decodeCursor(cursor: string | null | undefined, arity: number): 
   throw badInput("after is not a cursor returned by this connection", "after");
 }
 
-/** Builds a connection from `limit + 1` fetched rows (the extra one only says there is a next page). */
+/**
+ * Builds a connection from `limit + 1` fetched rows (the extra one only says there is a next page).
+ * Cursors are encoded when read (edge `cursor`, `pageInfo.startCursor`/`endCursor`), each once: a
+ * query that selects none of them pays nothing for them.
+ */
 export function toConnection<T>(
   rows: readonly T[],
   limit: number,
   cursorOf: (row: T) => readonly (string | number)[],
   count: () => Promise<number>,
 ): ConnectionResult<T> {
-  const page = rows.slice(0, limit);
-  const edges = page.map((node) => ({ cursor: encodeCursor(cursorOf(node)), node }));
+  const edges = rows.slice(0, limit).map((node) => new Edge(node, cursorOf));
   return {
     edges,
     pageInfo: {
       hasNextPage: rows.length > limit,
-      endCursor: edges.at(-1)?.cursor ?? null,
+      get endCursor() {
+        return edges.at(-1)?.cursor ?? null;
+      },
       // Forward-only paging: the spec's rule for first/after allows false (see PageInfo).
       hasPreviousPage: false,
-      startCursor: edges[0]?.cursor ?? null,
+      get startCursor() {
+        return edges[0]?.cursor ?? null;
+      },
     },
     count,
   };
+}
+
+/** An edge whose cursor is encoded on first read (a getter on the prototype: no closure per edge). */
+class Edge<T> {
+  private encoded: string | undefined;
+
+  constructor(
+    readonly node: T,
+    private readonly cursorOf: (row: T) => readonly (string | number)[],
+  ) {}
+
+  get cursor(): string {
+    return (this.encoded ??= encodeCursor(this.cursorOf(this.node)));
+  }
 }
 
 /** Decodes a cursor of a connection ordered by (createdAt, id); anything else is BAD_USER_INPUT. */

@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { MapperKind, mapSchema, printSchemaWithDirectives } from "@graphql-tools/utils";
-import { GraphQLEnumType, GraphQLSchema, lexicographicSortSchema } from "graphql";
+import { GraphQLEnumType, GraphQLInterfaceType, GraphQLSchema, lexicographicSortSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { transform } from "../events/iterators.ts";
 import { owners, resolvers } from "../modules/index.ts";
@@ -8,6 +8,7 @@ import { applyAuthDirective, authDirective } from "./auth-directive.ts";
 import { CacheControlScope, cacheControlDirective } from "./cache-control.ts";
 import type { Context } from "./context.ts";
 import { DateTimeScalar } from "./scalars.ts";
+import { resolveNodeType } from "./types.ts";
 
 /**
  * Builds the executable schema: type-graphql classes, the `@auth` directive definition, the one
@@ -37,7 +38,18 @@ export async function createSchema(): Promise<GraphQLSchema> {
     types: [...config.types, CacheControlScope],
     directives: [...config.directives, authDirective(role), cacheControlDirective],
   });
-  return renewLoadersPerEvent(applyAuthDirective(withDirective, owners));
+  return synchronousNodeType(renewLoadersPerEvent(applyAuthDirective(withDirective, owners)));
+}
+
+/**
+ * type-graphql wraps every `resolveType` in an async function; graphql-jit (server/compiled-executor.ts)
+ * takes only a type or a type name, not a promise of one, and graphql-js spends a tick on each.
+ * Node's own function is synchronous: it is used as declared.
+ */
+function synchronousNodeType(schema: GraphQLSchema): GraphQLSchema {
+  return mapSchema(schema, {
+    [MapperKind.INTERFACE_TYPE]: (type) => (type.name === "Node" ? new GraphQLInterfaceType({ ...type.toConfig(), resolveType: resolveNodeType }) : type),
+  });
 }
 
 /**

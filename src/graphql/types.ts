@@ -1,8 +1,11 @@
 import "reflect-metadata";
 import { ArgsType, Directive, Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
 
-/** Relay's Node interface; `__typename` on the resolved value picks the concrete type. */
-@InterfaceType({ resolveType: (value: { __typename?: string }) => value.__typename })
+/** Picks a Node's concrete type: resolvers of `node(id)` set `__typename` on what they return. */
+export const resolveNodeType = (value: { __typename?: string }) => value.__typename;
+
+/** Relay's Node interface (schema.ts keeps its type resolution synchronous, see there). */
+@InterfaceType({ resolveType: resolveNodeType })
 export abstract class Node {
   @Field(() => ID)
   id!: string;
@@ -10,7 +13,7 @@ export abstract class Node {
 
 // Value types follow the cache policy of the field they hang from.
 @Directive("@cacheControl(inheritMaxAge: true)")
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;
@@ -31,7 +34,7 @@ export class PageInfo {
 }
 
 @Directive("@cacheControl(inheritMaxAge: true)")
-@ObjectType({ description: "An amount of money: integer minor units (cents) and an ISO-4217 currency code." })
+@ObjectType({ description: "An amount of money: integer minor units (cents) and an ISO-4217 currency code.", simpleResolvers: true })
 export class Money {
   @Field(() => Int)
   amountCents!: number;
@@ -58,7 +61,7 @@ export interface ConnectionResult<T> {
 export function ConnectionType<T extends object>(name: string, node: () => ClassType<T>, options: { inheritCacheControl?: boolean } = {}) {
   const cache = options.inheritCacheControl ? Directive("@cacheControl(inheritMaxAge: true)") : () => {};
   @cache
-  @ObjectType(`${name}Edge`)
+  @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
     @Field(() => String)
     cursor!: string;
@@ -68,7 +71,7 @@ export function ConnectionType<T extends object>(name: string, node: () => Class
   }
 
   @cache
-  @ObjectType(`${name}Connection`)
+  @ObjectType(`${name}Connection`, { simpleResolvers: true })
   class Connection {
     @Field(() => [Edge])
     edges!: Edge[];

@@ -109,6 +109,17 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
       registers: [registry],
     }),
   };
+  const graphqlExecutions = new Counter({
+    name: "cartwheel_graphql_executions_total",
+    help: "HTTP queries and mutations by executor (jit, graphql-js) and path: jit, or why graphql-js ran them with GRAPHQL_EXECUTOR=jit (subscription, no-operation, not-compilable, variables); GRAPHQL_EXECUTOR=graphql-js counts none",
+    labelNames: ["executor", "path"] as const,
+    registers: [registry],
+  });
+  const compiledDocuments = new Gauge({
+    name: "cartwheel_graphql_compiled_documents",
+    help: "Documents held by the graphql-jit executor (compiled, or known not to compile), at most GRAPHQL_JIT_CACHE_SIZE",
+    registers: [registry],
+  });
   const counterOf = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
@@ -134,7 +145,7 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
   counterOf("cartwheel_outbox_read_events_total", "Events this instance read from the outbox because Redis had not brought them (outage, gap)", () => outbox().readFromOutbox);
   counterOf("cartwheel_outbox_relayed_events_total", "Events the relay (on this instance) published because the instance that committed them had not", () => outbox().relayed);
   gaugeOf("cartwheel_outbox_relay_leader", "1 while this instance holds the relay lease", () => (outbox().leader ? 1 : 0));
-  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog, responseCache };
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog, responseCache, graphqlExecutions, compiledDocuments };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

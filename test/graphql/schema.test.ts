@@ -72,3 +72,35 @@ it("the policy check notices unguarded fields: a new root field, a path to priva
     .replace("email: String! @auth(ownerOrRole: ADMIN)", "email: String!");
   expect(unguarded(buildSchema(sdl)).sort()).toEqual(["Category.topBuyers", "Query.secretOrders", "User.email"]);
 });
+
+it("plain properties of the types outside catalog and inventory resolve without a type-graphql wrapper (simpleResolvers)", async () => {
+  const schema = await createSchema();
+  const resolverOf = (name: string) => {
+    const [typeName, fieldName] = name.split(".") as [string, string];
+    const field = (schema.getType(typeName) as GraphQLObjectType).getFields()[fieldName];
+    expect(field, `${name} exists`).toBeDefined();
+    return field!.resolve;
+  };
+  const plain = [
+    "Money.amountCents",
+    "Money.currency",
+    "PageInfo.hasNextPage",
+    "PageInfo.endCursor",
+    "ProductEdge.node",
+    "OrderConnection.edges",
+    "UserConnection.pageInfo",
+    "User.name",
+    "User.createdAt",
+    "AuthPayload.accessToken",
+    "Order.number",
+    "Order.status",
+    "OrderItem.quantity",
+    "Notification.title",
+    "NotificationPreference.enabled",
+    "Cart.version",
+    "CartItem.quantity",
+  ];
+  expect(plain.filter((name) => resolverOf(name) !== undefined), "fields wrapped by type-graphql").toEqual([]);
+  // Methods, field resolvers and @auth keep theirs.
+  for (const name of ["ProductConnection.totalCount", "Order.items", "User.id", "User.email"]) expect(resolverOf(name), name).toBeDefined();
+});

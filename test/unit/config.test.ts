@@ -104,6 +104,13 @@ describe("config", () => {
     }
   });
 
+  it("GRAPHQL_EXECUTOR: jit with 500 compiled documents by default; graphql-js on request; both validated", () => {
+    expect(loadConfig({}).graphqlExecutor).toEqual({ kind: "jit", maxCompiledDocuments: 500 });
+    expect(loadConfig({ GRAPHQL_EXECUTOR: "graphql-js", GRAPHQL_JIT_CACHE_SIZE: "50" }).graphqlExecutor).toEqual({ kind: "graphql-js", maxCompiledDocuments: 50 });
+    for (const bad of ["JIT", "graphql", "yes"]) expect(() => loadConfig({ GRAPHQL_EXECUTOR: bad })).toThrow(/GRAPHQL_EXECUTOR must be jit or graphql-js/);
+    for (const bad of ["0", "many", "100001"]) expect(() => loadConfig({ GRAPHQL_JIT_CACHE_SIZE: bad })).toThrow(/GRAPHQL_JIT_CACHE_SIZE must be/);
+  });
+
   it("TRUST_PROXY: 0 by default, a small hop count otherwise", () => {
     expect(loadConfig({}).trustProxyHops).toBe(0);
     expect(loadConfig({ TRUST_PROXY: "2" }).trustProxyHops).toBe(2);

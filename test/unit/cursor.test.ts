@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeCursor, encodeCursor } from "../../src/events/outbox.ts";
+import { decodeCursor as decodeKeyset, encodeCursor as encodeKeyset, toConnection } from "../../src/graphql/pagination.ts";
 
 describe("resume cursors", () => {
   const stream = "3f2a9c1e-0000-4000-8000-000000000000";
@@ -17,5 +18,27 @@ describe("resume cursors", () => {
     for (const cursor of ["", "nonsense", b64("o2:3f2a9c1e:1"), b64("o1:3f2a9c1e:01"), b64("o1:3f2a9c1e:-1"), b64("o1:3F2A9C1E:1"), b64("o1:3f2a9c1e:99999999999999999"), "a".repeat(65), "a+b/"]) {
       expect(decodeCursor(cursor)).toBeUndefined();
     }
+  });
+});
+
+describe("connection cursors (graphql/pagination.ts)", () => {
+  const rows = [{ id: "a", n: 1 }, { id: "b", n: 2 }, { id: "c", n: 3 }];
+
+  it("are encoded only when read, each once, with the values they always had", () => {
+    const encoded: string[] = [];
+    const connection = toConnection(rows, 2, (row) => (encoded.push(row.id), [row.n, row.id]), async () => 3);
+    expect(connection.edges.map((e) => e.node.id)).toEqual(["a", "b"]);
+    expect(connection.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    expect(encoded).toEqual([]);
+    expect(connection.pageInfo.endCursor).toBe(encodeKeyset([2, "b"]));
+    expect(connection.edges.map((e) => e.cursor)).toEqual([encodeKeyset([1, "a"]), encodeKeyset([2, "b"])]);
+    expect(connection.pageInfo.startCursor).toBe(encodeKeyset([1, "a"]));
+    expect(decodeKeyset(connection.edges[1]!.cursor, 2)).toEqual([2, "b"]);
+    expect(encoded).toEqual(["b", "a"]);
+  });
+
+  it("an empty page has null start and end cursors", () => {
+    const connection = toConnection([], 20, () => [], async () => 0);
+    expect(connection.pageInfo).toMatchObject({ hasNextPage: false, startCursor: null, endCursor: null });
   });
 });

@@ -20,7 +20,7 @@ export interface CartView {
   cursor?: string;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class CartItem {
   @Field(() => Product)
   product!: Product;
@@ -32,7 +32,7 @@ export class CartItem {
   lineTotal!: Money;
 }
 
-@ObjectType({ description: "The signed-in user's cart: one per user, shared by all their devices and sessions." })
+@ObjectType({ description: "The signed-in user's cart: one per user, shared by all their devices and sessions.", simpleResolvers: true })
 export class Cart {
   @Field(() => ID)
   id!: string;

@@ -15,7 +15,7 @@ export interface UserRow {
   createdAt: Date;
 }
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 export class User extends Node {
   @Field(() => String)
   name!: string;
@@ -34,7 +34,7 @@ export class User extends Node {
 
 export const UserConnection = ConnectionType("User", () => User);
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class AuthPayload {
   @Field(() => String)
   accessToken!: string;

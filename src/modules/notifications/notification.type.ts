@@ -24,7 +24,7 @@ export interface NotificationRow {
   createdAt: Date;
 }
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 export class Notification extends Node {
   @Field(() => NotificationCategory)
   category!: CategoryValue;
@@ -45,7 +45,7 @@ export class Notification extends Node {
   cursor?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class NotificationPreference {
   @Field(() => NotificationCategory)
   category!: CategoryValue;

@@ -40,7 +40,7 @@ export interface OrderItemRow {
   quantity: number;
 }
 
-@ObjectType({ description: "A line of an order: price and quantity as they were at checkout." })
+@ObjectType({ description: "A line of an order: price and quantity as they were at checkout.", simpleResolvers: true })
 export class OrderItem {
   @Field(() => Product)
   product!: Product;
@@ -55,7 +55,7 @@ export class OrderItem {
   lineTotal!: Money;
 }
 
-@ObjectType({ implements: Node })
+@ObjectType({ implements: Node, simpleResolvers: true })
 export class Order extends Node {
   @Field(() => String, { description: "Human-readable and unique, e.g. CW-000042." })
   number!: string;

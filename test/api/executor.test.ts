@@ -6,7 +6,8 @@ import { DEMO, gql, logIn, metricValue, someProducts, useDatabase } from "../har
 // GRAPHQL_EXECUTOR=jit and =graphql-js side by side on one database: every document below must
 // get the same status, cache-control header and body (after formatError's masking) from both.
 const db = useDatabase();
-const SERVER_ENV = { INTROSPECTION: "false" };
+// Without the response cache: every request here must reach the executor.
+const SERVER_ENV = { INTROSPECTION: "false", RESPONSE_CACHE: "false" };
 
 interface Fixtures {
   productIds: string[];

@@ -156,6 +156,13 @@ describe("being told", () => {
   });
 });
 
+describe("what is not cacheable", () => {
+  it("a document whose operation cannot be chosen is the client's error, not the cache's (the jit gateway lets Apollo pass it on)", async () => {
+    const res = await gql(pair.b.url, `query A { categories { id } } query B { categories { name } }`);
+    expect(res.errors?.map((e) => e.extensions.code)).toEqual(["BAD_USER_INPUT"]);
+  });
+});
+
 describe("who shares an entry", () => {
   it("a customer gets the anonymous entry when no private field is selected (and its answer stays private)", async () => {
     const variables = { first: 3 };

@@ -19,7 +19,8 @@ export function responseCachePlugin(cache: ResponseCache, policies: CachePolicie
       let pending: { key: string; position: number; maxAge: number } | undefined;
       return {
         async responseForOperation({ operation, document, operationName, queryHash, request, contextValue }) {
-          if (operation.operation !== "query" || !queryHash) return null;
+          // With a gateway (the jit executor) Apollo gets here without an operation too: not cacheable.
+          if (operation?.operation !== "query" || !queryHash) return null;
           const policy = policies.of(document, operationName, queryHash);
           // A field under @auth without a PRIVATE hint would still differ between callers: not shared.
           if (policy.maxAge <= 0 || policy.scope !== "PUBLIC" || policies.selectsGuardedFields(document, operationName, queryHash)) {

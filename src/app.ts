@@ -105,6 +105,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       tokens,
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       catalogReads: config.catalogReads,
+      read: (text, values) => db.read(text, values),
       loginLimiter,
       ...(config.oidc ? { externalTokens: new ExternalTokens(config.oidc) } : {}),
     });

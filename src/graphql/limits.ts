@@ -80,8 +80,13 @@ const ESTIMATORS = [fieldExtensionsEstimator(), connectionEstimator, simpleEstim
 // Texts that passed checkText, so a client repeating its operations is not re-parsed here (the
 // transports parse again anyway; Apollo caches its parsed documents too). Bounded in count and size.
 
+/** Variables' costs remembered per document (beyond it the document's memory starts again). */
+const MAX_COSTS_PER_DOCUMENT = 64;
+
 export class OperationLimits {
   private readonly passed = new BoundedCache<true>(1_000, 16 * 1024);
+  /** Costs by document (weakly: a document Apollo and the transports no longer cache is dropped) and variables. */
+  private readonly costs = new WeakMap<DocumentNode, Map<string, number | undefined>>();
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -141,6 +146,36 @@ export class OperationLimits {
     return undefined;
   }
 
+  /**
+   * The operation's cost, computed once per document (the transports and Apollo hand the same
+   * parsed document for the same text) and variables: a storefront repeats a few operations.
+   * Undefined when it cannot be computed (the executor reports what is wrong).
+   */
+  private costOf(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): number | undefined {
+    let costs = this.costs.get(document);
+    if (!costs) this.costs.set(document, (costs = new Map()));
+    const key = `${operationName ?? ""}\u0000${variables ? JSON.stringify(variables) : ""}`;
+    const known = costs.get(key);
+    if (known !== undefined || costs.has(key)) return known;
+    let cost: number | undefined;
+    try {
+      cost = getComplexity({
+        schema: this.schema,
+        query: document,
+        estimators: ESTIMATORS,
+        variables: variables ?? {},
+        ...(operationName ? { operationName } : {}),
+      });
+    } catch {
+      cost = undefined;
+    }
+    if (key.length <= 4_096) {
+      if (costs.size >= MAX_COSTS_PER_DOCUMENT) costs.clear();
+      costs.set(key, cost);
+    }
+    return cost;
+  }
+
   budgetFor(caller: Caller): number {
     if (caller.partner) return this.config.costLimitPartner;
     return caller.role && hasRole(caller.role, "STAFF") ? this.config.costLimitStaff : this.config.costLimit;
@@ -152,18 +187,8 @@ export class OperationLimits {
    * variables do not fit the operation (execution then reports that as the client's mistake).
    */
   checkCost(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined, caller: Caller): GraphQLError | undefined {
-    let cost: number;
-    try {
-      cost = getComplexity({
-        schema: this.schema,
-        query: document,
-        estimators: ESTIMATORS,
-        variables: variables ?? {},
-        ...(operationName ? { operationName } : {}),
-      });
-    } catch {
-      return undefined;
-    }
+    const cost = this.costOf(document, operationName, variables);
+    if (cost === undefined) return undefined;
     const max = this.budgetFor(caller);
     if (cost <= max) return undefined;
     return tooComplex("cost", max, cost, `Operation costs ${cost}; the budget is ${max}. Ask for fewer items (first) or split the operation`);

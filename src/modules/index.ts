@@ -39,6 +39,8 @@ export interface ServiceDeps {
   externalTokens?: ExternalTokens;
   /** Config.catalogReads (default "compiled"). */
   catalogReads?: "compiled" | "general";
+  /** The driver-level read the compiled catalog reads use (Database.read); Prisma's raw query otherwise. */
+  read?: Database["read"];
 }
 
 /** Built once per process by main.ts. */
@@ -53,7 +55,7 @@ export function createServices(deps: ServiceDeps) {
       ...(deps.loginLimiter ? { limiter: deps.loginLimiter } : {}),
       ...(deps.externalTokens ? { external: deps.externalTokens } : {}),
     }),
-    catalog: new CatalogService(prisma, bus, notifications, { compiledReads: deps.catalogReads !== "general" }),
+    catalog: new CatalogService(prisma, bus, notifications, { compiledReads: deps.catalogReads !== "general", ...(deps.read ? { read: deps.read } : {}) }),
     inventory,
     cart,
     orders: new OrdersService(prisma, bus, inventory, cart, notifications),

@@ -41,8 +41,9 @@ async function explainRead(app: App, query: string, variables: Record<string, un
   const catch_ = (target: { query: (...args: any[]) => any }) => {
     const original = target.query;
     return vi.spyOn(target, "query").mockImplementation(function (this: unknown, ...args: any[]) {
-      const config = args[0];
-      if (config && typeof config === "object" && /json_build_array/.test(config.text)) sent.push({ text: config.text, values: config.values });
+      const [config, values] = args;
+      const text = typeof config === "string" ? config : config?.text;
+      if (typeof text === "string" && /json_build_array/.test(text)) sent.push({ text, values: typeof config === "string" ? values : config.values });
       return original.apply(this, args);
     });
   };

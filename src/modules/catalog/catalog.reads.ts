@@ -1,5 +1,4 @@
 import type { Viewer } from "../../auth/roles.ts";
-import type { Prisma } from "../../db/client.ts";
 import { badInput } from "../../graphql/errors.ts";
 import { decodeCursor, pageSize } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
@@ -26,8 +25,11 @@ export interface ProductsQuery {
  * below them Product.category, Product.stock and Category.products, preloaded on the objects
  * returned. Visibility is the same rule as everywhere: drafts and archived products for staff only.
  */
+/** Runs one read-only statement (Database.read in the server; Prisma's raw query otherwise). */
+export type Read = (text: string, values: readonly unknown[]) => Promise<unknown[]>;
+
 export class CatalogReads {
-  constructor(private readonly prisma: Prisma) {}
+  constructor(private readonly read: Read) {}
 
   async products(viewer: Viewer | null, input: ProductsQuery, info: SelectionInfo): Promise<ConnectionResult<CompiledProduct>> {
     const sql = new CatalogSql(seesAllProducts(viewer));
@@ -66,7 +68,7 @@ export class CatalogReads {
   }
 
   private async run(text: string, values: unknown[]): Promise<unknown[]> {
-    const rows = await this.prisma.$queryRawUnsafe<{ r: unknown }[]>(text, ...values);
+    const rows = (await this.read(text, values)) as { r: unknown }[];
     return rows.map((r) => r.r);
   }
 }

@@ -21,7 +21,7 @@ import {
   validText,
 } from "./catalog.validation.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
-import { CatalogReads } from "./catalog.reads.ts";
+import { CatalogReads, type Read } from "./catalog.reads.ts";
 import type { SelectionInfo } from "./catalog.selection.ts";
 
 type SortColumn = "name" | "priceCents" | "createdAt";
@@ -48,9 +48,9 @@ export class CatalogService {
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
     private readonly notifications: NotificationsService,
-    options: { compiledReads?: boolean } = {},
+    options: { compiledReads?: boolean; read?: Read } = {},
   ) {
-    this.reads = options.compiledReads === false ? null : new CatalogReads(prisma);
+    this.reads = options.compiledReads === false ? null : new CatalogReads(options.read ?? ((text, values) => prisma.$queryRawUnsafe(text, ...values)));
   }
 
   /** A page of products; with `info`, one statement that also reads what is selected below them. */

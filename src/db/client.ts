@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
@@ -86,11 +87,50 @@ function counting<T extends object>(target: T, count: () => void): T {
   });
 }
 
+/** Distinct `read` texts a connection may keep prepared (each costs the backend its plan's memory). */
+const MAX_PREPARED_TEXTS = 64;
+
+/**
+ * Which `read` texts run as named (prepared) statements: planned once per connection, instead of
+ * on every request (planning cost as much as executing a catalog page). pg keeps a connection's
+ * prepared statements for good, so admission is bounded and final: a text seen a second time is
+ * admitted while fewer than `max` are, and stays; every other text runs unnamed, as before.
+ */
+export class PreparedTexts {
+  private readonly names = new Map<string, string>();
+  private readonly seen = new BoundedSet(1_000);
+
+  constructor(private readonly max: number) {}
+
+  nameOf(text: string): string | undefined {
+    const name = this.names.get(text);
+    if (name || this.names.size >= this.max) return name;
+    if (!this.seen.addOrHas(text)) return undefined;
+    const named = `cw_${createHash("sha256").update(text).digest("base64url").slice(0, 24)}`;
+    this.names.set(text, named);
+    return named;
+  }
+}
+
+/** A set of at most `max` strings, the oldest forgotten first. */
+class BoundedSet {
+  private readonly items = new Set<string>();
+  constructor(private readonly max: number) {}
+  /** Whether `item` was already there (it is now). */
+  addOrHas(item: string): boolean {
+    if (this.items.has(item)) return true;
+    if (this.items.size >= this.max) this.items.delete(this.items.values().next().value!);
+    this.items.add(item);
+    return false;
+  }
+}
+
 async function openPostgres(url: string, poolSize: number, poolTimeoutMs: number): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: poolTimeoutMs });
   // An idle client losing its connection must not crash the process; readiness reports it.
   pool.on("error", () => {});
   const { prisma, count, statementCount } = countingClient(new PrismaPg(pool));
+  const prepared = new PreparedTexts(MAX_PREPARED_TEXTS);
   const sql: SqlRunner = {
     async query(text, params) {
       const result = await pool.query(text, params as unknown[]);
@@ -116,7 +156,8 @@ async function openPostgres(url: string, poolSize: number, poolTimeoutMs: number
     sql,
     async read<T>(text: string, values: readonly unknown[]) {
       count();
-      return (await pool.query(text, values as unknown[])).rows as T[];
+      const name = prepared.nameOf(text);
+      return (await pool.query(name ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] })).rows as T[];
     },
     statementCount,
     async ping() {

@@ -1,9 +1,9 @@
 import "reflect-metadata";
 import { MapperKind, mapSchema, printSchemaWithDirectives } from "@graphql-tools/utils";
-import { GraphQLEnumType, GraphQLInterfaceType, GraphQLSchema, lexicographicSortSchema } from "graphql";
+import { GraphQLEnumType, GraphQLInterfaceType, GraphQLSchema, lexicographicSortSchema, type GraphQLFieldResolver } from "graphql";
 import { buildSchema } from "type-graphql";
 import { transform } from "../events/iterators.ts";
-import { owners, resolvers } from "../modules/index.ts";
+import { owners, plainResolvers, resolvers } from "../modules/index.ts";
 import { applyAuthDirective, authDirective } from "./auth-directive.ts";
 import { CacheControlScope, cacheControlDirective } from "./cache-control.ts";
 import type { Context } from "./context.ts";
@@ -38,7 +38,22 @@ export async function createSchema(): Promise<GraphQLSchema> {
     types: [...config.types, CacheControlScope],
     directives: [...config.directives, authDirective(role), cacheControlDirective],
   });
-  return synchronousNodeType(renewLoadersPerEvent(applyAuthDirective(withDirective, owners)));
+  return synchronousNodeType(renewLoadersPerEvent(applyAuthDirective(plain(withDirective), owners)));
+}
+
+/**
+ * The modules' plain field resolvers (modules/index.ts `plainResolvers`) replace type-graphql's
+ * wrappers of the same fields; `@auth` is applied after, around them, as around any resolver.
+ */
+function plain(schema: GraphQLSchema): GraphQLSchema {
+  return mapSchema(schema, {
+    [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
+      const resolve = plainResolvers[typeName]?.[fieldName] as GraphQLFieldResolver<unknown, Context> | undefined;
+      if (!resolve) return fieldConfig;
+      if (!fieldConfig.resolve) throw new Error(`${typeName}.${fieldName} has no resolver to replace`);
+      return { ...fieldConfig, resolve };
+    },
+  });
 }
 
 /**

@@ -6,9 +6,9 @@ import type { Config } from "../config.ts";
 import { EventBus } from "../events/bus.ts";
 import { OutboxStore } from "../events/outbox.ts";
 import { CartService, cartResolvers } from "./cart/index.ts";
-import { CatalogService, catalogResolvers, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
+import { CatalogService, catalogPlainResolvers, catalogResolvers, categoryProducts, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
-import { InventoryService, createInventoryLoaders, inventoryResolvers } from "./inventory/index.ts";
+import { InventoryService, createInventoryLoaders, inventoryPlainResolvers, inventoryResolvers } from "./inventory/index.ts";
 import { EventCursorResolver } from "./event-cursor.resolver.ts";
 import { NodeResolver } from "./node.resolver.ts";
 import { NotificationsService, createNotificationLoaders, notificationResolvers } from "./notifications/index.ts";
@@ -27,6 +27,18 @@ export const resolvers = [
 ] as const;
 
 export const owners = { ...identityOwners, ...orderOwners };
+
+/**
+ * Hot field resolvers installed as plain functions over the type-graphql ones of the same fields
+ * (the same functions the resolver classes call): by type, then field.
+ */
+export const plainResolvers = mergeByType(catalogPlainResolvers(categoryProducts), inventoryPlainResolvers);
+
+function mergeByType(...maps: Record<string, Record<string, unknown>>[]): Record<string, Record<string, unknown>> {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const map of maps) for (const [type, fields] of Object.entries(map)) merged[type] = { ...merged[type], ...fields };
+  return merged;
+}
 
 export interface ServiceDeps {
   prisma: Prisma;

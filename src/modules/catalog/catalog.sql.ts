@@ -185,9 +185,12 @@ export class CatalogSql {
       where.push(`(${sortSql}, ${p}.id) ${spec.descending ? "<" : ">"} (${this.params.add(spec.after[0], cast)}, ${this.params.add(spec.after[1], "uuid")})`);
     }
     const joins = spec.joins.map((j) => j.replaceAll("{p}", p)).join(" ");
-    const limit = this.params.add(spec.limit, "int");
+    // The page size is a literal (a validated integer, 1 to 100), so a prepared statement's plan
+    // knows it: a generic plan guessing at a parameter could sort the whole table instead.
+    if (!Number.isInteger(spec.limit) || spec.limit < 1 || spec.limit > 1_000) throw new Error(`page size ${spec.limit} out of range`);
+    const limit = String(spec.limit);
     // ROWS: row_number() needs no look-ahead for peers, so the scan stops at the limit.
-    const inner = `SELECT ${p}.*, row_number() OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS rn FROM products ${p} ${joins} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ${limit} + 1`;
+    const inner = `SELECT ${p}.*, row_number() OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS rn FROM products ${p} ${joins} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ${spec.limit + 1}`;
     const cursor = plan.cursors ? `, ${t}.${PRODUCT_SQL[spec.sort]}` : "";
     // The page's rows, in order, as [product, sort value?] pairs; the extra row is only counted.
     const rows = `coalesce(json_agg(json_build_array(${built.sql}${cursor}) ORDER BY ${t}.rn) FILTER (WHERE ${t}.rn <= ${limit}), '[]')`;

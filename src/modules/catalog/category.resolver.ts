@@ -5,9 +5,10 @@ import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { Context } from "../../graphql/context.ts";
 import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
 import { badInput } from "../../graphql/errors.ts";
-import { isUuid, toGlobalId } from "../../lib/ids.ts";
+import { isUuid } from "../../lib/ids.ts";
 import { PageArgs } from "../../graphql/types.ts";
-import { Category, type CategoryRow } from "./product.type.ts";
+import { Category, ProductConnection, type CategoryRow } from "./product.type.ts";
+import { categoryId } from "./catalog.fields.ts";
 
 /**
  * Operation cost (graphql/limits.ts) of the unpaged category list: its selections count once per
@@ -24,25 +25,34 @@ export class CategoryResolver {
     return ctx.services.catalog.categories(ctx.viewer, info);
   }
 
+  // id and products also resolve without type-graphql's wrapper (catalog.fields.ts).
   @FieldResolver(() => ID)
   id(@Root() category: CategoryRow) {
-    return toGlobalId("Category", category.id);
+    return categoryId(category);
   }
 
-  @FieldResolver()
-  async products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const preloaded = preloadedPage(category, info.path.key as string, args);
-    if (preloaded) return preloaded;
-    const limit = pageSize(args.first);
-    const cursor = decodeCursor(args.after, 2);
-    if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {
-      throw badInput("after is not a cursor returned by this connection", "after");
-    }
-    const rows = await ctx.loaders.catalog.categoryPage.load({
-      categoryId: category.id,
-      take: limit + 1,
-      after: cursor as [string, string] | null,
-    });
-    return toConnection(rows, limit, (r) => [r.name, r.id], () => ctx.loaders.catalog.productCountByCategory.load(category.id));
+  @FieldResolver(() => ProductConnection)
+  products(@Root() category: CategoryRow, @Args(() => PageArgs) args: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return categoryProducts(category, args, ctx, info);
   }
+}
+
+/** Category.products: the page the catalog's statement preloaded, or one through the loaders. */
+export function categoryProducts(category: CategoryRow, args: PageArgs, ctx: Context, info: Pick<GraphQLResolveInfo, "path">) {
+  const preloaded = preloadedPage(category, info.path.key as string, args);
+  return preloaded ?? categoryProductsGeneral(category, args, ctx);
+}
+
+async function categoryProductsGeneral(category: CategoryRow, args: PageArgs, ctx: Context) {
+  const limit = pageSize(args.first);
+  const cursor = decodeCursor(args.after, 2);
+  if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {
+    throw badInput("after is not a cursor returned by this connection", "after");
+  }
+  const rows = await ctx.loaders.catalog.categoryPage.load({
+    categoryId: category.id,
+    take: limit + 1,
+    after: cursor as [string, string] | null,
+  });
+  return toConnection(rows, limit, (r) => [r.name, r.id], () => ctx.loaders.catalog.productCountByCategory.load(category.id));
 }

@@ -7,3 +7,5 @@ import { ProductResolver } from "./product.resolver.ts";
 
 export const catalogResolvers = [ProductResolver, CategoryResolver] as const;
 export { preloadedStock } from "./catalog.preload.ts";
+export { catalogPlainResolvers } from "./catalog.fields.ts";
+export { categoryProducts } from "./category.resolver.ts";

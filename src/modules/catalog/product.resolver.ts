@@ -3,7 +3,6 @@ import { Arg, Args, Ctx, Directive, FieldResolver, ID, Info, Mutation, Query, Re
 import type { Context } from "../../graphql/context.ts";
 import { badInput } from "../../graphql/errors.ts";
 import { money } from "../../graphql/types.ts";
-import { toGlobalId } from "../../lib/ids.ts";
 import { ProductInput, ProductPatch, ProductsArgs } from "./catalog.args.ts";
 import { productKey } from "./catalog.validation.ts";
 import { Product, ProductConnection, type ProductRow } from "./product.type.ts";
@@ -11,7 +10,7 @@ import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { Delivered } from "../../events/bus.ts";
 import { AFTER_DESCRIPTION, resumeCursor, withCursor } from "../../graphql/resume.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
-import { preloadedCategory } from "./catalog.preload.ts";
+import { productCategory, productId, productPrice } from "./catalog.fields.ts";
 
 @Resolver(() => Product)
 export class ProductResolver {
@@ -62,14 +61,15 @@ export class ProductResolver {
     return withCursor(await ctx.loaders.catalog.productById.load(payload.productId), payload.position, ctx);
   }
 
+  // id, price and category also resolve without type-graphql's wrapper (catalog.fields.ts).
   @FieldResolver(() => ID)
   id(@Root() product: ProductRow) {
-    return toGlobalId("Product", product.id);
+    return productId(product);
   }
 
   @FieldResolver()
   price(@Root() product: ProductRow) {
-    return money(product.priceCents, product.currency);
+    return productPrice(product);
   }
 
   @FieldResolver()
@@ -79,7 +79,6 @@ export class ProductResolver {
 
   @FieldResolver()
   category(@Root() product: ProductRow, @Ctx() ctx: Context) {
-    const preloaded = preloadedCategory(product);
-    return preloaded !== undefined ? preloaded : ctx.loaders.catalog.categoryById.load(product.categoryId);
+    return productCategory(product, ctx);
   }
 }

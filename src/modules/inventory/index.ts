@@ -3,3 +3,4 @@ export { createInventoryLoaders, type InventoryLoaders } from "./inventory.loade
 import { ProductStockResolver, StockUpdateResolver } from "./inventory.resolver.ts";
 
 export const inventoryResolvers = [ProductStockResolver, StockUpdateResolver] as const;
+export { inventoryPlainResolvers } from "./inventory.resolver.ts";

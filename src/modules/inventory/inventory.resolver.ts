@@ -9,16 +9,34 @@ import { StockUpdate } from "./stock.type.ts";
 
 const MAX_WATCHED = 100;
 
+/** Product.stock and Product.inStock: what a catalog read preloaded, or the loader's answer. */
+function stockOf(product: ProductRow, ctx: Context): number | Promise<number> {
+  return preloadedStock(product) ?? ctx.loaders.inventory.stockByProductId.load(product.id);
+}
+
+function inStockOf(product: ProductRow, ctx: Context): boolean | Promise<boolean> {
+  const stock = stockOf(product, ctx);
+  return typeof stock === "number" ? stock > 0 : stock.then((n) => n > 0);
+}
+
+/** Installed by graphql/schema.ts without type-graphql's wrapper (see catalog.fields.ts). */
+export const inventoryPlainResolvers = {
+  Product: {
+    stock: (product: ProductRow, _args: unknown, ctx: Context) => stockOf(product, ctx),
+    inStock: (product: ProductRow, _args: unknown, ctx: Context) => inStockOf(product, ctx),
+  },
+};
+
 @Resolver(() => Product)
 export class ProductStockResolver {
   @FieldResolver(() => Int, { description: "Units that can be sold now." })
   stock(@Root() product: ProductRow, @Ctx() ctx: Context) {
-    return preloadedStock(product) ?? ctx.loaders.inventory.stockByProductId.load(product.id);
+    return stockOf(product, ctx);
   }
 
   @FieldResolver(() => Boolean)
-  async inStock(@Root() product: ProductRow, @Ctx() ctx: Context) {
-    return (preloadedStock(product) ?? (await ctx.loaders.inventory.stockByProductId.load(product.id))) > 0;
+  inStock(@Root() product: ProductRow, @Ctx() ctx: Context) {
+    return inStockOf(product, ctx);
   }
 
   @Mutation(() => Product)

@@ -78,6 +78,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     owner: "the Cartwheel server",
     poolSize: config.databasePool.size,
     poolTimeoutMs: config.databasePool.timeoutMs,
+    preparedStatements: config.databasePool.preparedStatements,
   });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
   let redis: Redis | undefined;

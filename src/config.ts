@@ -85,7 +85,8 @@ export interface Config {
   /** Bounded WebSocket delivery: unsent bytes per socket before events are held back, and how long a socket may stay behind. */
   websocket: { maxBufferedBytes: number; backlogTimeoutMs: number };
   /** PostgreSQL connections per instance (DATABASE_POOL_SIZE, default 10) and how long a query waits for one (DATABASE_POOL_TIMEOUT, default 5 s). */
-  databasePool: { size: number; timeoutMs: number };
+  /** preparedStatements: catalog reads as named statements (DATABASE_PREPARED_STATEMENTS, default true; off behind poolers without them). */
+  databasePool: { size: number; timeoutMs: number; preparedStatements: boolean };
   /** Graceful shutdown on SIGTERM/SIGINT (see server/shutdown.ts). */
   shutdown: {
     /** Readiness answers 503 while requests are still served, before the listener closes (default 5 s). */
@@ -249,7 +250,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   const databaseConnectTimeoutMs = millis("DATABASE_CONNECT_TIMEOUT", "30s");
   const websocket = { maxBufferedBytes: count("WS_MAX_BUFFERED_BYTES", 1024 * 1024), backlogTimeoutMs: millis("WS_BACKLOG_TIMEOUT", "10s") };
-  const databasePool = { size: count("DATABASE_POOL_SIZE", 10), timeoutMs: millis("DATABASE_POOL_TIMEOUT", "5s") };
+  const databasePool = {
+    size: count("DATABASE_POOL_SIZE", 10),
+    timeoutMs: millis("DATABASE_POOL_TIMEOUT", "5s"),
+    preparedStatements: flag("DATABASE_PREPARED_STATEMENTS", true),
+  };
   if (databasePool.size > 1_000) problems.push(`DATABASE_POOL_SIZE must be at most 1000 (got ${databasePool.size})`);
   if (databasePool.timeoutMs === 0 && text("DATABASE_POOL_TIMEOUT") !== undefined) problems.push("DATABASE_POOL_TIMEOUT must be above 0 (pg would wait forever)");
   const shutdown = { delayMs: millis("SHUTDOWN_DELAY", "5s"), timeoutMs: millis("SHUTDOWN_TIMEOUT", "30s") };

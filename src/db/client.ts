@@ -38,6 +38,11 @@ export interface DatabaseOptions {
   /** How long a query waits for a pooled connection before it fails (default 5 s). */
   poolTimeoutMs?: number;
   /**
+   * Whether `read` may use named (prepared) statements (default true). Off behind a pooler that
+   * does not keep them per client (PgBouncer in transaction mode before 1.21, Supavisor).
+   */
+  preparedStatements?: boolean;
+  /**
    * Who opens the embedded database, named to any other process that finds `dataDir` locked
    * (default "a Cartwheel process"). Unused with PostgreSQL, which needs no lock.
    */
@@ -46,7 +51,9 @@ export interface DatabaseOptions {
 
 /** Opens the database. The embedded one is locked to this process: throws DataDirLockedError if another holds it. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10, options.poolTimeoutMs ?? 5_000) : openPglite(options.dataDir, options.owner ?? "a Cartwheel process");
+  return options.url
+    ? openPostgres(options.url, options.poolSize ?? 10, options.poolTimeoutMs ?? 5_000, options.preparedStatements ?? true)
+    : openPglite(options.dataDir, options.owner ?? "a Cartwheel process");
 }
 
 /**
@@ -98,17 +105,19 @@ const MAX_PREPARED_TEXTS = 64;
  */
 export class PreparedTexts {
   private readonly names = new Map<string, string>();
+  /** Texts seen once, by hash (a nested selection's text can be long). */
   private readonly seen = new BoundedSet(1_000);
 
   constructor(private readonly max: number) {}
 
   nameOf(text: string): string | undefined {
+    if (this.max === 0) return undefined;
     const name = this.names.get(text);
     if (name || this.names.size >= this.max) return name;
-    if (!this.seen.addOrHas(text)) return undefined;
-    const named = `cw_${createHash("sha256").update(text).digest("base64url").slice(0, 24)}`;
-    this.names.set(text, named);
-    return named;
+    const hash = `cw_${createHash("sha256").update(text).digest("base64url").slice(0, 24)}`;
+    if (!this.seen.addOrHas(hash)) return undefined;
+    this.names.set(text, hash);
+    return hash;
   }
 }
 
@@ -125,12 +134,12 @@ class BoundedSet {
   }
 }
 
-async function openPostgres(url: string, poolSize: number, poolTimeoutMs: number): Promise<Database> {
+async function openPostgres(url: string, poolSize: number, poolTimeoutMs: number, preparedStatements: boolean): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: poolTimeoutMs });
   // An idle client losing its connection must not crash the process; readiness reports it.
   pool.on("error", () => {});
   const { prisma, count, statementCount } = countingClient(new PrismaPg(pool));
-  const prepared = new PreparedTexts(MAX_PREPARED_TEXTS);
+  const prepared = new PreparedTexts(preparedStatements ? MAX_PREPARED_TEXTS : 0);
   const sql: SqlRunner = {
     async query(text, params) {
       const result = await pool.query(text, params as unknown[]);

@@ -96,6 +96,14 @@ describe("rows read stay within 5% of the rows returned", () => {
     }
   });
 
+  it("a root field repeated under @include(if: false) costs nothing: what it would read is not read", async () => {
+    // graphql-jit hands the resolver both nodes of the merged field; the skipped one must not be planned.
+    const q = `query($f: Boolean = false) { products(first: 3) { edges { node { id } } } products(first: 3) @include(if: $f) { edges { node { category { products(first: 100) { totalCount edges { node { description stock } } } } } } } }`;
+    const { read, data } = await explainRead(app, q, {});
+    expect(data.products.edges).toHaveLength(3);
+    expect(read).toBeLessThanOrEqual(4);
+  });
+
   it("a customer's listing skips drafts through the index, not by reading them", async () => {
     const q = `query($c: ID) { products(first: 30, filter: { categoryId: $c }) { edges { node { id name } } } }`;
     const { read, data } = await explainRead(app, q, { c: categoryKey });

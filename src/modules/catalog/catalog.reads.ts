@@ -122,11 +122,15 @@ export function keyset(sort: SortColumn, after: string | null | undefined): [str
   const bad = () => badInput("after is not a cursor returned by this connection", "after");
   if (!isUuid(id)) throw bad();
   if (sort === "priceCents") {
-    if (typeof raw !== "number" || !Number.isInteger(raw)) throw bad();
-  } else if (sort === "createdAt") {
-    if (typeof raw !== "string" || Number.isNaN(new Date(raw).getTime())) throw bad();
-  } else if (typeof raw !== "string") {
-    throw bad();
+    if (typeof raw !== "number" || !Number.isInteger(raw) || Math.abs(raw) > 2_147_483_647) throw bad();
+    return [raw, id as string];
   }
+  if (sort === "createdAt") {
+    // Bound as JavaScript read it (ISO), not as sent: PostgreSQL parses dates differently.
+    const at = typeof raw === "string" ? new Date(raw) : undefined;
+    if (!at || Number.isNaN(at.getTime())) throw bad();
+    return [at.toISOString(), id as string];
+  }
+  if (typeof raw !== "string") throw bad();
   return [raw, id as string];
 }

@@ -37,7 +37,6 @@ export interface ConnectionPlan {
   node: ProductPlan | null;
   cursors: boolean;
   totalCount: boolean;
-  /** The sort key column a cursor needs (set by the reader that knows the ordering). */
 }
 
 export const ALL_PRODUCT_COLUMNS: readonly ProductColumn[] = [
@@ -64,11 +63,11 @@ const PRODUCT_FIELDS: Record<string, readonly ProductColumn[]> = {
 const CATEGORY_FIELDS: Record<string, readonly CategoryColumn[]> = { __typename: [], id: [], slug: ["slug"], name: ["name"], products: [] };
 
 /** The part of GraphQLResolveInfo the planner reads (graphql-js and graphql-jit both provide it). */
-export type SelectionInfo = Pick<GraphQLResolveInfo, "fieldNodes" | "fragments" | "variableValues">;
+export type SelectionInfo = Pick<GraphQLResolveInfo, "fieldNodes" | "fragments" | "variableValues" | "path"> & { operation?: GraphQLResolveInfo["operation"] };
 
 /** The key a preloaded Category.products page is kept under: its response key and arguments. */
 export function preloadKey(responseKey: string, args: { first?: unknown; after?: unknown }): string {
-  return `${responseKey}\u0000${args.first ?? ""}\u0000${args.after ?? ""}`;
+  return JSON.stringify([responseKey, args.first ?? null, args.after ?? null]);
 }
 
 /** Types whose fragments apply to a product / a category (their interfaces included). */
@@ -81,26 +80,40 @@ const PAGE_INFO_TYPES = new Set(["PageInfo"]);
 export class SelectionPlanner {
   constructor(private readonly info: SelectionInfo) {}
 
-  /** The plan for the products a field (products, product, node, ...) returns. */
-  product(fieldNodes: readonly FieldNode[] = this.info.fieldNodes): ProductPlan {
-    return this.productOf(this.collect(fieldNodes, PRODUCT_TYPES));
+  /** The plan for the products a root field (products, product, node) returns. */
+  product(): ProductPlan {
+    return this.productOf(this.collect(this.rootFieldNodes(), PRODUCT_TYPES));
   }
 
   /** The plan for a connection of products (the root `products` field). */
-  connection(fieldNodes: readonly FieldNode[] = this.info.fieldNodes, args: ConnectionPlan["args"] = {}): ConnectionPlan {
-    return this.connectionOf(this.collect(fieldNodes, CONNECTION_TYPES), args);
+  connection(args: ConnectionPlan["args"] = {}): ConnectionPlan {
+    return this.connectionOf(this.collect(this.rootFieldNodes(), CONNECTION_TYPES), args);
   }
 
   /** The plan for categories (the root `categories` field). */
-  category(fieldNodes: readonly FieldNode[] = this.info.fieldNodes): CategoryPlan {
-    return this.categoryOf(this.collect(fieldNodes, CATEGORY_TYPES));
+  category(): CategoryPlan {
+    return this.categoryOf(this.collect(this.rootFieldNodes(), CATEGORY_TYPES));
+  }
+
+  /**
+   * The resolved root field's nodes, collected again from the operation with @skip/@include and
+   * fragments applied: graphql-jit's `info.fieldNodes` also holds merged nodes that are skipped,
+   * and planning those would read what no one asked for (nor paid for in the operation's cost).
+   */
+  private rootFieldNodes(): readonly FieldNode[] {
+    const { operation, path } = this.info;
+    if (!operation || path.prev !== undefined) return this.info.fieldNodes;
+    const root = new Set([operation.operation === "query" ? "Query" : operation.operation === "mutation" ? "Mutation" : "Subscription"]);
+    const fields = new Map<string, FieldNode[]>();
+    this.walk(operation.selectionSet, root, fields, new Set());
+    return fields.get(String(path.key)) ?? [];
   }
 
   private productOf(fields: Map<string, FieldNode[]>): ProductPlan {
     const plan: ProductPlan = { columns: new Set(), stock: false, category: null };
     for (const nodes of fields.values()) {
       const name = nodes[0]!.name.value;
-      const columns = PRODUCT_FIELDS[name];
+      const columns = Object.hasOwn(PRODUCT_FIELDS, name) ? PRODUCT_FIELDS[name] : undefined;
       if (!columns) {
         for (const column of ALL_PRODUCT_COLUMNS) plan.columns.add(column);
         continue;
@@ -116,7 +129,7 @@ export class SelectionPlanner {
     const plan: CategoryPlan = { columns: new Set(), connections: new Map() };
     for (const [responseKey, nodes] of fields) {
       const name = nodes[0]!.name.value;
-      const columns = CATEGORY_FIELDS[name];
+      const columns = Object.hasOwn(CATEGORY_FIELDS, name) ? CATEGORY_FIELDS[name] : undefined;
       if (!columns) {
         for (const column of ALL_CATEGORY_COLUMNS) plan.columns.add(column);
         continue;
@@ -162,27 +175,28 @@ export class SelectionPlanner {
   private collect(nodes: readonly FieldNode[], types: ReadonlySet<string>): Map<string, FieldNode[]> {
     const fields = new Map<string, FieldNode[]>();
     const visited = new Set<string>();
-    const walk = (selectionSet: SelectionSetNode | undefined) => {
-      for (const selection of selectionSet?.selections ?? []) {
-        if (!this.included(selection)) continue;
-        if (selection.kind === "Field") {
-          const key = selection.alias?.value ?? selection.name.value;
-          const list = fields.get(key);
-          if (list) list.push(selection);
-          else fields.set(key, [selection]);
-        } else if (selection.kind === "InlineFragment") {
-          if (!selection.typeCondition || types.has(selection.typeCondition.name.value)) walk(selection.selectionSet);
-        } else {
-          const name = selection.name.value;
-          const fragment: FragmentDefinitionNode | undefined = this.info.fragments[name];
-          if (visited.has(name) || !fragment || !types.has(fragment.typeCondition.name.value)) continue;
-          visited.add(name);
-          walk(fragment.selectionSet);
-        }
-      }
-    };
-    for (const node of nodes) walk(node.selectionSet);
+    for (const node of nodes) this.walk(node.selectionSet, types, fields, visited);
     return fields;
+  }
+
+  private walk(selectionSet: SelectionSetNode | undefined, types: ReadonlySet<string>, fields: Map<string, FieldNode[]>, visited: Set<string>): void {
+    for (const selection of selectionSet?.selections ?? []) {
+      if (!this.included(selection)) continue;
+      if (selection.kind === "Field") {
+        const key = selection.alias?.value ?? selection.name.value;
+        const list = fields.get(key);
+        if (list) list.push(selection);
+        else fields.set(key, [selection]);
+      } else if (selection.kind === "InlineFragment") {
+        if (!selection.typeCondition || types.has(selection.typeCondition.name.value)) this.walk(selection.selectionSet, types, fields, visited);
+      } else {
+        const name = selection.name.value;
+        const fragment: FragmentDefinitionNode | undefined = this.info.fragments[name];
+        if (visited.has(name) || !fragment || !types.has(fragment.typeCondition.name.value)) continue;
+        visited.add(name);
+        this.walk(fragment.selectionSet, types, fields, visited);
+      }
+    }
   }
 
   private included(node: Parameters<typeof getDirectiveValues>[1]): boolean {

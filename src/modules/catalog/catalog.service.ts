@@ -112,10 +112,12 @@ export class CatalogService {
       const search = filter.search.trim();
       if (search.length > MAX_SEARCH) throw badInput(`search must be at most ${MAX_SEARCH} characters`, "filter.search");
       if (search) {
+        // Prisma's `contains` passes % and _ on as LIKE wildcards: escaped, they match themselves.
+        const literal = search.replace(/[\\%_]/g, (c) => `\\${c}`);
         and.push({
           OR: [
-            { name: { contains: search, mode: "insensitive" } },
-            { description: { contains: search, mode: "insensitive" } },
+            { name: { contains: literal, mode: "insensitive" } },
+            { description: { contains: literal, mode: "insensitive" } },
           ],
         });
       }

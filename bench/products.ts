@@ -23,7 +23,7 @@
 //   BENCH_SHAPES        default "flat,nested";  BENCH_CACHE  default "off,on"
 //   BENCH_OUT           also write the report (markdown) to this file
 //   GRAPHQL_EXECUTOR    passed to the servers when set (jit | graphql-js) and printed with the figures
-// Cache modes: two servers, one started with RESPONSE_CACHE=off ("cache off"), one without it
+// Cache modes: two servers, one started with RESPONSE_CACHE=false ("cache off"), one without it
 // (the server's default, "cache on"). A server that does not know RESPONSE_CACHE ignores it.
 // The whole run takes about 2 minutes with the defaults. Traffic goes to 127.0.0.1 only.
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -148,7 +148,7 @@ async function main() {
       DATA_DIR: dataDirs[i]!,
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
       ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_PREFIX: `cw-bench-${run}-${cache}:` } : {}),
-      ...(cache === "off" ? { RESPONSE_CACHE: "off" } : {}),
+      ...(cache === "off" ? { RESPONSE_CACHE: "false" } : {}),
       ...(knobs.executor ? { GRAPHQL_EXECUTOR: knobs.executor } : {}),
     });
     disposers.push(async () => {

@@ -118,8 +118,8 @@ describe("config", () => {
   });
 
   it("database pool: 10 connections and a 5 s wait by default, both settable and validated", () => {
-    expect(loadConfig({}).databasePool).toEqual({ size: 10, timeoutMs: 5_000 });
-    expect(loadConfig({ DATABASE_POOL_SIZE: "40", DATABASE_POOL_TIMEOUT: "500ms" }).databasePool).toEqual({ size: 40, timeoutMs: 500 });
+    expect(loadConfig({}).databasePool).toEqual({ size: 10, timeoutMs: 5_000, preparedStatements: true });
+    expect(loadConfig({ DATABASE_POOL_SIZE: "40", DATABASE_POOL_TIMEOUT: "500ms", DATABASE_PREPARED_STATEMENTS: "false" }).databasePool).toEqual({ size: 40, timeoutMs: 500, preparedStatements: false });
     expect(() => loadConfig({ DATABASE_POOL_SIZE: "0", DATABASE_POOL_TIMEOUT: "0" })).toThrow(/DATABASE_POOL_SIZE[\s\S]*DATABASE_POOL_TIMEOUT/);
     expect(() => loadConfig({ DATABASE_POOL_SIZE: "5000" })).toThrow(/DATABASE_POOL_SIZE must be at most 1000/);
   });

@@ -19,15 +19,15 @@ export interface ProductsQuery {
   orderBy?: ProductOrder | null;
 }
 
+/** Runs one read-only statement (Database.read in the server; Prisma's raw query otherwise). */
+export type Read = (text: string, values: readonly unknown[]) => Promise<unknown[]>;
+
 /**
  * The catalog's hot reads, each ONE statement built from the GraphQL selection (catalog.selection.ts
  * plans it, catalog.sql.ts writes it): `products`, `product`, `node` on a product, `categories`, and
  * below them Product.category, Product.stock and Category.products, preloaded on the objects
  * returned. Visibility is the same rule as everywhere: drafts and archived products for staff only.
  */
-/** Runs one read-only statement (Database.read in the server; Prisma's raw query otherwise). */
-export type Read = (text: string, values: readonly unknown[]) => Promise<unknown[]>;
-
 export class CatalogReads {
   constructor(private readonly read: Read) {}
 

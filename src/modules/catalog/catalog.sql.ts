@@ -1,4 +1,4 @@
-import { encodeCursor } from "../../graphql/pagination.ts";
+import { MAX_PAGE_SIZE, encodeCursor } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
 import type { CategoryPlan, ConnectionPlan, ProductColumn, ProductPlan } from "./catalog.selection.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
@@ -185,9 +185,10 @@ export class CatalogSql {
       where.push(`(${sortSql}, ${p}.id) ${spec.descending ? "<" : ">"} (${this.params.add(spec.after[0], cast)}, ${this.params.add(spec.after[1], "uuid")})`);
     }
     const joins = spec.joins.map((j) => j.replaceAll("{p}", p)).join(" ");
-    // The page size is a literal (a validated integer, 1 to 100), so a prepared statement's plan
-    // knows it: a generic plan guessing at a parameter could sort the whole table instead.
-    if (!Number.isInteger(spec.limit) || spec.limit < 1 || spec.limit > 1_000) throw new Error(`page size ${spec.limit} out of range`);
+    // The page size is a literal (pagination.ts allows 1 to 100; anything but a small integer is
+    // refused here too), so a prepared statement's plan knows it: a generic plan guessing at a
+    // parameter could sort the whole table instead.
+    if (!Number.isInteger(spec.limit) || spec.limit < 1 || spec.limit > MAX_PAGE_SIZE) throw new Error(`page size ${spec.limit} out of range`);
     const limit = String(spec.limit);
     // ROWS: row_number() needs no look-ahead for peers, so the scan stops at the limit.
     const inner = `SELECT ${p}.*, row_number() OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS rn FROM products ${p} ${joins} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ${spec.limit + 1}`;

@@ -62,7 +62,8 @@ describe("one statement per anonymous catalog request", () => {
       const n = nested;
       const { count, data } = await statements(compiled, NESTED, { n });
       const sizes = data.categories.map((c: any) => c.products.edges.length);
-      expect(Math.max(...sizes)).toBe(Math.min(n, Math.max(...sizes)));
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(n);
+      if (n === 5) expect(Math.max(...sizes)).toBe(5); // the demo categories hold more than 5
       expect(sizes.reduce((a: number, b: number) => a + b, 0)).toBeGreaterThan(n === 5 ? 5 : 20);
       expect(count).toBe(1);
     });
@@ -153,6 +154,19 @@ describe("the compiled path answers exactly what the general path answers", () =
       const listing = await both(`query($c: ID) { products(first: 100, filter: { categoryId: $c }) { edges { node { id } } } }`, { c: categoryId }, role);
       const ids = listing.data.products.edges.map((e: any) => e.node.id);
       for (const { id } of hidden) expect(ids.includes(id)).toBe(role === "staff");
+      // Under categories, and under a product's category, as well (Category.products pages).
+      const categories = await both(`{ categories { id products(first: 50) { edges { node { id } } } } }`, {}, role);
+      const underProducts = await both(`query($c: ID) { products(first: 5, filter: { categoryId: $c }) { edges { node { category { id products(first: 50) { edges { node { id } } } } } } } }`, { c: categoryId }, role);
+      expect(categories.errors ?? underProducts.errors).toBeUndefined();
+      const pages = [
+        categories.data.categories.find((c: any) => c.id === categoryId).products,
+        ...underProducts.data.products.edges.map((e: any) => e.node.category.products),
+      ];
+      expect(pages.length).toBeGreaterThan(1);
+      for (const page of pages) {
+        const pageIds = page.edges.map((e: any) => e.node.id);
+        for (const { id } of hidden) expect(pageIds.includes(id)).toBe(role === "staff");
+      }
     }
   });
 

@@ -84,8 +84,11 @@ export interface Config {
   databaseConnectTimeoutMs: number;
   /** Bounded WebSocket delivery: unsent bytes per socket before events are held back, and how long a socket may stay behind. */
   websocket: { maxBufferedBytes: number; backlogTimeoutMs: number };
-  /** PostgreSQL connections per instance (DATABASE_POOL_SIZE, default 10) and how long a query waits for one (DATABASE_POOL_TIMEOUT, default 5 s). */
-  /** preparedStatements: catalog reads as named statements (DATABASE_PREPARED_STATEMENTS, default true; off behind poolers without them). */
+  /**
+   * PostgreSQL connections per instance (DATABASE_POOL_SIZE, default 10), how long a query waits
+   * for one (DATABASE_POOL_TIMEOUT, default 5 s), and whether catalog reads may be named prepared
+   * statements (DATABASE_PREPARED_STATEMENTS, default true; off behind poolers without them).
+   */
   databasePool: { size: number; timeoutMs: number; preparedStatements: boolean };
   /** Graceful shutdown on SIGTERM/SIGINT (see server/shutdown.ts). */
   shutdown: {

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
@@ -6,6 +5,8 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import pg from "pg";
 import { PrismaClient, type Prisma as PrismaNS } from "../generated/prisma/client.ts";
+import { BoundedCache } from "../lib/bounded-cache.ts";
+import { sha256Hex } from "../lib/hash.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
 import type { SqlRunner } from "./sql-runner.ts";
 
@@ -106,7 +107,7 @@ const MAX_PREPARED_TEXTS = 64;
 export class PreparedTexts {
   private readonly names = new Map<string, string>();
   /** Texts seen once, by hash (a nested selection's text can be long). */
-  private readonly seen = new BoundedSet(1_000);
+  private readonly seen = new BoundedCache<true>(1_000, 64);
 
   constructor(private readonly max: number) {}
 
@@ -114,23 +115,13 @@ export class PreparedTexts {
     if (this.max === 0) return undefined;
     const name = this.names.get(text);
     if (name || this.names.size >= this.max) return name;
-    const hash = `cw_${createHash("sha256").update(text).digest("base64url").slice(0, 24)}`;
-    if (!this.seen.addOrHas(hash)) return undefined;
+    const hash = `cw_${sha256Hex(text).slice(0, 32)}`;
+    if (!this.seen.get(hash)) {
+      this.seen.set(hash, true);
+      return undefined;
+    }
     this.names.set(text, hash);
     return hash;
-  }
-}
-
-/** A set of at most `max` strings, the oldest forgotten first. */
-class BoundedSet {
-  private readonly items = new Set<string>();
-  constructor(private readonly max: number) {}
-  /** Whether `item` was already there (it is now). */
-  addOrHas(item: string): boolean {
-    if (this.items.has(item)) return true;
-    if (this.items.size >= this.max) this.items.delete(this.items.values().next().value!);
-    this.items.add(item);
-    return false;
   }
 }
 

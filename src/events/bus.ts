@@ -321,10 +321,16 @@ export class EventBus {
   /**
    * Calls `onEvent(position)` for every event of `topics` this instance is told about, whatever its
    * scope id: its own commits right after the commit, all others as they are handed out (in
-   * position order). A position may be reported twice. `onEvent` must not throw.
+   * position order). A position may be reported twice. `onEvent` must not throw. Returns what
+   * stops it.
    */
-  onEvents(topics: readonly TopicName[], onEvent: (position: number) => void): void {
-    this.observers.push({ topics: new Set(topics), onEvent });
+  onEvents(topics: readonly TopicName[], onEvent: (position: number) => void): () => void {
+    const observer = { topics: new Set(topics), onEvent };
+    this.observers.push(observer);
+    return () => {
+      const at = this.observers.indexOf(observer);
+      if (at >= 0) this.observers.splice(at, 1);
+    };
   }
 
   private observe(e: Envelope): void {

@@ -77,16 +77,18 @@ const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity
 };
 const ESTIMATORS = [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })];
 
-// Texts that passed checkText, so a client repeating its operations is not re-parsed here (the
-// transports parse again anyway; Apollo caches its parsed documents too). Bounded in count and size.
-
-/** Variables' costs remembered per document (beyond it the document's memory starts again). */
+/** Variables' costs remembered per document, least recently used first to go. */
 const MAX_COSTS_PER_DOCUMENT = 64;
 
 export class OperationLimits {
+  // Texts that passed checkText, so a client repeating its operations is not re-parsed here (the
+  // transports parse again anyway; Apollo caches its parsed documents too). Bounded in count and size.
   private readonly passed = new BoundedCache<true>(1_000, 16 * 1024);
-  /** Costs by document (weakly: a document Apollo and the transports no longer cache is dropped) and variables. */
-  private readonly costs = new WeakMap<DocumentNode, Map<string, number | undefined>>();
+  /**
+   * Costs by document (weakly: a document Apollo and the transports no longer cache is dropped),
+   * then operation and variables; null for an operation whose cost cannot be computed.
+   */
+  private readonly costs = new WeakMap<DocumentNode, BoundedCache<number | null>>();
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -153,11 +155,11 @@ export class OperationLimits {
    */
   private costOf(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): number | undefined {
     let costs = this.costs.get(document);
-    if (!costs) this.costs.set(document, (costs = new Map()));
+    if (!costs) this.costs.set(document, (costs = new BoundedCache(MAX_COSTS_PER_DOCUMENT, 4_096)));
     const key = `${operationName ?? ""}\u0000${variables ? JSON.stringify(variables) : ""}`;
     const known = costs.get(key);
-    if (known !== undefined || costs.has(key)) return known;
-    let cost: number | undefined;
+    if (known !== undefined) return known ?? undefined;
+    let cost: number | null;
     try {
       cost = getComplexity({
         schema: this.schema,
@@ -167,13 +169,10 @@ export class OperationLimits {
         ...(operationName ? { operationName } : {}),
       });
     } catch {
-      cost = undefined;
+      cost = null;
     }
-    if (key.length <= 4_096) {
-      if (costs.size >= MAX_COSTS_PER_DOCUMENT) costs.clear();
-      costs.set(key, cost);
-    }
-    return cost;
+    costs.set(key, cost);
+    return cost ?? undefined;
   }
 
   budgetFor(caller: Caller): number {

@@ -38,33 +38,32 @@ export async function createSchema(): Promise<GraphQLSchema> {
     types: [...config.types, CacheControlScope],
     directives: [...config.directives, authDirective(role), cacheControlDirective],
   });
-  return synchronousNodeType(renewLoadersPerEvent(applyAuthDirective(plain(withDirective), owners)));
+  return renewLoadersPerEvent(applyAuthDirective(leanResolvers(withDirective), owners));
 }
 
 /**
- * The modules' plain field resolvers (modules/index.ts `plainResolvers`) replace type-graphql's
- * wrappers of the same fields; `@auth` is applied after, around them, as around any resolver.
+ * Takes type-graphql's wrappers off where they only cost:
+ * - the modules' plain field resolvers (modules/index.ts `plainResolvers`) replace the wrapped
+ *   resolvers of the same fields (`@auth` is applied after, around them, as around any resolver);
+ * - type-graphql wraps every `resolveType` in an async function; graphql-jit
+ *   (server/compiled-executor.ts) takes only a type or a type name, not a promise of one, and
+ *   graphql-js spends a tick on each. Node's own function is synchronous: it is used as declared.
  */
-function plain(schema: GraphQLSchema): GraphQLSchema {
-  return mapSchema(schema, {
+function leanResolvers(schema: GraphQLSchema): GraphQLSchema {
+  const unused = new Set(Object.entries(plainResolvers).flatMap(([type, fields]) => Object.keys(fields).map((field) => `${type}.${field}`)));
+  const lean = mapSchema(schema, {
+    [MapperKind.INTERFACE_TYPE]: (type) => (type.name === "Node" ? new GraphQLInterfaceType({ ...type.toConfig(), resolveType: resolveNodeType }) : type),
     [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
       const resolve = plainResolvers[typeName]?.[fieldName] as GraphQLFieldResolver<unknown, Context> | undefined;
       if (!resolve) return fieldConfig;
       if (!fieldConfig.resolve) throw new Error(`${typeName}.${fieldName} has no resolver to replace`);
+      unused.delete(`${typeName}.${fieldName}`);
       return { ...fieldConfig, resolve };
     },
   });
-}
-
-/**
- * type-graphql wraps every `resolveType` in an async function; graphql-jit (server/compiled-executor.ts)
- * takes only a type or a type name, not a promise of one, and graphql-js spends a tick on each.
- * Node's own function is synchronous: it is used as declared.
- */
-function synchronousNodeType(schema: GraphQLSchema): GraphQLSchema {
-  return mapSchema(schema, {
-    [MapperKind.INTERFACE_TYPE]: (type) => (type.name === "Node" ? new GraphQLInterfaceType({ ...type.toConfig(), resolveType: resolveNodeType }) : type),
-  });
+  // A renamed field would otherwise quietly lose its plain resolver.
+  if (unused.size > 0) throw new Error(`plainResolvers name fields the schema does not have: ${[...unused].join(", ")}`);
+  return lean;
 }
 
 /**

@@ -4,8 +4,8 @@ import type { App } from "../../src/app.ts";
 import { gql, useDatabase } from "../harness/index.ts";
 
 // Rows read by the catalog's one statement (src/modules/catalog/catalog.sql.ts): the very statement
-// the server sent, run again and counted in PostgreSQL's table statistics, on a catalog big enough for the planner to use its
-// indexes: 20 categories x 250 products (every seventh a draft), each with a stock level.
+// the server sent, run again and counted in its transaction's table statistics, on a catalog big
+// enough for the planner to use its indexes: 20 categories x 250 products (every seventh a draft), each with a stock level.
 const db = useDatabase();
 let app: App;
 let categoryKey: string;
@@ -56,20 +56,19 @@ async function explainRead(app: App, query: string, variables: Record<string, un
   }
   expect(res.errors).toBeUndefined();
   expect(new Set(sent.map((s) => s.text)).size).toBe(1);
-  // Run it again on a connection of our own and count what it read in PostgreSQL's statistics
-  // (seq_tup_read + idx_tup_fetch), flushed at once by
-  // pg_stat_force_next_flush() instead of waiting for the backend's periodic report.
+  // Run it again in a transaction of our own and count what it read in that transaction's own
+  // statistics (pg_stat_xact_user_tables: seq_tup_read + idx_tup_fetch), which no other backend's
+  // late report can reach and which need no flush.
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
-  const counters = async () =>
-    Number(
-      (await client.query(`SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) AS n FROM pg_stat_user_tables WHERE relname IN ('products', 'categories', 'stock_levels')`)).rows[0].n,
-    );
   try {
-    const before = await counters();
+    await client.query("BEGIN");
     await client.query(sent[0]!.text, sent[0]!.values);
-    await client.query("SELECT pg_stat_force_next_flush()");
-    return { read: (await counters()) - before, data: res.data };
+    const { rows } = await client.query(
+      `SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) AS n FROM pg_stat_xact_user_tables WHERE relname IN ('products', 'categories', 'stock_levels')`,
+    );
+    await client.query("ROLLBACK");
+    return { read: Number(rows[0].n), data: res.data };
   } finally {
     await client.end();
   }

@@ -24,7 +24,7 @@ interface Case {
   as?: "customer" | "staff";
   /** The error codes the answer must hold (sorted, one per error); none: no errors. */
   codes?: string[];
-  /** The cache-control header the answer must have (Apollo's cache-control plugin hooks every field). */
+  /** The cache-control header the answer must have (set once per document by plugins/cache-policy.ts, under either executor). */
   cacheControl?: string;
 }
 

@@ -120,13 +120,17 @@ describe("the graphql-jit executor (server/compiled-executor.ts)", () => {
     // Both from one DocumentNode, as Apollo's document cache hands them over.
     const a = run(doc, { x: false }, "A", "one-hash");
     const b: OperationToRun = { ...a, operationName: "B", variables: {}, operation: a.document.definitions[1] as OperationToRun["operation"] };
+    const parsed = JSON.stringify(a.document);
     expect(await executor.execute(a)).toEqual({ data: { a: "Query" } });
     expect(await executor.execute(b)).toEqual({ data: { categories: [] } });
+    // jit marks the nodes it compiles: Apollo's cached document stays as parsed (jit compiled a copy).
+    expect(JSON.stringify(a.document)).toBe(parsed);
   });
 
   it("runs on graphql-js, worded as graphql-js words it, what jit does not do: bad variables, no operation, subscriptions, documents it cannot compile", async () => {
     const paths: ExecutionPath[] = [];
-    const executor = new CompiledExecutor({ schema, maxDocuments: 10, onExecute: (p) => paths.push(p) });
+    const failures: unknown[] = [];
+    const executor = new CompiledExecutor({ schema, maxDocuments: 10, onExecute: (p) => paths.push(p), onCompileFailure: (e) => failures.push(e) });
     const badVariables = run(`query($n: Int) { products(first: $n) { totalCount } }`, { n: "ten" });
     const fromJit = await executor.execute(badVariables);
     const fromJs = await execute({ schema, document: badVariables.document, variableValues: badVariables.variables });
@@ -142,7 +146,10 @@ describe("the graphql-jit executor (server/compiled-executor.ts)", () => {
     // have refused the document first; unvalidated, graphql-js answers with a field error).
     const badLiteral = run(`{ products(first: "x") { totalCount } }`);
     expect(await executor.execute(badLiteral)).toEqual(await execute({ schema, document: badLiteral.document }));
-    expect(paths).toEqual(["variables", "no-operation", "subscription", "not-compilable"]);
+    // Known not to compile: the second run is not compiled (nor reported) again.
+    expect(await executor.execute(badLiteral)).toEqual(await execute({ schema, document: badLiteral.document }));
+    expect(failures).toHaveLength(1);
+    expect(paths).toEqual(["variables", "no-operation", "subscription", "not-compilable", "not-compilable"]);
     expect(executor.size).toBe(2);
   });
 

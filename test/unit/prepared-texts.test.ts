@@ -6,10 +6,12 @@ describe("PreparedTexts: which catalog reads run as named statements", () => {
     const texts = new PreparedTexts(2);
     expect(texts.nameOf("SELECT 1")).toBeUndefined();
     const name = texts.nameOf("SELECT 1");
-    expect(name).toMatch(/^cw_[\w-]{24}$/);
+    expect(name).toMatch(/^cw_[0-9a-f]{32}$/);
     expect(texts.nameOf("SELECT 1")).toBe(name);
     expect(texts.nameOf("SELECT 2")).toBeUndefined();
-    expect(texts.nameOf("SELECT 2")).not.toBe(name);
+    const second = texts.nameOf("SELECT 2");
+    expect(second).toMatch(/^cw_[0-9a-f]{32}$/);
+    expect(second).not.toBe(name);
   });
 
   it("admits at most `max` texts, for good: later ones stay unnamed, admitted ones keep their name", () => {

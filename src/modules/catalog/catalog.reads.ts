@@ -1,16 +1,11 @@
 import type { Viewer } from "../../auth/roles.ts";
-import { badInput } from "../../graphql/errors.ts";
-import { decodeCursor, pageSize } from "../../graphql/pagination.ts";
+import { pageSize } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { isUuid } from "../../lib/ids.ts";
 import type { ProductFilter, ProductOrder } from "./catalog.args.ts";
 import { seesAllProducts } from "./catalog.loaders.ts";
+import { SORT_COLUMN, keyset, validFilter } from "./catalog.paging.ts";
 import { SelectionPlanner, type ConnectionPlan, type SelectionInfo } from "./catalog.selection.ts";
-import { CatalogSql, type CompiledCategory, type CompiledProduct, type PageSpec, type SortColumn } from "./catalog.sql.ts";
-import { categoryKey, validCents } from "./catalog.validation.ts";
-
-const SORT_COLUMN: Record<ProductOrder["field"], SortColumn> = { NAME: "name", PRICE: "priceCents", CREATED_AT: "createdAt" };
-export const MAX_SEARCH = 100;
+import { CatalogSql, type CompiledCategory, type CompiledProduct, type PageSpec } from "./catalog.sql.ts";
 
 export interface ProductsQuery {
   first?: number | null;
@@ -32,8 +27,7 @@ export class CatalogReads {
   constructor(private readonly read: Read) {}
 
   async products(viewer: Viewer | null, input: ProductsQuery, info: SelectionInfo): Promise<ConnectionResult<CompiledProduct>> {
-    const sql = new CatalogSql(seesAllProducts(viewer));
-    sql.categoryPage = categoryPage;
+    const sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
     const plan = new SelectionPlanner(info).connection();
     const spec = rootPage(input, sql);
     const built = sql.page(plan, spec, () => []);
@@ -43,8 +37,7 @@ export class CatalogReads {
 
   /** One product by id or slug, or null when there is none the viewer may see. */
   async product(viewer: Viewer | null, by: { id: string } | { slug: string }, info: SelectionInfo): Promise<CompiledProduct | null> {
-    const sql = new CatalogSql(seesAllProducts(viewer));
-    sql.categoryPage = categoryPage;
+    const sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
     const plan = new SelectionPlanner(info).product();
     const a = sql.alias("p");
     const built = sql.product(plan, a);
@@ -55,8 +48,7 @@ export class CatalogReads {
 
   /** Every category (by position, then name), with what is selected below them. */
   async categories(viewer: Viewer | null, info: SelectionInfo): Promise<CompiledCategory[]> {
-    const sql = new CatalogSql(seesAllProducts(viewer));
-    sql.categoryPage = categoryPage;
+    const sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
     const plan = new SelectionPlanner(info).category();
     const c = sql.alias("c");
     const built = sql.category(plan, c);
@@ -76,11 +68,8 @@ export class CatalogReads {
 /** A category's products: by name, `first`/`after` as on every connection. */
 function categoryPage(connection: ConnectionPlan): PageSpec {
   const limit = pageSize(connection.args.first as number | null | undefined);
-  const cursor = decodeCursor(connection.args.after as string | null | undefined, 2);
-  if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {
-    throw badInput("after is not a cursor returned by this connection", "after");
-  }
-  return { limit, sort: "name", descending: false, after: cursor as [string, string] | null, where: [], joins: [] };
+  const after = keyset("name", connection.args.after as string | null | undefined);
+  return { limit, sort: "name", descending: false, after, where: [], joins: [] };
 }
 
 /** The root `products` page: filters, ordering and keyset validated, as conditions on `{p}`. */
@@ -88,49 +77,19 @@ function rootPage(input: ProductsQuery, sql: CatalogSql): PageSpec {
   const limit = pageSize(input.first);
   const sort = SORT_COLUMN[input.orderBy?.field ?? "NAME"];
   const descending = input.orderBy?.direction === "DESC";
-  const filter = input.filter ?? {};
+  const filter = validFilter(input.filter ?? {});
   const where: string[] = [];
   const joins: string[] = [];
-  if (filter.categoryId != null) where.push(`{p}.category_id = ${sql.params.add(categoryKey(filter.categoryId, "filter.categoryId"), "uuid")}`);
-  if (filter.search != null) {
-    const search = filter.search.trim();
-    if (search.length > MAX_SEARCH) throw badInput(`search must be at most ${MAX_SEARCH} characters`, "filter.search");
-    if (search) {
-      const pattern = sql.params.add(`%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`, "text");
-      where.push(`({p}.name ILIKE ${pattern} OR {p}.description ILIKE ${pattern})`);
-    }
+  if (filter.categoryId !== undefined) where.push(`{p}.category_id = ${sql.params.add(filter.categoryId, "uuid")}`);
+  if (filter.searchLiteral !== undefined) {
+    const pattern = sql.params.add(`%${filter.searchLiteral}%`, "text");
+    where.push(`({p}.name ILIKE ${pattern} OR {p}.description ILIKE ${pattern})`);
   }
-  const min = filter.minPriceCents != null ? validCents(filter.minPriceCents, "filter.minPriceCents") : undefined;
-  const max = filter.maxPriceCents != null ? validCents(filter.maxPriceCents, "filter.maxPriceCents") : undefined;
-  if (min !== undefined && max !== undefined && min > max) {
-    throw badInput("filter.minPriceCents must not exceed filter.maxPriceCents", "filter.minPriceCents");
-  }
-  if (min !== undefined) where.push(`{p}.price_cents >= ${sql.params.add(min, "int")}`);
-  if (max !== undefined) where.push(`{p}.price_cents <= ${sql.params.add(max, "int")}`);
-  if (filter.inStock != null) {
+  if (filter.minPriceCents !== undefined) where.push(`{p}.price_cents >= ${sql.params.add(filter.minPriceCents, "int")}`);
+  if (filter.maxPriceCents !== undefined) where.push(`{p}.price_cents <= ${sql.params.add(filter.maxPriceCents, "int")}`);
+  if (filter.inStock !== undefined) {
     joins.push("LEFT JOIN stock_levels {p}_s ON {p}_s.product_id = {p}.id");
     where.push(filter.inStock ? "{p}_s.on_hand > 0" : "({p}_s.on_hand IS NULL OR {p}_s.on_hand <= 0)");
   }
   return { limit, sort, descending, after: keyset(sort, input.after), where, joins };
-}
-
-/** The keyset of `after` for a page sorted by `sort`; anything else is BAD_USER_INPUT. */
-export function keyset(sort: SortColumn, after: string | null | undefined): [string | number, string] | null {
-  const cursor = decodeCursor(after, 2);
-  if (!cursor) return null;
-  const [raw, id] = cursor;
-  const bad = () => badInput("after is not a cursor returned by this connection", "after");
-  if (!isUuid(id)) throw bad();
-  if (sort === "priceCents") {
-    if (typeof raw !== "number" || !Number.isInteger(raw) || Math.abs(raw) > 2_147_483_647) throw bad();
-    return [raw, id as string];
-  }
-  if (sort === "createdAt") {
-    // Bound as JavaScript read it (ISO), not as sent: PostgreSQL parses dates differently.
-    const at = typeof raw === "string" ? new Date(raw) : undefined;
-    if (!at || Number.isNaN(at.getTime())) throw bad();
-    return [at.toISOString(), id as string];
-  }
-  if (typeof raw !== "string") throw bad();
-  return [raw, id as string];
 }

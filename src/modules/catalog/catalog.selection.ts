@@ -113,12 +113,7 @@ export class SelectionPlanner {
     const plan: ProductPlan = { columns: new Set(), stock: false, category: null };
     for (const nodes of fields.values()) {
       const name = nodes[0]!.name.value;
-      const columns = Object.hasOwn(PRODUCT_FIELDS, name) ? PRODUCT_FIELDS[name] : undefined;
-      if (!columns) {
-        for (const column of ALL_PRODUCT_COLUMNS) plan.columns.add(column);
-        continue;
-      }
-      for (const column of columns) plan.columns.add(column);
+      if (!addColumns(plan.columns, PRODUCT_FIELDS, ALL_PRODUCT_COLUMNS, name)) continue;
       if (name === "stock" || name === "inStock") plan.stock = true;
       if (name === "category") plan.category = mergeCategory(plan.category, this.categoryOf(this.collect(nodes, CATEGORY_TYPES)));
     }
@@ -129,12 +124,7 @@ export class SelectionPlanner {
     const plan: CategoryPlan = { columns: new Set(), connections: new Map() };
     for (const [responseKey, nodes] of fields) {
       const name = nodes[0]!.name.value;
-      const columns = Object.hasOwn(CATEGORY_FIELDS, name) ? CATEGORY_FIELDS[name] : undefined;
-      if (!columns) {
-        for (const column of ALL_CATEGORY_COLUMNS) plan.columns.add(column);
-        continue;
-      }
-      for (const column of columns) plan.columns.add(column);
+      if (!addColumns(plan.columns, CATEGORY_FIELDS, ALL_CATEGORY_COLUMNS, name)) continue;
       if (name === "products") {
         const args = this.args(nodes[0]!);
         plan.connections.set(preloadKey(responseKey, args), this.connectionOf(this.collect(nodes, CONNECTION_TYPES), args));
@@ -206,6 +196,16 @@ export class SelectionPlanner {
     const include = getDirectiveValues(GraphQLIncludeDirective, node, this.info.variableValues);
     return include?.if !== false;
   }
+}
+
+/**
+ * Adds the columns field `name` reads to `into`. A field the planner does not know gets every
+ * column (its own resolver reads what it needs from the whole row): false then.
+ */
+function addColumns<C extends string>(into: Set<C>, known: Record<string, readonly C[]>, all: readonly C[], name: string): boolean {
+  const columns = Object.hasOwn(known, name) ? known[name]! : undefined;
+  for (const column of columns ?? all) into.add(column);
+  return columns !== undefined;
 }
 
 function mergeProduct(a: ProductPlan | null, b: ProductPlan): ProductPlan {

@@ -5,9 +5,9 @@ import type { EventBus } from "../../events/bus.ts";
 import { ALL, event } from "../../events/topics.ts";
 import { Prisma as PrismaNS } from "../../generated/prisma/client.ts";
 import { badInput, conflict, notFound } from "../../graphql/errors.ts";
-import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
+import { pageSize, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { isUuid, toGlobalId } from "../../lib/ids.ts";
+import { toGlobalId } from "../../lib/ids.ts";
 import { formatMoney } from "../../lib/money.ts";
 import type { NotificationsService } from "../notifications/index.ts";
 import { seesAllProducts, type CatalogLoaders } from "./catalog.loaders.ts";
@@ -22,11 +22,9 @@ import {
 } from "./catalog.validation.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
 import { CatalogReads, type Read } from "./catalog.reads.ts";
+import { SORT_COLUMN, keyset as keysetOf, validFilter, type SortColumn } from "./catalog.paging.ts";
 import type { SelectionInfo } from "./catalog.selection.ts";
 
-type SortColumn = "name" | "priceCents" | "createdAt";
-const SORT_COLUMN: Record<ProductOrder["field"], SortColumn> = { NAME: "name", PRICE: "priceCents", CREATED_AT: "createdAt" };
-const MAX_SEARCH = 100;
 
 export interface ListProductsInput {
   first?: number | null;
@@ -89,8 +87,8 @@ export class CatalogService {
     const where = this.filterWhere(viewer, input.filter ?? {});
     const column = SORT_COLUMN[input.orderBy?.field ?? "NAME"];
     const direction = input.orderBy?.direction === "DESC" ? "desc" : "asc";
-    const cursor = decodeCursor(input.after, 2);
-    const keyset = cursor ? keysetWhere(column, direction, cursor) : undefined;
+    const after = keysetOf(column, input.after);
+    const keyset = after ? keysetWhere(column, direction, after) : undefined;
     const rows = await this.prisma.product.findMany({
       where: keyset ? { AND: [where, keyset] } : where,
       orderBy: [{ [column]: direction }, { id: direction }],
@@ -104,29 +102,23 @@ export class CatalogService {
     );
   }
 
-  private filterWhere(viewer: Viewer | null, filter: ProductFilter): PrismaNS.ProductWhereInput {
+  private filterWhere(viewer: Viewer | null, input: ProductFilter): PrismaNS.ProductWhereInput {
+    const filter = validFilter(input);
     const and: PrismaNS.ProductWhereInput[] = [];
     if (!seesAllProducts(viewer)) and.push({ status: "ACTIVE" });
-    if (filter.categoryId != null) and.push({ categoryId: categoryKey(filter.categoryId, "filter.categoryId") });
-    if (filter.search != null) {
-      const search = filter.search.trim();
-      if (search.length > MAX_SEARCH) throw badInput(`search must be at most ${MAX_SEARCH} characters`, "filter.search");
-      if (search) {
-        // Prisma's `contains` passes % and _ on as LIKE wildcards: escaped, they match themselves.
-        const literal = search.replace(/[\\%_]/g, (c) => `\\${c}`);
-        and.push({
-          OR: [
-            { name: { contains: literal, mode: "insensitive" } },
-            { description: { contains: literal, mode: "insensitive" } },
-          ],
-        });
-      }
+    if (filter.categoryId !== undefined) and.push({ categoryId: filter.categoryId });
+    if (filter.searchLiteral !== undefined) {
+      // Prisma's `contains` puts its value within %…% as it is: escaped, % and _ match themselves.
+      const literal = filter.searchLiteral;
+      and.push({
+        OR: [
+          { name: { contains: literal, mode: "insensitive" } },
+          { description: { contains: literal, mode: "insensitive" } },
+        ],
+      });
     }
-    const min = filter.minPriceCents != null ? validCents(filter.minPriceCents, "filter.minPriceCents") : undefined;
-    const max = filter.maxPriceCents != null ? validCents(filter.maxPriceCents, "filter.maxPriceCents") : undefined;
-    if (min !== undefined && max !== undefined && min > max) {
-      throw badInput("filter.minPriceCents must not exceed filter.maxPriceCents", "filter.minPriceCents");
-    }
+    const min = filter.minPriceCents;
+    const max = filter.maxPriceCents;
     if (min !== undefined || max !== undefined) and.push({ priceCents: { gte: min, lte: max } });
     if (filter.inStock === true) and.push({ stockLevel: { onHand: { gt: 0 } } });
     if (filter.inStock === false) and.push({ OR: [{ stockLevel: null }, { stockLevel: { onHand: { lte: 0 } } }] });
@@ -146,12 +138,13 @@ export class CatalogService {
     };
     await this.requireCategory(categoryId);
     try {
-      // An event, so that cached listings (server/response-cache.ts) learn of the new product.
+      // An event, so that cached listings (server/response-cache.ts) learn of the new product;
+      // none for a draft or an archived one, which no shared answer can show.
       return await transactional(this.prisma, this.bus, async (tx, emit) => {
         const row = await tx.product.create({
           data: { ...data, category: { connect: { id: categoryId } }, stockLevel: { create: { onHand: 0 } } },
         });
-        emit(event("CATALOG_CHANGED", ALL, { productId: row.id }));
+        if (row.status === "ACTIVE") emit(event("CATALOG_CHANGED", ALL, { productId: row.id }));
         return row;
       });
     } catch (error) {
@@ -203,21 +196,8 @@ export class CatalogService {
   }
 }
 
-function keysetWhere(column: SortColumn, direction: "asc" | "desc", cursor: (string | number)[]): PrismaNS.ProductWhereInput {
-  const [raw, id] = cursor;
-  const bad = () => badInput("after is not a cursor returned by this connection", "after");
-  if (!isUuid(id)) throw bad();
-  let value: string | number | Date;
-  if (column === "priceCents") {
-    if (typeof raw !== "number" || !Number.isInteger(raw)) throw bad();
-    value = raw;
-  } else if (column === "createdAt") {
-    value = new Date(String(raw));
-    if (typeof raw !== "string" || Number.isNaN(value.getTime())) throw bad();
-  } else {
-    if (typeof raw !== "string") throw bad();
-    value = raw;
-  }
+function keysetWhere(column: SortColumn, direction: "asc" | "desc", [raw, id]: [string | number, string]): PrismaNS.ProductWhereInput {
+  const value = column === "createdAt" ? new Date(raw) : raw;
   const op = direction === "asc" ? "gt" : "lt";
   return { OR: [{ [column]: { [op]: value } }, { [column]: value, id: { [op]: id } }] };
 }

@@ -1,5 +1,6 @@
 import { MAX_PAGE_SIZE, encodeCursor } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
+import type { SortColumn } from "./catalog.paging.ts";
 import type { CategoryPlan, ConnectionPlan, ProductColumn, ProductPlan } from "./catalog.selection.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
 
@@ -44,7 +45,6 @@ export interface CategoryPreload {
 export type CompiledProduct = ProductRow & { [PRELOADED]?: ProductPreload };
 export type CompiledCategory = CategoryRow & { [PRELOADED]?: CategoryPreload };
 
-export type SortColumn = "name" | "priceCents" | "createdAt";
 
 /** A page: ordering, visibility and keyset, already validated by the caller. */
 export interface PageSpec {
@@ -76,8 +76,13 @@ export class CatalogSql {
 
   /**
    * @param allProducts whether the viewer sees drafts and archived products (staff).
+   * @param categoryPage how a Category.products connection's arguments become a page (it throws
+   *   for arguments it refuses).
    */
-  constructor(private readonly allProducts: boolean) {}
+  constructor(
+    private readonly allProducts: boolean,
+    private readonly categoryPage: (connection: ConnectionPlan) => PageSpec,
+  ) {}
 
   alias(prefix: string): string {
     this.aliases += 1;
@@ -160,11 +165,6 @@ export class CatalogSql {
     };
     return { sql: `json_build_array(${parts.join(", ")})`, decode };
   }
-
-  /** Set by the reader: how a Category.products connection's arguments become a page. */
-  categoryPage: (connection: ConnectionPlan) => PageSpec = () => {
-    throw new Error("categoryPage not set");
-  };
 
   /**
    * A page of products as a scalar subquery: `json_build_array(hasNext, totalCount, rows)`.

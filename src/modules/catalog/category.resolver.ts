@@ -1,11 +1,10 @@
 import type { GraphQLResolveInfo } from "graphql";
 import { Args, Ctx, Directive, FieldResolver, ID, Info, Query, Resolver, Root } from "type-graphql";
+import { keyset } from "./catalog.paging.ts";
 import { preloadedPage } from "./catalog.preload.ts";
 import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
 import type { Context } from "../../graphql/context.ts";
-import { decodeCursor, pageSize, toConnection } from "../../graphql/pagination.ts";
-import { badInput } from "../../graphql/errors.ts";
-import { isUuid } from "../../lib/ids.ts";
+import { pageSize, toConnection } from "../../graphql/pagination.ts";
 import { PageArgs } from "../../graphql/types.ts";
 import { Category, ProductConnection, type CategoryRow } from "./product.type.ts";
 import { categoryId } from "./catalog.fields.ts";
@@ -45,14 +44,10 @@ export function categoryProducts(category: CategoryRow, args: PageArgs, ctx: Con
 
 async function categoryProductsGeneral(category: CategoryRow, args: PageArgs, ctx: Context) {
   const limit = pageSize(args.first);
-  const cursor = decodeCursor(args.after, 2);
-  if (cursor && (typeof cursor[0] !== "string" || !isUuid(cursor[1]))) {
-    throw badInput("after is not a cursor returned by this connection", "after");
-  }
   const rows = await ctx.loaders.catalog.categoryPage.load({
     categoryId: category.id,
     take: limit + 1,
-    after: cursor as [string, string] | null,
+    after: keyset("name", args.after) as [string, string] | null,
   });
   return toConnection(rows, limit, (r) => [r.name, r.id], () => ctx.loaders.catalog.productCountByCategory.load(category.id));
 }

@@ -1,5 +1,7 @@
 import "reflect-metadata";
-import { createServer, type IncomingMessage } from "node:http";
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
@@ -27,7 +29,10 @@ import { InMemoryLRUCache, PrefixingKeyValueCache } from "@apollo/utils.keyvalue
 import { RedisKeyValueCache } from "./server/persisted/apq-cache.ts";
 import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted-documents.ts";
 import { clientAddress } from "./server/client-address.ts";
-import { createHttpHandler } from "./server/http.ts";
+import { createHttpHandler, serveMetricsAt, send } from "./server/http.ts";
+import { loadManifest } from "./server/persisted/manifest.ts";
+import { OperationNames, RequestLog, noteContext, requestIdOf } from "./server/request-log.ts";
+import { requestReportPlugin } from "./server/plugins/request-report.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { operationMetricsPlugin } from "./server/plugins/operation-metrics.ts";
@@ -53,6 +58,8 @@ export interface App {
   url: string;
   wsUrl: string;
   port: number;
+  /** The port of /metrics' own listener when METRICS_PORT is set. */
+  metricsPort?: number;
   db: Database;
   bus: EventBus;
   log: Logger;
@@ -82,6 +89,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   });
   const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
   let redis: Redis | undefined;
+  let metricsServer: Server | undefined;
   try {
     await waitForDatabase(() => db.ping(), config.databaseUrl, config.databaseConnectTimeoutMs, log);
     const applied = await migrationsOrFail(config.databaseUrl, () => applyMigrations(db.sql));
@@ -118,8 +126,15 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const schema = await createSchema();
     const limits = new OperationLimits(schema, config.operationLimits);
     const cachePolicies = new CachePolicies(schema);
-    // Read only when /metrics is scraped, after the lifecycle below exists.
-    const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
+    // Read only when /metrics is scraped, after the lifecycle and the fan-out below exist.
+    const metrics = createMetrics({
+      sqlStatements: () => db.statementCount(),
+      httpInFlight: () => lifecycle.inFlight,
+      bus: () => bus.stats(),
+      redis: () => ({ ...bus.redisStatus(), ...(redis ? { cache: redis.status } : {}) }),
+      pool: () => db.poolStats(),
+      subscriptions: () => fanout.subscriptionsByField(),
+    });
     const { persistedQueries } = config;
     const trusted = TrustedDocuments.load(persistedQueries, metrics);
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
@@ -135,11 +150,24 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     if (responseCache) bus.onEvents(CATALOG_TOPICS, (position) => responseCache.changed(position));
     const fastPath = responseCache && new ResponseCacheFastPath(responseCache, metrics, apqCache !== undefined);
 
-    const onUnexpected = (error: unknown) => {
-      log.error({ err: error }, "unexpected error");
-      return undefined;
+    // Every unexpected error is logged once, with the id its masked INTERNAL_SERVER_ERROR carries.
+    const reported = new WeakSet<object>();
+    const reportUnexpected = (error: unknown, requestId: string | undefined) => {
+      if (typeof error === "object" && error !== null) {
+        if (reported.has(error)) return;
+        reported.add(error);
+      }
+      log.error({ err: error, requestId }, "unexpected error");
     };
-    const format = (formatted: Parameters<typeof formatError>[0], original: unknown) => formatError(formatted, original, onUnexpected, { hideSuggestions: config.hideSchemaSuggestions });
+    const formatOptions = { hideSuggestions: config.hideSchemaSuggestions };
+    // WebSocket, SSE and fan-out: the caller names the operation's request id (a fresh one for a shared execution).
+    const format = (formatted: Parameters<typeof formatError>[0], original: unknown, requestId: string = randomUUID()) =>
+      formatError(formatted, original, (error) => (reportUnexpected(error, requestId), requestId), formatOptions);
+    // Apollo's formatError sees no context: requestReportPlugin logs the error with its request id
+    // first and adds the id to the answer; what is left here failed outside an operation.
+    const formatHttp = (formatted: Parameters<typeof formatError>[0], original: unknown) =>
+      formatError(formatted, original, (error) => (reportUnexpected(error, undefined), undefined), formatOptions);
+    const requestLog = new RequestLog(log, metrics, new OperationNames(knownOperationNames(trusted, config.persistedQueries.manifest)));
 
     const httpServer = createServer();
     // Before the request handler is attached: its listener must see every request first.
@@ -204,6 +232,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       context: (viewer, connection, request) => createContext(contextDeps, { viewer, connection, clientAddress: clientAddress(request, config.trustProxyHops) }),
       watchViewer,
       formatError: format,
+      requestLog,
       onAuthenticationFailure: (error) => log.error({ err: error }, "socket credentials could not be checked"),
       metrics,
       operations,
@@ -224,7 +253,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         : undefined;
     const apollo = new ApolloServer<Context>({
       ...(compiled ? { gateway: compiled.gateway() } : { schema }),
-      formatError: format,
+      formatError: formatHttp,
       // Introspection is refused by limits.validationRules, the same rule as on the WebSocket.
       introspection: true,
       validationRules: limits.validationRules,
@@ -238,6 +267,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       stringifyResult: (value) => JSON.stringify(value),
       plugins: [
         ApolloServerPluginLandingPageDisabled(),
+        requestReportPlugin(reportUnexpected),
         operationMetricsPlugin(metrics),
         limitsPlugin(limits),
         cacheScopePlugin(),
@@ -252,7 +282,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     await apollo.start();
 
     // Defined before the SSE handler, which builds its contexts the same way.
-    const httpContext = async (req: IncomingMessage): Promise<Context> => {
+    const httpContext = (req: IncomingMessage): Promise<Context> => noteContext(req, buildHttpContext(req));
+    const buildHttpContext = async (req: IncomingMessage): Promise<Context> => {
       const header = req.headers.authorization;
       let viewer = null;
       if (header) {
@@ -264,7 +295,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         viewer,
         userAgent: req.headers["user-agent"],
         clientAddress: clientAddress(req, config.trustProxyHops),
-        requestId: typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"].slice(0, 100) : undefined,
+        requestId: requestIdOf(req),
       });
     };
     // Each dependency is named in the answer, so the 503 says which one failed.
@@ -306,6 +337,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         phase: () => lifecycle.phase,
         metrics,
         log,
+        requestLog,
+        serveMetrics: config.metrics.port === undefined,
+        metricsToken: config.metrics.token,
         jwks: () => jwks(tokens.keys),
         explorer: explorer?.handle,
         checkQuery: (text) => limits.checkText(text),
@@ -323,6 +357,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());
     });
+    metricsServer = config.metrics.port === undefined ? undefined : await listenForMetrics(config, metrics, log);
+    if (config.env === "production" && config.metrics.port === undefined && config.metrics.token === undefined) {
+      log.warn("/metrics is public on the API port: set METRICS_PORT (a port the load balancer does not expose) or METRICS_TOKEN");
+    }
     lifecycle.started();
     const port = (httpServer.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
@@ -331,6 +369,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       url: `http://${host}:${port}/graphql`,
       wsUrl: `ws://${host}:${port}/graphql`,
       port,
+      ...(metricsServer && { metricsPort: (metricsServer.address() as AddressInfo).port }),
       db,
       bus,
       log,
@@ -339,6 +378,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
           try {
             await lifecycle.drain();
           } finally {
+            await closeServer(metricsServer);
             await apollo.stop();
             await bus.close();
             redis?.disconnect();
@@ -347,9 +387,50 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         })()),
     };
   } catch (error) {
+    await closeServer(metricsServer);
     await bus.close().catch(() => {});
     redis?.disconnect();
     await db.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Operation names that may become metric labels: the manifests in use, and the app's own
+ * (codegen's persisted documents) when it is there, so the storefront's operations are named.
+ */
+function knownOperationNames(trusted: TrustedDocuments, appManifest: string): Set<string> {
+  const names = trusted.operationNames();
+  if (existsSync(appManifest)) {
+    try {
+      for (const entry of loadManifest(appManifest).values()) names.add(entry.operationName);
+    } catch {
+      // A bad manifest fails the start where it is required (trusted-documents mode); for labels, none.
+    }
+  }
+  return names;
+}
+
+/** METRICS_PORT: /metrics (and nothing else) on a listener of its own, on the same HOST. */
+async function listenForMetrics(config: Config, metrics: ReturnType<typeof createMetrics>, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" || path !== "/metrics") return send(res, 404, { error: "not found" });
+    serveMetricsAt(metrics, config.metrics.token, req, res).catch((error: unknown) => {
+      log.error({ err: error }, "metrics scrape failed");
+      if (!res.headersSent) send(res, 500, { error: "internal server error" });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.metrics.port, config.host, () => resolve());
+  });
+  return server;
+}
+
+async function closeServer(server: Server | undefined): Promise<void> {
+  if (!server?.listening) return;
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -22,6 +22,13 @@ export interface Config {
   redisPrefix: string;
   dataDir: string;
   logLevel: LogLevel;
+  /**
+   * Where /metrics is served. `port` (METRICS_PORT): its own listener on that port (same HOST),
+   * and the API port answers 404 there; undefined (default) keeps it on the API port. `token`
+   * (METRICS_TOKEN, at least 16 characters): scrapes must send `Authorization: Bearer <token>`
+   * (401 otherwise), on whichever port; undefined (default): no token asked.
+   */
+  metrics: { port: number | undefined; token: string | undefined };
   /** The signing key, PKCS#8 PEM or private JWK (ES256 or EdDSA); undefined outside production means "generate under dataDir". */
   jwtPrivateKey: string | undefined;
   /** Previous keys still accepted for verification (JWKS/JWK JSON or PEM public keys). */
@@ -150,6 +157,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (text("LOG_LEVEL") ?? (nodeEnv === "test" ? "silent" : "info")) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}")`);
 
+  const metricsPortText = text("METRICS_PORT");
+  const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
+  if (metricsPortText !== undefined && (!/^\d+$/.test(metricsPortText) || metricsPort! > 65_535)) {
+    problems.push(`METRICS_PORT must be an integer 0..65535 (got "${metricsPortText}")`);
+  } else if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) {
+    problems.push(`METRICS_PORT must differ from PORT (both ${port})`);
+  }
+  const metricsToken = text("METRICS_TOKEN");
+  if (metricsToken !== undefined && (metricsToken.length < 16 || /\s/.test(metricsToken))) {
+    problems.push("METRICS_TOKEN must be at least 16 characters without spaces");
+  }
+
   const jwtPrivateKey = text("JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
   if (jwtPrivateKey && !jwtPrivateKey.includes("-----BEGIN PRIVATE KEY-----") && !/^\{[\s\S]*"d"[\s\S]*\}$/.test(jwtPrivateKey)) {
     problems.push("JWT_PRIVATE_KEY must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----) or a private JWK, ES256 or EdDSA");
@@ -276,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisPrefix: text("REDIS_PREFIX") ?? "cartwheel:",
     dataDir: resolve(text("DATA_DIR") ?? ".data"),
     logLevel,
+    metrics: { port: metricsPort, token: metricsToken },
     jwtPrivateKey,
     jwtVerifyKeys,
     jwtIssuer: text("JWT_ISSUER") ?? "cartwheel",

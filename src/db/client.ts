@@ -26,6 +26,8 @@ export interface Database {
   read<T = Record<string, unknown>>(text: string, values: readonly unknown[]): Promise<T[]>;
   /** Statements sent since start (Prisma's and `read`'s); read by /metrics and by tests counting N+1. */
   statementCount(): number;
+  /** The connection pool for /metrics: connections open, in use, requests waiting for one, the maximum. PGlite has none (one in-process connection). */
+  poolStats(): { total: number; inUse: number; waiting: number; max: number } | undefined;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -160,6 +162,7 @@ async function openPostgres(url: string, poolSize: number, poolTimeoutMs: number
       return (await pool.query(name ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] })).rows as T[];
     },
     statementCount,
+    poolStats: () => ({ total: pool.totalCount, inUse: pool.totalCount - pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
     async ping() {
       await pool.query("SELECT 1");
     },
@@ -198,6 +201,7 @@ async function openPglite(dataDir: string, owner: string): Promise<Database> {
       return (await client.query<T>(text, values as unknown[])).rows;
     },
     statementCount,
+    poolStats: () => undefined,
     async ping() {
       await client.query("SELECT 1");
     },

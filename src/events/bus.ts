@@ -15,6 +15,26 @@ const MAX_HEARD = 50_000;
 /** What a subscriber receives: the payload, and its position in the outbox (`cursor` encodes it). */
 export type Delivered<K extends TopicName = TopicName> = TopicPayloads[K] & { readonly position: number };
 
+/** What the bus reports for /metrics (see EventBus.stats). */
+export interface BusStats {
+  /** The last position this instance handed to its subscribers. */
+  position: number;
+  /** The newest committed position this instance knows of (never below `position`). */
+  head: number;
+  /** How long this instance has been behind a head it has not reached yet (0 when caught up). */
+  lagSeconds: number;
+  /** Events this instance read from the outbox because Redis had not brought them. */
+  readFromOutbox: number;
+  /** Events the relay published because their instance had not. */
+  relayed: number;
+  /** Whether this instance holds the relay lease. */
+  leader: boolean;
+  /** Events this instance published on Redis. */
+  published: number;
+  /** Publishes that failed or were deferred because Redis was away (the relay publishes those events later). */
+  publishFailures: number;
+}
+
 export interface OutboxOptions {
   /** How long events stay replayable (OUTBOX_RETENTION, default 24 h). */
   retentionMs: number;
@@ -122,6 +142,11 @@ export class EventBus {
   private lastPrune = 0;
   private readFromOutbox = 0;
   private relayed = 0;
+  /** The outbox head as the last tick read it. */
+  private head = 0;
+  /** Events handed to Redis, and publishes that failed or were deferred (Redis away): for /metrics. */
+  private published = 0;
+  private publishFailures = 0;
   private closed = false;
 
   private constructor(
@@ -228,13 +253,16 @@ export class EventBus {
   private async publish(envelopes: readonly Envelope[]): Promise<boolean> {
     const transport = this.transport!;
     if (transport.publisher.status !== "ready") {
+      this.publishFailures += 1;
       this.log.warn({ positions: envelopes.map((e) => e.position), redis: transport.publisher.status }, "event publish deferred: redis not connected");
       return false;
     }
     try {
       await transport.engine.publish(this.channel, envelopes);
+      this.published += envelopes.length;
       return true;
     } catch (error) {
+      this.publishFailures += 1;
       this.log.warn({ err: (error as Error).message, positions: envelopes.map((e) => e.position) }, "event publish failed; the relay will retry");
       return false;
     }
@@ -356,6 +384,7 @@ export class EventBus {
     const store = this.store!;
     try {
       const { leader, head } = await store.lease(this.owner, this.options.leaseMs);
+      this.head = Math.max(this.head, head);
       if (leader && !this.leader) this.relayedThrough = Math.max(this.relayedThrough, Math.min(this.next - 1, head));
       if (!leader && this.leader) this.heard.clear();
       this.leader = leader;
@@ -406,9 +435,29 @@ export class EventBus {
 
   // ---- subscribing ----
 
-  /** For /metrics: where this instance is in the stream, and how often the outbox had to step in. */
-  stats(): { position: number; readFromOutbox: number; relayed: number; leader: boolean } {
-    return { position: this.next - 1, readFromOutbox: this.readFromOutbox, relayed: this.relayed, leader: this.leader };
+  /**
+   * For /metrics: where this instance is in the stream, how far behind the outbox head (as the
+   * last lease tick, every few hundred ms, read it) and for how long, how often the outbox had
+   * to step in, and what was published on Redis.
+   */
+  stats(): BusStats {
+    const position = this.next - 1;
+    return {
+      position,
+      head: Math.max(this.head, position),
+      lagSeconds: this.behind ? (Date.now() - this.behind.since) / 1000 : 0,
+      readFromOutbox: this.readFromOutbox,
+      relayed: this.relayed,
+      leader: this.leader,
+      published: this.published,
+      publishFailures: this.publishFailures,
+    };
+  }
+
+  /** The state of each Redis connection (ioredis `status`: ready, connecting, reconnecting, end…); none in process. */
+  redisStatus(): Record<string, string> {
+    if (!this.transport) return {};
+    return { publisher: this.transport.publisher.status, subscriber: this.transport.subscriber.status };
   }
 
   /** How many subscriptions on this instance listen to `topic` scoped by `id` (tests, metrics). */

@@ -6,7 +6,10 @@ import { createLoaders, loaderScope, type Loaders, type Services } from "../modu
 
 /** What every resolver receives: one per HTTP operation, one per WebSocket subscription. */
 export interface Context {
+  /** Matches the operation's log line, its x-request-id header and a masked error's extensions.requestId. */
   requestId: string;
+  /** What the transport logs about the operation once it ends (filled by server/). */
+  report: OperationReport;
   viewer: Viewer | null;
   userAgent: string | undefined;
   /** The caller's network address (for log-in limits); undefined when unknown. */
@@ -29,6 +32,16 @@ export interface Context {
    * read the product once, not N times. Fresh for every event, so no event reads a stale row.
    */
   eventLoaders(event: unknown): Loaders;
+}
+
+/** The operation as its log line and /metrics describe it. */
+export interface OperationReport {
+  /** The operation's name, when it has one. */
+  name?: string | undefined;
+  /** query, mutation or subscription, once the operation is known. */
+  type?: string | undefined;
+  /** Codes of the errors answered (at most 20). */
+  errorCodes?: string[] | undefined;
 }
 
 /** What an operation may do to the WebSocket connection it arrived on. */
@@ -59,6 +72,7 @@ export function createContext(
   let loaders: Loaders | undefined;
   const context: Context = {
     requestId: request.requestId ?? randomUUID(),
+    report: {},
     viewer: request.viewer,
     userAgent: request.userAgent,
     clientAddress: request.clientAddress,

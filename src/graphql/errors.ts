@@ -89,6 +89,13 @@ export function formatError(
   };
 }
 
-function unwrap(error: unknown): unknown {
+/** Whether `error` is masked as INTERNAL_SERVER_ERROR by formatError (its code is neither the contract's nor a client mistake's). */
+export function isUnexpected(error: unknown): boolean {
+  const code = error instanceof GraphQLError ? String(error.extensions.code ?? "") : "";
+  return !CONTRACT_CODES.has(code) && !CLIENT_CODES.has(code);
+}
+
+/** The error a resolver threw, out of graphql-js's wrapping (the error itself when unwrapped). */
+export function unwrap(error: unknown): unknown {
   return error instanceof GraphQLError && error.originalError ? error.originalError : error;
 }

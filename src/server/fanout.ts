@@ -103,6 +103,8 @@ interface Member {
 interface Group {
   /** Its entry in Fanout.groups. */
   key: string;
+  /** The subscription's root field (for /metrics). */
+  field: string;
   members: Set<Member>;
   stop(): void;
 }
@@ -238,6 +240,13 @@ export class Fanout {
     return { key: `user:${viewer.userId}:${viewer.role}`, role: viewer.role, userId: viewer.userId };
   }
 
+  /** Live subscriptions on this instance (members of every group, either transport) by root field, for /metrics. */
+  subscriptionsByField(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const group of this.groups.values()) counts.set(group.field, (counts.get(group.field) ?? 0) + group.members.size);
+    return counts;
+  }
+
   private soloKey(): string {
     return `solo\u0000${(this.sequence += 1)}`;
   }
@@ -255,6 +264,7 @@ export class Fanout {
     let stopped = false;
     const group: Group = {
       key,
+      field: rootFieldOf(args),
       members: new Set(),
       stop: () => {
         stopped = true;
@@ -482,4 +492,10 @@ export class Fanout {
     for (const group of [...this.groups.values()]) group.stop();
     for (const socket of [...this.sockets.keys()]) this.caughtUp(socket);
   }
+}
+
+/** The first root field's name of the operation `args` runs (a subscription has exactly one). */
+function rootFieldOf(args: ExecutionArgs): string {
+  const selection = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+  return selection?.kind === Kind.FIELD ? selection.name.value : "(unknown)";
 }

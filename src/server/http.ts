@@ -3,7 +3,9 @@ import { HeaderMap, type ApolloServer, type BaseContext } from "@apollo/server";
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
+import { timingSafeEqual } from "node:crypto";
 import type { Metrics } from "./metrics.ts";
+import { REQUEST_ID_HEADER, requestIdOf, type Exchange, type RequestLog } from "./request-log.ts";
 import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
 import type { GatedRequest } from "./response-cache-http.ts";
 import type { Phase } from "./shutdown.ts";
@@ -38,24 +40,44 @@ export interface HttpDeps {
   stream?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Answers from the response cache before Apollo (server/response-cache-http.ts); resolves true when it did. Absent: off. */
   cachedAnswer?: (req: IncomingMessage, res: ServerResponse, request: GatedRequest, context: () => Promise<Context>) => Promise<boolean>;
+  /** The access log and latency histogram (server/request-log.ts). Absent: no request lines. */
+  requestLog?: RequestLog;
+  /** Serve /metrics on this port's handler (default true; false when METRICS_PORT gives it a listener of its own: then 404 here). */
+  serveMetrics?: boolean;
+  /** METRICS_TOKEN: /metrics asks for `Authorization: Bearer <token>` (401 otherwise). Absent: no token asked. */
+  metricsToken?: string | undefined;
 }
 
 /** Node http handler: /graphql through Apollo, /graphql/stream (SSE), health and metrics beside it. Knows no domain. */
 export function createHttpHandler(deps: HttpDeps) {
+  const serveMetrics = deps.serveMetrics ?? true;
   return async (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
     const url = requestUrl(req);
-    if (req.method === "GET" && deps.explorer?.(req, res, url)) {
-      res.on("finish", () => deps.metrics.httpRequests.inc({ route: "explorer", status: String(res.statusCode) }));
-      return;
-    }
-    const route = ["/graphql", "/graphql/stream", "/health/live", "/health/ready", "/metrics", "/.well-known/jwks.json"].includes(url.pathname) ? url.pathname : "other";
-    res.on("finish", () => deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) }));
+    // Taken from the caller (bounded) or made here, and on every answer, so a client's report,
+    // the access log line and a masked error's extensions.requestId all name the same request.
+    const requestId = requestIdOf(req);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const known = ["/graphql", "/graphql/stream", "/health/live", "/health/ready", "/.well-known/jwks.json", ...(serveMetrics ? ["/metrics"] : [])];
+    const explorer = req.method === "GET" && deps.explorer?.(req, res, url);
+    const route = explorer ? "explorer" : known.includes(url.pathname) ? url.pathname : "other";
+    const exchange: Exchange = { requestId, route, started };
+    let logged = false;
+    const done = () => {
+      if (logged) return;
+      logged = true;
+      deps.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+      deps.requestLog?.http(exchange, req, res);
+    };
+    res.once("finish", done);
+    res.once("close", done);
+    if (explorer) return;
     try {
       if (await deps.cors?.(req, res, url)) return;
       switch (route) {
         case "/graphql":
           // Our app's own policy on top of the generic integration (see GraphQLDeps).
-          return await graphql({ ...deps, getWithoutPreflight: true }, req, res, url);
+          return await graphql({ ...deps, getWithoutPreflight: true }, req, res, url, exchange);
         case "/graphql/stream":
           return deps.stream ? await deps.stream(req, res) : send(res, 404, { error: "not found" });
         case "/health/live":
@@ -73,8 +95,7 @@ export function createHttpHandler(deps: HttpDeps) {
           res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300" });
           return res.end(JSON.stringify(deps.jwks()));
         case "/metrics":
-          res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
-          return res.end(await deps.metrics.registry.metrics());
+          return await serveMetricsAt(deps.metrics, deps.metricsToken, req, res);
         default:
           return send(res, 404, { error: "not found" });
       }
@@ -84,6 +105,27 @@ export function createHttpHandler(deps: HttpDeps) {
       else res.destroy();
     }
   };
+}
+
+/**
+ * The /metrics answer: Prometheus text, or 401 when `token` is set and the request does not
+ * bear it (compared in constant time). Used on the API port and on METRICS_PORT's own listener.
+ */
+export async function serveMetricsAt(metrics: Metrics, token: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
+    res.writeHead(401, { "content-type": "application/json; charset=utf-8", "www-authenticate": 'Bearer realm="metrics"', "cache-control": "no-store" });
+    return void res.end(JSON.stringify({ error: "metrics need Authorization: Bearer <METRICS_TOKEN>" }));
+  }
+  res.writeHead(200, { "content-type": metrics.registry.contentType, "cache-control": "no-store" });
+  res.end(await metrics.registry.metrics());
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) return false;
+  const given = Buffer.from(match[1]!);
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** What `graphql` needs: HttpDeps's part of it, for any Apollo server and context type. */
@@ -130,7 +172,7 @@ export function send(res: ServerResponse, status: number, body: unknown) {
   res.end(JSON.stringify(body));
 }
 
-async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>, req: IncomingMessage, res: ServerResponse, url: URL) {
+async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>, req: IncomingMessage, res: ServerResponse, url: URL, exchange?: Exchange) {
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
@@ -141,12 +183,14 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
     const raw = await readBody(req);
     if (raw === null) {
       res.setHeader("connection", "close");
+      if (exchange) exchange.refused = "BAD_USER_INPUT";
       return send(res, 413, { errors: [{ message: `Request body too large: at most ${MAX_BODY_BYTES} bytes`, extensions: { code: "BAD_USER_INPUT" } }] });
     }
     if ((headers.get("content-type") ?? "").includes("json") && raw.length > 0) {
       try {
         body = JSON.parse(raw);
       } catch {
+        if (exchange) exchange.refused = "BAD_USER_INPUT";
         return send(res, 400, { errors: [{ message: "Invalid JSON in the request body", extensions: { code: "BAD_USER_INPUT" } }] });
       }
     } else {
@@ -170,7 +214,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
       if (!(error instanceof GraphQLError)) throw error;
       decision = { kind: "refuse", error };
     }
-    if (decision.kind === "refuse") return refuse(res, decision.error);
+    if (decision.kind === "refuse") return refuse(res, decision.error, exchange);
     if (decision.kind === "use" && decision.partnerId) {
       partnerId = decision.partnerId;
       // The partner runs on its own cost budget (graphql/limits.ts), read from the context; a
@@ -179,7 +223,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
         Object.assign(await context(), { partnerId: decision.partnerId });
       } catch (error) {
         if (!(error instanceof GraphQLError)) throw error;
-        return refuse(res, error);
+        return refuse(res, error, exchange);
       }
     }
     const rewrite =
@@ -207,8 +251,11 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
   // request carries no text here: the limits plugin checks the stored text (server/plugins/limits.ts).
   const text = req.method === "GET" ? new URLSearchParams(search).get("query") : isObject(body) ? body.query : undefined;
   const tooComplex = typeof text === "string" && text !== "" ? deps.checkQuery?.(text) : undefined;
-  if (tooComplex) return refuse(res, tooComplex);
-  if (deps.cachedAnswer && (await deps.cachedAnswer(req, res, { method: req.method ?? "GET", search, body, partnerId }, context))) return;
+  if (tooComplex) return refuse(res, tooComplex, exchange);
+  if (deps.cachedAnswer && (await deps.cachedAnswer(req, res, { method: req.method ?? "GET", search, body, partnerId }, context))) {
+    if (exchange) exchange.cached = true;
+    return;
+  }
   const result = await deps.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
     context,
@@ -225,8 +272,9 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
 }
 
 /** Answers with one GraphQL error before Apollo runs; its status comes from extensions.http (default 400). */
-export function refuse(res: ServerResponse, error: GraphQLError) {
+export function refuse(res: ServerResponse, error: GraphQLError, exchange?: Exchange) {
   const status = (error.extensions.http as { status?: number } | undefined)?.status ?? 400;
+  if (exchange) exchange.refused = String(error.extensions.code);
   const { http: _http, ...extensions } = error.extensions;
   return send(res, status, { errors: [{ message: error.message, extensions }] });
 }

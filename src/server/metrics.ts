@@ -1,21 +1,29 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { BusStats } from "../events/bus.ts";
 
-/** Prometheus metrics of one server instance (its own registry, so several can share a process). */
-/** What the event bus reports (src/events/bus.ts `stats()`). */
-export interface OutboxStats {
-  /** The last position this instance handed to its subscribers. */
-  position: number;
-  /** Events this instance read from the outbox because Redis had not brought them. */
-  readFromOutbox: number;
-  /** Events the relay published because their instance had not. */
-  relayed: number;
-  /** Whether this instance holds the relay lease. */
-  leader: boolean;
+/** What /metrics reads at scrape time; each is optional (tests build metrics without a server). */
+export interface MetricSources {
+  /** SQL statements sent since start. */
+  sqlStatements?: () => number;
+  /** HTTP requests whose response has not finished. */
+  httpInFlight?: () => number;
+  /** The event bus: outbox position, head and lag, relay, publishes. */
+  bus?: () => BusStats;
+  /** ioredis `status` of each Redis connection, by role (publisher, subscriber, cache). */
+  redis?: () => Record<string, string>;
+  /** The database pool (undefined on PGlite). */
+  pool?: () => { total: number; inUse: number; waiting: number; max: number } | undefined;
+  /** Live subscriptions by root field. */
+  subscriptions?: () => Map<string, number>;
 }
 
-const NO_OUTBOX: OutboxStats = { position: 0, readFromOutbox: 0, relayed: 0, leader: false };
+const NO_BUS: BusStats = { position: 0, head: 0, lagSeconds: 0, readFromOutbox: 0, relayed: 0, leader: false, published: 0, publishFailures: 0 };
 
-export function createMetrics(sqlStatements: () => number, httpInFlight: () => number = () => 0, outbox: () => OutboxStats = () => NO_OUTBOX) {
+/** The latency buckets (seconds): a catalog page is a few ms, a checkout tens, a slow one seconds. */
+const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Prometheus metrics of one server instance (its own registry, so several can share a process). */
+export function createMetrics(sources: MetricSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "cartwheel_" });
   const httpRequests = new Counter({
@@ -139,13 +147,87 @@ export function createMetrics(sqlStatements: () => number, httpInFlight: () => n
         this.set(read());
       },
     });
-  counterOf("cartwheel_sql_statements_total", "SQL statements sent to the database", sqlStatements);
-  gaugeOf("cartwheel_http_requests_in_flight", "HTTP requests received whose response has not finished (this scrape included)", httpInFlight);
-  gaugeOf("cartwheel_outbox_position", "The last outbox position this instance handed to its subscribers", () => outbox().position);
-  counterOf("cartwheel_outbox_read_events_total", "Events this instance read from the outbox because Redis had not brought them (outage, gap)", () => outbox().readFromOutbox);
-  counterOf("cartwheel_outbox_relayed_events_total", "Events the relay (on this instance) published because the instance that committed them had not", () => outbox().relayed);
-  gaugeOf("cartwheel_outbox_relay_leader", "1 while this instance holds the relay lease", () => (outbox().leader ? 1 : 0));
-  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog, responseCache, graphqlExecutions, compiledDocuments };
+  const operationDuration = new Histogram({
+    name: "cartwheel_graphql_operation_duration_seconds",
+    help: "Queries and mutations from request to answer, by type, operation name (names in the persisted-documents manifests; any other is \"(other)\", an unnamed one \"(anonymous)\") and transport (http, ws, sse)",
+    labelNames: ["type", "name", "transport"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const graphqlErrors = new Counter({
+    name: "cartwheel_graphql_errors_total",
+    help: "GraphQL errors answered, by extensions.code and transport (refusals before execution included)",
+    labelNames: ["code", "transport"] as const,
+    registers: [registry],
+  });
+  const bus = () => sources.bus?.() ?? NO_BUS;
+  const statusValues = ["ready", "connecting", "connect", "reconnecting", "close", "end", "wait"];
+  new Gauge({
+    name: "cartwheel_redis_connection_up",
+    help: "1 while the Redis connection of this role (publisher, subscriber, cache) is ready, else 0; absent without REDIS_URL",
+    labelNames: ["connection"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [connection, status] of Object.entries(sources.redis?.() ?? {})) this.set({ connection }, status === "ready" ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "cartwheel_redis_connection_status",
+    help: "The ioredis status of each Redis connection: 1 on the label of its current status",
+    labelNames: ["connection", "status"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [connection, status] of Object.entries(sources.redis?.() ?? {})) {
+        for (const value of statusValues) this.set({ connection, status: value }, status === value ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: "cartwheel_db_pool_connections",
+    help: "PostgreSQL pool connections by state (in_use, idle, max); absent on the embedded PGlite",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const pool = sources.pool?.();
+      if (!pool) return;
+      this.set({ state: "in_use" }, pool.inUse);
+      this.set({ state: "idle" }, pool.total - pool.inUse);
+      this.set({ state: "max" }, pool.max);
+    },
+  });
+  new Gauge({
+    name: "cartwheel_db_pool_waiting",
+    help: "Queries waiting for a free PostgreSQL pool connection (DATABASE_POOL_SIZE too small, or slow statements)",
+    registers: [registry],
+    collect() {
+      this.set(sources.pool?.()?.waiting ?? 0);
+    },
+  });
+  new Gauge({
+    name: "cartwheel_subscriptions",
+    help: "Live subscriptions on this instance (WebSocket and SSE) by root field",
+    labelNames: ["field"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [field, count] of sources.subscriptions?.() ?? []) this.set({ field }, count);
+    },
+  });
+  counterOf("cartwheel_sql_statements_total", "SQL statements sent to the database", () => sources.sqlStatements?.() ?? 0);
+  gaugeOf("cartwheel_http_requests_in_flight", "HTTP requests received whose response has not finished (this scrape included)", () => sources.httpInFlight?.() ?? 0);
+  gaugeOf("cartwheel_outbox_position", "The last outbox position this instance handed to its subscribers", () => bus().position);
+  gaugeOf("cartwheel_outbox_head_position", "The newest committed outbox position this instance knows of (read every lease tick)", () => bus().head);
+  gaugeOf("cartwheel_outbox_lag_events", "Committed events this instance has not handed to its subscribers yet (head - position)", () => bus().head - bus().position);
+  gaugeOf("cartwheel_outbox_lag_seconds", "How long this instance has been behind the outbox head (0 when caught up)", () => bus().lagSeconds);
+  counterOf("cartwheel_outbox_read_events_total", "Events this instance read from the outbox because Redis had not brought them (outage, gap)", () => bus().readFromOutbox);
+  counterOf("cartwheel_outbox_relayed_events_total", "Events the relay (on this instance) published because the instance that committed them had not", () => bus().relayed);
+  gaugeOf("cartwheel_outbox_relay_leader", "1 while this instance holds the relay lease", () => (bus().leader ? 1 : 0));
+  counterOf("cartwheel_events_published_total", "Events this instance published on Redis (after commit, or as the relay)", () => bus().published);
+  counterOf("cartwheel_event_publish_failures_total", "Publishes that failed or were deferred because Redis was away (the relay publishes those events once it is back)", () => bus().publishFailures);
+  return { registry, httpRequests, operations, wsConnections, partnerOperations, wsDocuments, fanoutExecutions, socketsBehind, eventsCoalesced, socketsClosedForBacklog, sseStreams, sseStreamsEndedForBacklog, responseCache, graphqlExecutions, compiledDocuments, operationDuration, graphqlErrors };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

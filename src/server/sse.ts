@@ -9,6 +9,7 @@ import { followViewer, type Ended, type LiveViewer, type WatchViewer } from "./l
 import type { Metrics } from "./metrics.ts";
 import type { OperationRequest, Operations } from "./operations.ts";
 import { PARTNER_KEY_HEADER } from "./persisted/trusted-documents.ts";
+import { noteErrors } from "./request-log.ts";
 import type { StreamTarget } from "./stream-queue.ts";
 
 /** The path of GraphQL over Server-Sent Events. */
@@ -28,7 +29,8 @@ export interface SseDeps {
   watchViewer: WatchViewer;
   /** Trusted-documents mode: a stream whose user loses STAFF is ended (FORBIDDEN), as its socket would be closed. */
   closeOnDemotion?: boolean | undefined;
-  formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
+  /** Shapes an error; an unexpected one is logged and masked with `requestId` (the request's). */
+  formatError: (error: GraphQLFormattedError, original: unknown, requestId?: string) => GraphQLFormattedError;
   metrics: Metrics;
 }
 
@@ -110,7 +112,10 @@ export function createSseHandler(deps: SseDeps) {
     subscribe: (args) => deps.fanout.subscribe(args, targets.get(args.contextValue)),
     onOperation: (_ctx, req, args) => {
       if (req.context.toRegister) deps.operations.register(req.context.toRegister);
-      deps.metrics.operations.inc({ type: getOperationAST(args.document, args.operationName)?.operation ?? "unknown", transport: "sse" });
+      const operation = getOperationAST(args.document, args.operationName);
+      deps.metrics.operations.inc({ type: operation?.operation ?? "unknown", transport: "sse" });
+      req.context.context.report.type = operation?.operation;
+      req.context.context.report.name = operation?.name?.value;
     },
     onNext: (_ctx, req, result) => {
       // graphql-sse prints `event: next` and `data:` only, and calls this right before it prints
@@ -118,8 +123,13 @@ export function createSseHandler(deps: SseDeps) {
       // `id:` line (withEventId). Fan-out results arrive formatted (and shared: never mutated).
       const cursor = (result as ExecutionResult).extensions?.cursor;
       req.context.cursors.push(typeof cursor === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? cursor : undefined);
-      if (!result.errors?.some((e) => e instanceof GraphQLError)) return result;
-      return { ...result, errors: result.errors.map((e) => (e instanceof GraphQLError ? deps.formatError(e.toJSON(), e) : e)) } as unknown as ExecutionResult;
+      if (!result.errors?.length) return result;
+      const { requestId, report } = req.context.context;
+      // Fan-out results arrive formatted already; a subscription's own errors are formatted here.
+      const shaped = result.errors.some((e) => e instanceof GraphQLError);
+      const errors = shaped ? result.errors.map((e) => (e instanceof GraphQLError ? deps.formatError(e.toJSON(), e, requestId) : e)) : result.errors;
+      noteErrors(report, errors as GraphQLFormattedError[], deps.metrics, "sse");
+      return shaped ? ({ ...result, errors } as unknown as ExecutionResult) : result;
     },
   });
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server } from "node:http";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -11,6 +12,7 @@ import { ENDED_MESSAGES, followViewer, type LiveViewer, type WatchViewer } from 
 import type { Metrics } from "./metrics.ts";
 import type { Operations } from "./operations.ts";
 import { PARTNER_KEY_HEADER } from "./persisted/trusted-documents.ts";
+import { codesOf, noteErrors, type RequestLog } from "./request-log.ts";
 
 /** WebSocket close code 1013 (RFC 6455 registry): a temporary server condition; the client should retry. */
 export const TRY_AGAIN_LATER = 1013;
@@ -23,7 +25,10 @@ export interface WebSocketDeps {
   context: (viewer: Viewer | null, connection: ConnectionControl, request: IncomingMessage) => Context;
   /** Follows the viewer's sessions and role on every instance (revocations close the socket with 4403). */
   watchViewer: WatchViewer;
-  formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
+  /** Shapes an error; an unexpected one is logged and masked with `requestId` (a fresh one when absent). */
+  formatError: (error: GraphQLFormattedError, original: unknown, requestId?: string) => GraphQLFormattedError;
+  /** One log line per operation when it ends, and the latency histogram. Absent: none. */
+  requestLog?: RequestLog;
   /** Told of an unexpected failure while checking a connection's token (it is logged there). */
   onAuthenticationFailure?: (error: unknown) => void;
   metrics: Metrics;
@@ -59,6 +64,27 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
   const targets = new WeakMap<object, Target>();
   // Texts sent with their APQ hash: stored once the operation has parsed and validated.
   const toRegister = new WeakMap<object, { hash: string; text: string }>();
+  // Each operation (by its subscribe payload, the same object in every hook) from its subscribe
+  // message on: when it started, and its context once it has one.
+  const running = new WeakMap<object, { startedAt: number; context?: Context }>();
+  const ended = (ctx: { extra: { request: IncomingMessage } }, payload: object, outcome: "complete" | "error", refused?: { requestId: string; errors: GraphQLFormattedError[] }) => {
+    const entry = running.get(payload);
+    running.delete(payload);
+    const context = entry?.context;
+    deps.requestLog?.operation({
+      context,
+      requestId: context?.requestId ?? refused?.requestId ?? "",
+      errorCodes: context?.report.errorCodes ?? codesOf(refused?.errors),
+      startedAt: entry?.startedAt ?? performance.now(),
+      clientAddress: ctx.extra.request.socket.remoteAddress,
+      outcome: outcome === "complete" && context?.report.errorCodes ? "error" : outcome,
+    });
+  };
+  const format = (errors: readonly GraphQLError[], context: Context | undefined, requestId?: string) => {
+    const formatted = errors.map((e) => deps.formatError(e.toJSON ? e.toJSON() : e, e, context?.requestId ?? requestId));
+    noteErrors(context?.report, formatted, deps.metrics, "ws");
+    return formatted;
+  };
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema: deps.schema,
@@ -111,6 +137,7 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
+        running.set(payload, { startedAt: performance.now() });
         // Browsers cannot set headers on a WebSocket, so the key may come in connection_init too.
         const fromInit = ctx.connectionParams?.partnerKey;
         const fromHeader = ctx.extra.request.headers[PARTNER_KEY_HEADER];
@@ -127,15 +154,31 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
       onOperation: (_ctx, _id, payload, args, result) => {
         const entry = toRegister.get(payload);
         if (entry) operations.register(entry);
-        const type = getOperationAST(args.document, args.operationName)?.operation ?? "unknown";
+        const operation = getOperationAST(args.document, args.operationName);
+        const type = operation?.operation ?? "unknown";
         deps.metrics.operations.inc({ type, transport: "ws" });
+        const context = args.contextValue as Context;
+        context.report.type = type;
+        context.report.name = operation?.name?.value;
+        const state = running.get(payload);
+        if (state) state.context = context;
         return result;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
+      onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors?.length) return result;
-        return { ...result, errors: result.errors.map((e) => deps.formatError(e.toJSON ? e.toJSON() : e, e)) } as unknown as typeof result;
+        return { ...result, errors: format(result.errors, args.contextValue as Context) } as unknown as typeof result;
       },
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => deps.formatError(e.toJSON ? e.toJSON() : e, e)) as never,
+      onError: (ctx, _id, payload, errors) => {
+        const context = running.get(payload)?.context;
+        const requestId = context?.requestId ?? randomUUID();
+        const formatted = format(errors, context, requestId);
+        // Refused before it ran (limits, persisted queries, validation): graphql-ws completes nothing, so it ends here.
+        if (!context) ended(ctx, payload, "error", { requestId, errors: formatted });
+        return formatted as never;
+      },
+      onComplete: (ctx, _id, payload) => {
+        if (running.has(payload)) ended(ctx, payload, "complete");
+      },
       onClose: (ctx) => ctx.extra.live?.stop(),
     },
     wss,

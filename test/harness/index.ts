@@ -5,11 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
+import type { Logger } from "pino";
 import { createClient, type Client } from "graphql-ws";
 import { afterAll, beforeAll, inject } from "vitest";
 import WebSocket from "ws";
 import { startApp, type App } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
+import { loadConfig, type LogLevel } from "../../src/config.ts";
+import { createLogger } from "../../src/server/logger.ts";
 import { ADMIN_DATABASE_URL, REDIS_URL, databaseUrl } from "./env.ts";
 
 export { REDIS_URL };
@@ -59,6 +61,8 @@ export interface TestServerOptions {
   /** Shared by instances that must accept each other's tokens. */
   dataDir: string;
   env?: Record<string, string>;
+  /** The server's logger (default: silent); a test reading log lines passes one (see captureLog). */
+  log?: Logger;
 }
 
 /** Starts the real server on 127.0.0.1, port 0. */
@@ -80,7 +84,7 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
     ...(options.redisPrefix ? { REDIS_URL, REDIS_PREFIX: options.redisPrefix } : {}),
     ...options.env,
   });
-  const app = await startApp(config);
+  const app = await startApp(config, options.log);
   const key = options.redisPrefix ?? "";
   let set = running.get(key);
   if (!set) running.set(key, (set = new Set()));
@@ -91,6 +95,39 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
     return stop();
   };
   return app;
+}
+
+/**
+ * A real pino logger (the server's redaction included) whose JSON lines are kept in `lines`;
+ * `waitFor` resolves with the first line matching, now or within `ms`.
+ */
+export function captureLog(level = "info") {
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const raw: string[] = [];
+  const stream = {
+    write(chunk: string) {
+      raw.push(chunk);
+      const line = JSON.parse(chunk) as Record<string, unknown>;
+      lines.push(line);
+      for (const w of [...waiters]) if (w.match(line)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(line));
+    },
+  };
+  const log = createLogger(level as LogLevel, stream);
+  return {
+    log,
+    lines,
+    /** Everything written, as text (to check that no secret appears anywhere). */
+    text: () => raw.join(""),
+    waitFor(match: (line: Record<string, unknown>) => boolean, ms = 5_000): Promise<Record<string, unknown>> {
+      const found = lines.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line within ${ms} ms`)), ms);
+        waiters.push({ match, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      });
+    },
+  };
 }
 
 export function tempDir(prefix = "cartwheel-test-"): { path: string; remove(): void } {

@@ -25,6 +25,15 @@ describe("config", () => {
     expect(() => loadConfig({ OUTBOX_RELAY_GRACE: "10ms" })).toThrow(/OUTBOX_RELAY_GRACE must be at least 50ms/);
   });
 
+  it("metrics: on the API port without a token by default; METRICS_PORT and METRICS_TOKEN checked", () => {
+    expect(loadConfig({}).metrics).toEqual({ port: undefined, token: undefined });
+    expect(loadConfig({ METRICS_PORT: "9464", METRICS_TOKEN: "0123456789abcdef" }).metrics).toEqual({ port: 9464, token: "0123456789abcdef" });
+    expect(() => loadConfig({ METRICS_PORT: "http" })).toThrow(/METRICS_PORT must be an integer/);
+    expect(() => loadConfig({ METRICS_PORT: "70000" })).toThrow(/METRICS_PORT must be an integer/);
+    expect(() => loadConfig({ PORT: "4000", METRICS_PORT: "4000" })).toThrow(/METRICS_PORT must differ from PORT/);
+    expect(() => loadConfig({ METRICS_TOKEN: "short" })).toThrow(/METRICS_TOKEN must be at least 16 characters/);
+  });
+
   it("names every bad variable at once", () => {
     let error: unknown;
     try {

@@ -8,7 +8,7 @@ afterEach(() => void vi.useRealTimers());
 
 function cache(options: Partial<ResponseCacheOptions> = {}) {
   let position = 10;
-  const c = new ResponseCache({ prefix: "t:", namespace: "n", position: () => position, metrics: createMetrics(() => 0), log: createLogger("silent"), ...options });
+  const c = new ResponseCache({ prefix: "t:", namespace: "n", position: () => position, metrics: createMetrics(), log: createLogger("silent"), ...options });
   return { c, advance: (to: number) => (position = to) };
 }
 

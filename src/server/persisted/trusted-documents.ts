@@ -95,6 +95,14 @@ export class TrustedDocuments {
     return this.partners.size;
   }
 
+  /** The operation names of every manifest in use (the partners', and the app's in trusted-documents mode). */
+  operationNames(): Set<string> {
+    const names = new Set<string>();
+    const manifests = [...[...this.partners.values()].map((p) => p.manifest), ...(this.appManifest ? [this.appManifest] : [])];
+    for (const manifest of manifests) for (const entry of manifest.values()) names.add(entry.operationName);
+    return names;
+  }
+
   /**
    * Decides one request. `partnerKey` is the key the caller presented (undefined: none); an
    * unknown key is refused as UNAUTHENTICATED, never treated as no key. `isStaff` is asked only

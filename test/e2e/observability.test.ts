@@ -1,0 +1,269 @@
+// What an on-call engineer reads: one log line per HTTP request and per WebSocket operation, a
+// request id that ties a client's masked 500 to the log line of its error, and /metrics with
+// latency, errors, events, Redis, the pool and live subscriptions; /metrics behind a token or on
+// a port of its own. On the real server, PostgreSQL (behind a proxy that the test cuts) and Redis.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app.ts";
+import { MAX_REQUEST_ID_LENGTH } from "../../src/server/request-log.ts";
+import { ADMIN_DATABASE_URL } from "../harness/env.ts";
+import { startProxy, type TcpProxy } from "../harness/proxy.ts";
+import { DEMO, captureLog, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
+
+const METRICS_TOKEN = "scrape-token-0123456789abcdef";
+const state = {} as {
+  app: App;
+  logs: ReturnType<typeof captureLog>;
+  proxy: TcpProxy;
+  databaseUrl: string;
+  dataDir: string;
+  drop(): Promise<void>;
+  removeDir(): void;
+  others: App[];
+};
+
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  const dir = tempDir();
+  const target = new URL(ADMIN_DATABASE_URL);
+  state.proxy = await startProxy(Number(target.port || 5432), target.hostname);
+  const url = new URL(db.url);
+  url.hostname = "127.0.0.1";
+  url.port = String(state.proxy.port);
+  Object.assign(state, { databaseUrl: url.toString(), dataDir: dir.path, drop: db.drop, removeDir: dir.remove, others: [] });
+  state.logs = captureLog("info");
+  state.app = await startTestServer({
+    databaseUrl: state.databaseUrl,
+    dataDir: dir.path,
+    redisPrefix: uniquePrefix(),
+    log: state.logs.log,
+    // The cut below must fail fast, not wait out the pool's 5 s.
+    env: { DATABASE_POOL_TIMEOUT: "1s", RESPONSE_CACHE: "false", METRICS_TOKEN },
+  });
+});
+afterAll(async () => {
+  state.proxy?.restore();
+  await Promise.all([state.app, ...(state.others ?? [])].filter(Boolean).map((app) => app.stop()));
+  await state.proxy?.close();
+  await state.drop?.();
+  state.removeDir?.();
+});
+
+async function post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(state.app.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+}
+
+async function scrape(app: App = state.app): Promise<string> {
+  const res = await fetch(`${new URL(app.url).origin}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The value of the sample `series` (name and exact labels as printed), NaN when absent. */
+function sample(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? NaN : Number(line.slice(series.length + 1));
+}
+
+const isRequestLine = (requestId: string) => (line: Record<string, unknown>) => line.msg === "request" && line.requestId === requestId;
+
+describe("request ids", () => {
+  it("are taken from x-request-id when it is a short token, made otherwise, and on every answer", async () => {
+    const given = `lb-${randomUUID()}`;
+    const taken = await post({ query: "{ categories { id } }" }, { "x-request-id": given });
+    expect(taken.headers.get("x-request-id")).toBe(given);
+
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const made = await post({ query: "{ categories { id } }" });
+    expect(made.headers.get("x-request-id")).toMatch(uuid);
+    const tooLong = await post({ query: "{ categories { id } }" }, { "x-request-id": "a".repeat(MAX_REQUEST_ID_LENGTH + 1) });
+    expect(tooLong.headers.get("x-request-id")).toMatch(uuid);
+    // Something that could forge a log line or a header is never echoed.
+    const odd = await post({ query: "{ categories { id } }" }, { "x-request-id": 'x" injected {}' });
+    expect(odd.headers.get("x-request-id")).toMatch(uuid);
+    expect((await post({ query: "{ categories { id } }" }, { "x-request-id": "a".repeat(MAX_REQUEST_ID_LENGTH) })).headers.get("x-request-id")).toBe("a".repeat(MAX_REQUEST_ID_LENGTH));
+
+    const origin = new URL(state.app.url).origin;
+    for (const path of ["/health/live", "/health/ready", "/nowhere", "/.well-known/jwks.json"]) {
+      const res = await fetch(`${origin}${path}`, { headers: { "x-request-id": `probe-${path.length}` } });
+      expect(res.headers.get("x-request-id"), path).toBe(`probe-${path.length}`);
+    }
+  });
+
+  it("a masked INTERNAL_SERVER_ERROR carries the request id of its response header and of the log line of its error", async () => {
+    const requestId = `outage-${randomUUID()}`;
+    state.proxy.cut();
+    let res: Response;
+    try {
+      res = await post({ query: "query Catalog { products(first: 5) { edges { node { id name } } } }" }, { "x-request-id": requestId });
+    } finally {
+      state.proxy.restore();
+    }
+    const body = (await res.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+    expect(res.headers.get("x-request-id")).toBe(requestId);
+    expect(body.errors.length).toBeGreaterThan(0);
+    for (const error of body.errors) {
+      expect(error.extensions.code).toBe("INTERNAL_SERVER_ERROR");
+      expect(error.extensions.requestId).toBe(requestId);
+      // Masked: nothing of the driver's message, no stack.
+      expect(error.message).toBe("Internal server error");
+      expect(JSON.stringify(error)).not.toMatch(/ECONN|connect|stack|terminat/i);
+    }
+    const unexpected = await state.logs.waitFor((line) => line.msg === "unexpected error" && line.requestId === requestId);
+    expect(unexpected.level).toBe(50);
+    expect(JSON.stringify(unexpected.err)).toMatch(/\w/);
+    const access = await state.logs.waitFor(isRequestLine(requestId));
+    expect(access).toMatchObject({ route: "/graphql", operation: { type: "query", name: "Catalog" }, errors: expect.arrayContaining(["INTERNAL_SERVER_ERROR"]) });
+    // Logged once, not once per hook that saw it.
+    expect(state.logs.lines.filter((line) => line.msg === "unexpected error" && line.requestId === requestId)).toHaveLength(1);
+  });
+
+  it("over the WebSocket too: the masked error's requestId is that of its operation's log line and of its error's", async () => {
+    const client = wsClient(state.app.wsUrl);
+    try {
+      // Connected (and acknowledged) before the database goes.
+      await nextWithin(client.iterate({ query: "{ categories { id } }" }));
+      state.proxy.cut();
+      let result: { errors?: readonly { message: string; extensions?: Record<string, unknown> }[] };
+      try {
+        result = (await nextWithin(client.iterate({ query: "query WsOutage { products(first: 5) { edges { node { id } } } }" }))) as typeof result;
+      } finally {
+        state.proxy.restore();
+      }
+      const [error] = result.errors ?? [];
+      expect(error?.extensions?.code).toBe("INTERNAL_SERVER_ERROR");
+      const requestId = error?.extensions?.requestId;
+      expect(typeof requestId).toBe("string");
+      await state.logs.waitFor((line) => line.msg === "unexpected error" && line.requestId === requestId);
+      const line = await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "WsOutage");
+      expect(line).toMatchObject({ requestId, outcome: "error", errors: ["INTERNAL_SERVER_ERROR"] });
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe("access log", () => {
+  it("one line per HTTP request: id, operation, duration, status, codes, user and address; never a password or token", async () => {
+    const password = DEMO.customer.password;
+    const logInId = `login-${randomUUID()}`;
+    const loggedIn = (await (
+      await post({ query: "mutation LogIn($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken user { id } } }", variables: { e: DEMO.customer.email, p: password } }, { "x-request-id": logInId })
+    ).json()) as { data: { logIn: { accessToken: string; refreshToken: string; user: { id: string } } } };
+    const { accessToken, refreshToken } = loggedIn.data.logIn;
+    const line = await state.logs.waitFor(isRequestLine(logInId));
+    expect(line).toMatchObject({ level: 30, method: "POST", route: "/graphql", status: 200, operation: { type: "mutation", name: "LogIn" }, clientAddress: "127.0.0.1" });
+    expect(typeof line.durationMs).toBe("number");
+    expect(line.errors).toBeUndefined();
+
+    const meId = `me-${randomUUID()}`;
+    await post({ query: "query Me { me { id } }" }, { authorization: `Bearer ${accessToken}`, "x-request-id": meId });
+    const me = await state.logs.waitFor(isRequestLine(meId));
+    expect(me.userId).toBeTruthy();
+    expect(me.operation).toEqual({ type: "query", name: "Me" });
+
+    const refusedId = `bad-${randomUUID()}`;
+    await post({ query: "{ products(first: 5) { edges { node { nope } } } }" }, { "x-request-id": refusedId });
+    expect((await state.logs.waitFor(isRequestLine(refusedId))).errors).toEqual(["BAD_USER_INPUT"]);
+
+    const text = state.logs.text();
+    for (const secret of [password, accessToken, refreshToken]) expect(text).not.toContain(secret);
+  });
+
+  it("one line per WebSocket operation when it ends, with its outcome and codes", async () => {
+    const [product] = await someProducts(state.app.url, 1);
+    const client = wsClient(state.app.wsUrl);
+    try {
+      const query = client.iterate({ query: "query WsCategories { categories { id } }" });
+      await nextWithin(query);
+      const done = await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "WsCategories");
+      expect(done).toMatchObject({ transport: "ws", outcome: "complete", operation: { type: "query" }, clientAddress: "127.0.0.1" });
+      expect(typeof done.requestId).toBe("string");
+
+      const refused = client.iterate({ query: "subscription Refused { stockChanged(productIds: []) { nope } }" });
+      await expect(nextWithin(refused)).rejects.toBeTruthy();
+      const failed = await state.logs.waitFor((line) => line.msg === "operation" && line.outcome === "error" && String(line.errors) !== "INTERNAL_SERVER_ERROR");
+      expect(failed).toMatchObject({ transport: "ws", errors: ["BAD_USER_INPUT"], operation: { type: null, name: null } });
+
+      // A subscription is counted live by field while it runs, and its line comes when it ends.
+      const before = await scrape();
+      expect(sample(before, 'cartwheel_subscriptions{field="stockChanged"}') || 0).toBe(0);
+      const live = client.iterate({ query: `subscription LiveStock { stockChanged(productIds: ["${product!.id}"]) { stock } }` });
+      const first = live.next();
+      await waitForMetric('cartwheel_subscriptions{field="stockChanged"}', (v) => v === 1);
+      await live.return?.();
+      void first.catch(() => {});
+      await waitForMetric('cartwheel_subscriptions{field="stockChanged"}', (v) => !(v > 0));
+      expect(await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "LiveStock")).toMatchObject({
+        operation: { type: "subscription" },
+        outcome: "complete",
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+/** Scrapes until `series` satisfies `ok` (bounded). */
+async function waitForMetric(series: string, ok: (value: number) => boolean, ms = 5_000): Promise<number> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = sample(await scrape(), series);
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${series} stayed ${value} for ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("/metrics", () => {
+  it("latency by operation (manifest names only), errors by code, events published, Redis, the pool", async () => {
+    const before = await scrape();
+    const known = 'cartwheel_graphql_operation_duration_seconds_count{type="query",name="Categories",transport="http"}';
+    const other = 'cartwheel_graphql_operation_duration_seconds_count{type="query",name="(other)",transport="http"}';
+    const badInput = 'cartwheel_graphql_errors_total{code="BAD_USER_INPUT",transport="http"}';
+    await post({ query: "query Categories { categories { id } }" });
+    await post({ query: `query Made${randomUUID().replace(/-/g, "")} { categories { id } }` });
+    await post({ query: "{ nope }" });
+    const staff = await logIn(state.app.url, DEMO.staff);
+    const [product] = await someProducts(state.app.url, 1);
+    const published = sample(before, "cartwheel_events_published_total");
+    const adjusted = await gql(state.app.url, "mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { id } }", { id: product!.id }, staff);
+    expect(adjusted.errors).toBeUndefined();
+
+    const after = await scrape();
+    expect(sample(after, known) - (sample(before, known) || 0)).toBe(1);
+    expect(sample(after, other) - (sample(before, other) || 0)).toBe(1);
+    // The made-up name is no label of its own: callers cannot grow /metrics.
+    expect(after).not.toMatch(/name="Made/);
+    expect(sample(after, badInput) - (sample(before, badInput) || 0)).toBe(1);
+    expect(after).toMatch(/cartwheel_graphql_operation_duration_seconds_bucket\{le="0.005",type="query",name="Categories",transport="http"\}/);
+    await waitForMetric("cartwheel_events_published_total", (v) => v >= published + 1);
+    expect(sample(after, 'cartwheel_redis_connection_up{connection="publisher"}')).toBe(1);
+    expect(sample(after, 'cartwheel_redis_connection_up{connection="subscriber"}')).toBe(1);
+    expect(sample(after, 'cartwheel_redis_connection_up{connection="cache"}')).toBe(1);
+    expect(sample(after, 'cartwheel_db_pool_connections{state="max"}')).toBe(10);
+    expect(sample(after, 'cartwheel_db_pool_connections{state="in_use"}')).toBeGreaterThanOrEqual(0);
+    expect(sample(after, "cartwheel_db_pool_waiting")).toBe(0);
+    expect(sample(after, "cartwheel_outbox_lag_events")).toBeGreaterThanOrEqual(0);
+    expect(after).toMatch(/^cartwheel_outbox_lag_seconds /m);
+  });
+
+  it("asks for METRICS_TOKEN when it is set", async () => {
+    const url = `${new URL(state.app.url).origin}/metrics`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: "Bearer not-the-token-at-all" } })).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
+  });
+
+  it("moves to its own port with METRICS_PORT: the API port answers 404 there", async () => {
+    const app = await startTestServer({ databaseUrl: state.databaseUrl, dataDir: state.dataDir, env: { METRICS_PORT: "0" } });
+    state.others.push(app);
+    expect(app.metricsPort).toBeGreaterThan(0);
+    expect(app.metricsPort).not.toBe(app.port);
+    expect((await fetch(`${new URL(app.url).origin}/metrics`)).status).toBe(404);
+    const own = await fetch(`http://127.0.0.1:${app.metricsPort}/metrics`);
+    expect(own.status).toBe(200);
+    expect(await own.text()).toMatch(/^cartwheel_sql_statements_total /m);
+    expect((await fetch(`http://127.0.0.1:${app.metricsPort}/graphql`)).status).toBe(404);
+  });
+});

@@ -55,7 +55,10 @@ export class ResponseCacheFastPath {
     // A text with its hash registers it in the APQ store: Apollo has to see that one.
     if (query !== undefined && hash !== undefined) return false;
     const queryHash = query !== undefined ? sha256Hex(query) : this.apq ? hash : undefined;
-    if (queryHash === undefined) return false;
+    // Only documents Apollo's layer found cacheable here: a mutation, or a query that is not
+    // public, costs no lookup (and is no miss). A document's first request goes to Apollo,
+    // whose layer finds entries other instances stored.
+    if (queryHash === undefined || !this.cache.isKnownCacheable(queryHash)) return false;
     const contentType = this.contentType(req.headers.accept);
     if (!contentType) return false;
     const key = this.cache.key(queryHash, params.operationName, params.variables, request.partnerId !== undefined ? "partner" : "public");

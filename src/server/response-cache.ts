@@ -1,6 +1,7 @@
 import { printSchema, type GraphQLSchema } from "graphql";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { BoundedCache } from "../lib/bounded-cache.ts";
 import { sha256Hex } from "../lib/hash.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -69,6 +70,7 @@ export class ResponseCache {
   private lastChange: number;
   private readonly store: Store;
   private readonly maxBytes: number;
+  private readonly cacheable = new BoundedCache<true>(2_000, 64);
 
   constructor(private readonly options: ResponseCacheOptions) {
     // Changes before this instance started are unknown to it: entries stored before then are refused.
@@ -84,6 +86,18 @@ export class ResponseCache {
     if (position <= this.lastChange) return;
     this.lastChange = position;
     this.options.metrics.responseCache.invalidations.inc();
+  }
+
+  /**
+   * Documents (by queryHash) that Apollo's layer found cacheable on this instance: only those are
+   * looked up before Apollo, so mutations and private queries cost no lookup and count no miss.
+   */
+  noteCacheable(queryHash: string): void {
+    if (!this.cacheable.get(queryHash)) this.cacheable.set(queryHash, true);
+  }
+
+  isKnownCacheable(queryHash: string): boolean {
+    return this.cacheable.get(queryHash) === true;
   }
 
   /** Where this instance is in the event stream now: read it before executing what will be stored. */

@@ -64,10 +64,14 @@ describe("across two instances sharing Redis", () => {
     expect(again.body).toEqual(first.body);
     expect(await hits(pair.b)).toBe(before.hits + 1);
     expect(await sql(pair.b)).toBe(before.sql);
-    const hitsOnA = await hits(pair.a);
+    // A has not seen the document: its first request finds B's entry after Apollo's checks
+    // (graphql layer), and from then on before them (http layer).
+    const hitsOnA = { http: await hits(pair.a), graphql: await hits(pair.a, "graphql") };
     const onA = await post(pair.a.url, LISTING, { first: 7 });
     expect(onA.body).toEqual(first.body);
-    expect(await hits(pair.a)).toBe(hitsOnA + 1);
+    expect(await hits(pair.a, "graphql")).toBe(hitsOnA.graphql + 1);
+    expect((await post(pair.a.url, LISTING, { first: 7 })).body).toEqual(first.body);
+    expect(await hits(pair.a)).toBe(hitsOnA.http + 1);
 
     const product = first.body.data.products.edges[0].node;
     const told = nextEvent(pair.b, "STOCK_CHANGED", keyOf(product.id, "Product")!);
@@ -264,6 +268,22 @@ describe("without Redis, switched off, and with Redis cut", () => {
     const later = await db.start({ redisPrefix: prefix });
     expect((await post(later.url, LISTING, { first: 6 })).body.data.products.edges[0].node.stock).toBe(product.stock + 4);
     expect(await metric(later, "cartwheel_response_cache_stale_total")).toBe(1);
+  });
+
+  it("only cacheable documents are looked up: anonymous mutations and private queries count no miss", async () => {
+    const app = await db.start();
+    const misses = () => metric(app, "cartwheel_response_cache_misses_total");
+    await post(app.url, LISTING, { first: 3 });
+    expect(await misses()).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      const wrong = await post(app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: DEMO.customer.email, p: `wrong-${i}` });
+      expect(wrong.body.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
+      expect((await post(app.url, `{ me { id } }`)).body.data).toEqual({ me: null });
+    }
+    expect(await misses()).toBe(1);
+    // A cacheable document's new variables are a miss, looked up before Apollo.
+    await post(app.url, LISTING, { first: 2 });
+    expect(await misses()).toBe(2);
   });
 
   it("RESPONSE_CACHE=false: every request executes, nothing is counted", async () => {

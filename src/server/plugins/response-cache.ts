@@ -27,6 +27,8 @@ export function responseCachePlugin(cache: ResponseCache, policies: CachePolicie
             cache.bypass("not_public");
             return null;
           }
+          // From now on the fast path looks this document up before Apollo.
+          cache.noteCacheable(queryHash);
           if (contextValue.viewer && hasRole(contextValue.viewer.role, "STAFF")) {
             cache.bypass("staff");
             return null;

@@ -130,32 +130,74 @@ export async function startRedisCluster(masters = 3): Promise<RedisTopology> {
   }
 }
 
+/** A Sentinel set: a master, its replica, one Sentinel (quorum 1) that fails over within about 2 s. */
+export interface RedisSentinelSet extends RedisTopology {
+  /** ports[0] is the first master, ports[1] its replica. */
+  sentinelPort: number;
+  /** SIGKILLs the redis-server on `port`, as a crash would. */
+  kill(port: number): Promise<void>;
+  /** Resolves once the Sentinel names the master at `port` (rejects after `ms`). */
+  masterIs(port: number, ms?: number): Promise<void>;
+}
+
 /**
- * A master redis-server watched by one Sentinel (quorum 1) under `masterName`, resolved once the
- * Sentinel names it as master. The URL is `redis+sentinel://` naming the Sentinel only.
+ * A master redis-server and its replica watched by one Sentinel under `masterName`, resolved once
+ * the Sentinel names the master and the replica has synced. The URL is `redis+sentinel://`
+ * naming the Sentinel only: the client learns the master from it.
  */
-export async function startRedisSentinel(masterName = "cartwheel"): Promise<RedisTopology & { sentinelPort: number }> {
+export async function startRedisSentinel(masterName = "cartwheel"): Promise<RedisSentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), "cartwheel-redis-sentinel-"));
   const children: ChildProcess[] = [];
+  const byPort = new Map<number, ChildProcess>();
   const stop = stopper(children, dir);
   try {
-    const [port, sentinelPort] = [await freePort(), await freePort()];
-    await startServer(["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], children);
+    const [port, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
+    const node = (p: number, extra: string[] = []) => ["--port", String(p), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", `dump-${p}.rdb`, "--save", "", "--appendonly", "no", ...extra];
+    byPort.set(port, await startServer(node(port), children));
+    byPort.set(replicaPort, await startServer(node(replicaPort, ["--replicaof", "127.0.0.1", String(port)]), children));
+    const replica = new Redis({ port: replicaPort, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 });
+    replica.on("error", () => {});
+    try {
+      await until("the replica did not sync", async () => /master_link_status:up/.test(await replica.info("replication")), 15_000);
+    } finally {
+      replica.disconnect();
+    }
     // A Sentinel rewrites its configuration file: it must be its own, writable.
     const conf = join(dir, "sentinel.conf");
-    writeFileSync(conf, `port ${sentinelPort}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor ${masterName} 127.0.0.1 ${port} 1\n`);
+    writeFileSync(
+      conf,
+      [
+        `port ${sentinelPort}`,
+        "bind 127.0.0.1",
+        `dir ${dir}`,
+        `sentinel monitor ${masterName} 127.0.0.1 ${port} 1`,
+        `sentinel down-after-milliseconds ${masterName} 1000`,
+        `sentinel failover-timeout ${masterName} 5000`,
+        "",
+      ].join("\n"),
+    );
     await startServer([conf, "--sentinel"], children);
-    const sentinel = new Redis({ port: sentinelPort, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 });
-    sentinel.on("error", () => {});
-    try {
-      await until(`the sentinel named no master ${masterName}`, async () => {
-        const address = (await sentinel.call("SENTINEL", "get-master-addr-by-name", masterName)) as string[] | null;
-        return address?.[1] === String(port);
-      }, 10_000);
-    } finally {
-      sentinel.disconnect();
-    }
-    return { url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`, ports: [port], sentinelPort, stop };
+    const masterIs = async (expected: number, ms = 15_000) => {
+      const sentinel = new Redis({ port: sentinelPort, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 });
+      sentinel.on("error", () => {});
+      try {
+        await until(`the sentinel did not name 127.0.0.1:${expected} master of ${masterName}`, async () => {
+          const address = (await sentinel.call("SENTINEL", "get-master-addr-by-name", masterName)) as string[] | null;
+          return address?.[1] === String(expected);
+        }, ms);
+      } finally {
+        sentinel.disconnect();
+      }
+    };
+    await masterIs(port);
+    const kill = async (p: number) => {
+      const child = byPort.get(p);
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGKILL");
+      await exited;
+    };
+    return { url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`, ports: [port, replicaPort], sentinelPort, stop, kill, masterIs };
   } catch (error) {
     await stop();
     throw error;

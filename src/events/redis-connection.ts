@@ -61,6 +61,10 @@ export function createRedisClient(target: RedisTarget, options: ConnectionOption
       // one ioredis gives it, which only holds a command while that node's connection is made.
       return new Cluster(target.nodes, {
         enableOfflineQueue: options.offlineQueue,
+        // Without a queue, nothing waits for a node either: by default a command (a MULTI too,
+        // which commandTimeout does not bound) meeting a closed node connection or CLUSTERDOWN is
+        // retried every 100 ms up to 16 times, 1.7 s per log-in check while a node is dead.
+        ...(!options.offlineQueue && { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 }),
         redisOptions: { ...perConnection, username: target.username, password: target.password, ...(target.tls && { tls: {} }) },
       });
     default: {

@@ -110,7 +110,7 @@ async function eventFromAReachesB(): Promise<void> {
 
 /** An APQ registered on A runs by hash on B. */
 async function apqFromAOnB(): Promise<void> {
-  const query = `query SentinelApq { products(first: 1) { totalCount } } # ${randomUUID()}`;
+  const query = `query SentinelApq { me { id } } # ${randomUUID()}`;
   const persisted = { persistedQuery: { version: 1, sha256Hash: sha256(query) } };
   expect((await post(state.b.url, { extensions: persisted })).errors?.[0]?.extensions.code).toBe("PERSISTED_QUERY_NOT_FOUND");
   expect((await post(state.a.url, { query, extensions: persisted })).errors).toBeUndefined();

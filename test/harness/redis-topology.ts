@@ -16,6 +16,8 @@ export interface RedisTopology {
   ports: number[];
   /** Kills every process it started and removes its directory; safe to call twice, never rejects. */
   stop(): Promise<void>;
+  /** SIGKILLs the redis-server on `port`, as a crash would. */
+  kill(port: number): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -53,6 +55,16 @@ async function startServer(args: string[], children: ChildProcess[], ms = 15_000
   // Its log is read no further, but the pipe must not fill up.
   child.stdout!.resume();
   return child;
+}
+
+function killer(byPort: Map<number, ChildProcess>): (port: number) => Promise<void> {
+  return async (port) => {
+    const child = byPort.get(port);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+  };
 }
 
 function stopper(children: ChildProcess[], dir: string): () => Promise<void> {
@@ -99,17 +111,19 @@ async function run(command: string, args: string[], ms = 30_000): Promise<string
 export async function startRedisCluster(masters = 3): Promise<RedisTopology> {
   const dir = mkdtempSync(join(tmpdir(), "cartwheel-redis-cluster-"));
   const children: ChildProcess[] = [];
+  const byPort = new Map<number, ChildProcess>();
   const stop = stopper(children, dir);
   try {
     const ports: number[] = [];
     for (let i = 0; i < masters; i++) {
       const [port, busPort] = [await freePort(), await freePort()];
       ports.push(port);
-      await startServer(
-        ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-port", String(busPort),
+      const child = await startServer(
+        ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-node-timeout", "2000",
          "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--dir", dir, "--save", "", "--appendonly", "no"],
         children,
       );
+      byPort.set(port, child);
     }
     await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"]);
     await Promise.all(
@@ -123,7 +137,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisTopology> {
         }
       }),
     );
-    return { url: `redis+cluster://127.0.0.1:${ports[0]}`, ports, stop };
+    return { url: `redis+cluster://127.0.0.1:${ports[0]}`, ports, stop, kill: killer(byPort) };
   } catch (error) {
     await stop();
     throw error;
@@ -134,8 +148,6 @@ export async function startRedisCluster(masters = 3): Promise<RedisTopology> {
 export interface RedisSentinelSet extends RedisTopology {
   /** ports[0] is the first master, ports[1] its replica. */
   sentinelPort: number;
-  /** SIGKILLs the redis-server on `port`, as a crash would. */
-  kill(port: number): Promise<void>;
   /** Resolves once the Sentinel names the master at `port` (rejects after `ms`). */
   masterIs(port: number, ms?: number): Promise<void>;
 }
@@ -190,14 +202,7 @@ export async function startRedisSentinel(masterName = "cartwheel"): Promise<Redi
       }
     };
     await masterIs(port);
-    const kill = async (p: number) => {
-      const child = byPort.get(p);
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, "exit");
-      child.kill("SIGKILL");
-      await exited;
-    };
-    return { url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`, ports: [port, replicaPort], sentinelPort, stop, kill, masterIs };
+    return { url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`, ports: [port, replicaPort], sentinelPort, stop, kill: killer(byPort), masterIs };
   } catch (error) {
     await stop();
     throw error;

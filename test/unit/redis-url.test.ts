@@ -107,7 +107,18 @@ describe("createRedisClient", () => {
       expect(client).toBeInstanceOf(Cluster);
       const cluster = client as Cluster;
       expect(cluster.options.enableOfflineQueue).toBe(false);
+      // Nothing waits for a node either (e2e: a dead node's slots fail at once, not after 1.7 s).
+      expect(cluster.options).toMatchObject({ retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 });
       expect(cluster.options.redisOptions).toMatchObject({ password: "pw", commandTimeout: 150, maxRetriesPerRequest: 1, connectionName: "cartwheel:test" });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("a queueing Cluster client (the subscriber) keeps ioredis's retries through a failover", () => {
+    const client = createRedisClient(parseRedisUrl("redis+cluster://127.0.0.1:1").target!, { name: "s", offlineQueue: true, maxRetriesPerRequest: null });
+    try {
+      expect((client as Cluster).options).toMatchObject({ enableOfflineQueue: true, retryDelayOnFailover: 100, retryDelayOnClusterDown: 100 });
     } finally {
       client.disconnect();
     }

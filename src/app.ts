@@ -10,14 +10,14 @@ import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
 import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
-import { EventBus, whenReady } from "./events/bus.ts";
+import { EventBus } from "./events/bus.ts";
+import { createRedisClient, whenReady, type RedisClient } from "./events/redis-connection.ts";
 import { OutboxStore, decodeCursor } from "./events/outbox.ts";
 import { setTransactionHooks } from "./db/transaction.ts";
 import { createContext, type Context } from "./graphql/context.ts";
 import { formatError, unauthenticated } from "./graphql/errors.ts";
 import { createSchema } from "./graphql/schema.ts";
 import { OperationLimits } from "./graphql/limits.ts";
-import { Redis } from "ioredis";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { hasRole, sharedViewer } from "./auth/roles.ts";
 import { SHARED_SUBSCRIPTIONS, createServices } from "./modules/index.ts";
@@ -87,8 +87,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     poolTimeoutMs: config.databasePool.timeoutMs,
     preparedStatements: config.databasePool.preparedStatements,
   });
-  const bus = config.redisUrl ? EventBus.redis(config.redisUrl, config.redisPrefix, log) : EventBus.inProcess(log);
-  let redis: Redis | undefined;
+  const bus = config.redis ? EventBus.redis(config.redis, config.redisPrefix, log) : EventBus.inProcess(log);
+  let redis: RedisClient | undefined;
   let metricsServer: Server | undefined;
   try {
     await waitForDatabase(() => db.ping(), config.databaseUrl, config.databaseConnectTimeoutMs, log);
@@ -102,7 +102,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     // Never queues while Redis is away: the limiter falls back to memory and the APQ store misses at once.
     // A Redis that is connected but does not answer is given REDIS_COMMAND_TIMEOUT_MS, then the
     // limiter counts in memory and the APQ store misses.
-    redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: REDIS_COMMAND_TIMEOUT_MS }) : undefined;
+    redis = config.redis ? createRedisClient(config.redis, { name: "cartwheel:commands", offlineQueue: false, maxRetriesPerRequest: 1, commandTimeoutMs: REDIS_COMMAND_TIMEOUT_MS }) : undefined;
     redis?.on("error", (error: Error) => log.warn({ err: error.message }, "redis (login limits, APQ cache) connection error"));
     // A fresh instance counts log-ins in Redis and publishes from its first request on, unless
     // Redis is away (then it serves anyway; readiness says so).

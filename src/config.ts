@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { parseDurationMs, parseDurationSeconds } from "./lib/duration.ts";
+import { parseRedisUrl, type RedisTarget } from "./lib/redis-url.ts";
 import type { OperationLimitsConfig } from "./graphql/limits.ts";
 import type { ExecutorKind } from "./server/compiled-executor.ts";
 
@@ -16,8 +17,14 @@ export interface Config {
   host: string;
   /** PostgreSQL URL; undefined selects the embedded PGlite database under dataDir. */
   databaseUrl: string | undefined;
-  /** Redis URL; undefined selects in-process pub/sub (one instance only). */
+  /** REDIS_URL as given; undefined selects in-process pub/sub (one instance only). */
   redisUrl: string | undefined;
+  /**
+   * REDIS_URL parsed (lib/redis-url.ts): one server (`redis://`), a Sentinel-watched master
+   * (`redis+sentinel://s1:26379,s2:26379/<master>`) or a Cluster (`redis+cluster://n1:6379,n2:6379`);
+   * undefined without REDIS_URL.
+   */
+  redis: RedisTarget | undefined;
   /** Prefix of every Redis channel and key, so several deployments can share one Redis. */
   redisPrefix: string;
   dataDir: string;
@@ -152,7 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value;
   };
   const databaseUrl = url("DATABASE_URL", ["postgres:", "postgresql:"]);
-  const redisUrl = url("REDIS_URL", ["redis:", "rediss:"]);
+  const redisUrl = text("REDIS_URL");
+  const parsedRedis = redisUrl === undefined ? undefined : parseRedisUrl(redisUrl);
+  if (parsedRedis?.problem) problems.push(`REDIS_URL ${parsedRedis.problem}`);
 
   const logLevel = (text("LOG_LEVEL") ?? (nodeEnv === "test" ? "silent" : "info")) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}")`);
@@ -292,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: text("HOST") ?? (seedDemo ? "127.0.0.1" : "0.0.0.0"),
     databaseUrl,
     redisUrl,
+    redis: parsedRedis?.target,
     redisPrefix: text("REDIS_PREFIX") ?? "cartwheel:",
     dataDir: resolve(text("DATA_DIR") ?? ".data"),
     logLevel,

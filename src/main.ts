@@ -49,7 +49,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 log.info(
-  { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? "redis" : "in-process" },
+  { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? `redis (${config.redis?.kind})` : "in-process" },
   `Cartwheel listening on ${app.url}`,
 );
 

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { KeyError } from "./auth/keys.ts";
 import { ConfigError } from "./config.ts";
 import { DataDirLockedError } from "./db/data-dir-lock.ts";
+import { redisSecrets } from "./lib/redis-url.ts";
 
 /**
  * Exit codes of the process (sysexits.h where one fits), documented in README:
@@ -112,7 +113,7 @@ export function startupFailure(error: unknown, secrets: (string | undefined)[] =
 
 /** Passwords in the configured URLs and the signing key: never printed. */
 export function secretsOf(config: { databaseUrl?: string | undefined; redisUrl?: string | undefined; jwtPrivateKey?: string | undefined }): string[] {
-  const passwords = [config.databaseUrl, config.redisUrl].flatMap((url) => {
+  const passwords = [config.databaseUrl].flatMap((url) => {
     try {
       const raw = url ? new URL(url).password : "";
       return [raw, decodeURIComponent(raw)];
@@ -120,5 +121,5 @@ export function secretsOf(config: { databaseUrl?: string | undefined; redisUrl?:
       return [];
     }
   });
-  return [...passwords, config.jwtPrivateKey].filter((s): s is string => !!s);
+  return [...passwords, ...redisSecrets(config.redisUrl), config.jwtPrivateKey].filter((s): s is string => !!s);
 }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../events/redis-connection.ts";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 
 export interface LoginLimits {
@@ -32,7 +32,7 @@ export class LoginLimiter {
   private readonly address: RateLimiterAbstract;
   private readonly attempts: Record<"signUp" | "logIn", RateLimiterAbstract> | undefined;
 
-  constructor(limits: LoginLimits, store?: { redis: Redis; prefix: string }, attempts?: PasswordRateLimits) {
+  constructor(limits: LoginLimits, store?: { redis: RedisClient; prefix: string }, attempts?: PasswordRateLimits) {
     const make = (points: number, keyPrefix: string, duration = limits.windowSeconds) => {
       const memory = new RateLimiterMemory({ keyPrefix, points, duration });
       // While Redis is unreachable, counting goes on in this process rather than failing log-ins,

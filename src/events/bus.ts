@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { RedisPubSub } from "graphql-redis-subscriptions";
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Tx } from "../db/client.ts";
 import { AppError, badInput } from "../graphql/errors.ts";
 import { OutboxStore, PAGE, decodeCursor, encodeCursor, type Envelope } from "./outbox.ts";
 import type { Event, TopicName, TopicPayloads } from "./topics.ts";
+import type { RedisTarget } from "../lib/redis-url.ts";
+import { closeRedisClient, createRedisClient, whenReady, type RedisClient } from "./redis-connection.ts";
 
 const PUBLISH_TIMEOUT_MS = 1_000;
 const RESUBSCRIBE_DELAY_MS = 1_000;
@@ -51,27 +52,13 @@ export interface OutboxOptions {
   gapWaitMs?: number;
 }
 
-/** Resolves when `client` is ready, or after `ms` whatever its state. */
-export function whenReady(client: Redis, ms: number): Promise<void> {
-  if (client.status === "ready") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      client.off("ready", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    client.once("ready", done);
-  });
-}
-
 /**
  * graphql-redis-subscriptions rejects a promise nobody holds when a SUBSCRIBE fails (Redis away,
  * or the connection closed with the command still queued), which ends the process. This gives it
  * a client whose subscribe() never reports a failure: it retries until Redis accepts, and after
  * close() it simply never answers (the subscription is being torn down anyway).
  */
-function neverRejectingSubscriber(client: Redis, closed: () => boolean, log: Logger): Redis {
+function neverRejectingSubscriber(client: RedisClient, closed: () => boolean, log: Logger): RedisClient {
   const subscribe = client.subscribe.bind(client) as (channel: string) => Promise<unknown>;
   const attempt = (channel: string, callback: (error: Error | null) => void): void => {
     subscribe(channel).then(
@@ -93,8 +80,8 @@ function neverRejectingSubscriber(client: Redis, closed: () => boolean, log: Log
 }
 
 interface Transport {
-  publisher: Redis;
-  subscriber: Redis;
+  publisher: RedisClient;
+  subscriber: RedisClient;
   engine: RedisPubSub;
 }
 
@@ -172,13 +159,18 @@ export class EventBus {
 
   private writeOnly = false;
 
-  static redis(url: string, prefix: string, log: Logger): EventBus {
+  /**
+   * A bus over Redis pub/sub (any REDIS_URL form: events/redis-connection.ts). Plain PUBLISH, also
+   * in a Cluster, where it reaches every node: there is one channel per database, so sharded
+   * pub/sub (SPUBLISH) would put all of it on one shard anyway and gain nothing here.
+   */
+  static redis(target: RedisTarget, prefix: string, log: Logger): EventBus {
     // The publisher never queues while Redis is away: a mutation that committed answers at once
     // (the relay, or each instance's catch-up, delivers its events later) instead of waiting out reconnection.
-    const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: PUBLISH_TIMEOUT_MS });
+    const publisher = createRedisClient(target, { name: "cartwheel:publisher", offlineQueue: false, maxRetriesPerRequest: 1, commandTimeoutMs: PUBLISH_TIMEOUT_MS });
     // The subscriber queues SUBSCRIBE until Redis is back, however long that takes, and ioredis
-    // re-subscribes on reconnect.
-    const subscriber = new Redis(url, { enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // re-subscribes on reconnect (in a Cluster, on another node when its node is gone).
+    const subscriber = createRedisClient(target, { name: "cartwheel:subscriber", offlineQueue: true, maxRetriesPerRequest: null });
     for (const client of [publisher, subscriber]) {
       // ioredis reconnects by itself; readiness reports the outage meanwhile.
       client.on("error", (error: Error) => log.warn({ err: error.message }, "redis connection error"));
@@ -641,11 +633,6 @@ export class EventBus {
     if (this.leader) await this.store?.release(this.owner).catch(() => {});
     await this.reading?.catch(() => {});
     if (!this.transport) return;
-    await Promise.all(
-      [this.transport.publisher, this.transport.subscriber].map(async (client) => {
-        if (client.status !== "ready") return client.disconnect();
-        await client.quit().catch(() => client.disconnect());
-      }),
-    );
+    await Promise.all([this.transport.publisher, this.transport.subscriber].map(closeRedisClient));
   }
 }

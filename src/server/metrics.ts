@@ -161,7 +161,7 @@ export function createMetrics(sources: MetricSources = {}) {
     registers: [registry],
   });
   const bus = () => sources.bus?.() ?? NO_BUS;
-  const statusValues = ["ready", "connecting", "connect", "reconnecting", "close", "end", "wait"];
+  const statusValues = ["ready", "connecting", "connect", "reconnecting", "disconnecting", "close", "end", "wait"];
   new Gauge({
     name: "cartwheel_redis_connection_up",
     help: "1 while the Redis connection of this role (publisher, subscriber, cache) is ready, else 0; absent without REDIS_URL",

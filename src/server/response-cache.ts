@@ -1,5 +1,5 @@
 import { printSchema, type GraphQLSchema } from "graphql";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../events/redis-connection.ts";
 import type { Logger } from "pino";
 import { BoundedCache } from "../lib/bounded-cache.ts";
 import { sha256Hex } from "../lib/hash.ts";
@@ -23,7 +23,7 @@ export interface CachedResponse {
 
 export interface ResponseCacheOptions {
   /** Entries go to Redis when given (shared by every instance), to a bounded map in memory otherwise. */
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   /** REDIS_PREFIX: keys are `<prefix>rc:<namespace>:<sha256>`. */
   prefix: string;
   /**
@@ -224,7 +224,7 @@ class MemoryStore implements Store {
 
 class RedisStore implements Store {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}

@@ -150,6 +150,15 @@ describe("other start-up failures", () => {
     expect(line).toMatch(/^Invalid configuration: PORT must be .*; SHUTDOWN_DELAY must be /);
   });
 
+  it("a REDIS_URL of the Sentinel or Cluster form that is wrong: one line saying what is wrong, without its passwords, exit 78", async () => {
+    const cluster = await run({ REDIS_URL: "redis+cluster://:cluster-s3cret@n1:7000,n2:7001/2" });
+    expect(cluster.code).toBe(78);
+    expect(expectOneLine(cluster, ["cluster-s3cret"])).toMatch(/^Invalid configuration: REDIS_URL redis\+cluster:\/\/ names no master or database/);
+    const sentinel = await run({ REDIS_URL: "redis+sentinel://:node-s3cret@s1:26379?sentinel_password=sentinel-s3cret" });
+    expect(sentinel.code).toBe(78);
+    expect(expectOneLine(sentinel, ["node-s3cret", "sentinel-s3cret"])).toMatch(/^Invalid configuration: REDIS_URL redis\+sentinel:\/\/ needs the master's name/);
+  });
+
   it("anything else (here a missing PARTNERS_FILE): one line, exit 70", async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());

@@ -1,5 +1,5 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from "@apollo/utils.keyvaluecache";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../events/redis-connection.ts";
 import type { Logger } from "pino";
 
 /**
@@ -9,7 +9,7 @@ import type { Logger } from "pino";
  */
 export class RedisKeyValueCache implements KeyValueCache<string> {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly log: Logger,
   ) {}

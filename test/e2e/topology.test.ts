@@ -179,6 +179,21 @@ describe("two instances behind HAProxy", () => {
   }, 60_000);
 
   it("restarts both instances one after the other under steady load without a failed request", async () => {
+    // A subscriber through the balancer for the whole restart: each instance it is on closes it
+    // with 1001 as it drains, and graphql-ws reconnects (through the balancer, to a live one).
+    const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
+    const productId = (await post(PRODUCTS)).body.data.products.edges[2].node.id as string;
+    const closes: number[] = [];
+    const live = createClient({
+      url: `${lb.origin.replace("http", "ws")}/graphql`,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 10,
+      retryWait: () => new Promise((r) => setTimeout(r, 200)), // the client's backoff, not the test's wait
+      on: { closed: (event) => closes.push((event as { code: number }).code) },
+      onNonLazyError: () => {},
+    });
+    const sub = collect(live, STOCK, { ids: [productId] });
     const results: { ok: boolean; servedBy: string | null; at: number; detail?: string }[] = [];
     let running = true;
     // Four clients in a loop for the duration (each bounded to 20,000 requests).
@@ -225,5 +240,20 @@ describe("two instances behind HAProxy", () => {
     const failed = results.filter((r) => !r.ok);
     expect(failed.length, `${failed.length} of ${results.length} failed, first: ${JSON.stringify(failed.slice(0, 5))}`).toBe(0);
     expect(results.length).toBeGreaterThan(100);
+
+    // The subscriber was moved at least once (its instance restarted), only ever with 1001, and
+    // still receives changes: the subscription was resumed on the instance it reconnected to.
+    expect(closes.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(closes)).toEqual(new Set([1001]));
+    let delivered: unknown;
+    for (let round = 0; round < 10 && !delivered; round++) {
+      const change = await post(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      expect(change.body.errors).toBeUndefined();
+      delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data.adjustStock.stock, 2_000);
+    }
+    expect(delivered, "the reconnected subscriber got no stock change after the restarts").toBeDefined();
+    expect(sub.errors).toEqual([]);
+    sub.stop();
+    await live.dispose();
   }, 240_000);
 });

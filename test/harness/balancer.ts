@@ -30,7 +30,7 @@ export interface Balancer {
   child: ChildProcess;
   /** The status of each server of the `cartwheel` backend, from the stats CSV. */
   statuses(): Promise<Record<string, ServerStatus>>;
-  /** Resolves once HAProxy reports `server` with exactly `status`; rejects after `ms` with what it saw last. */
+  /** Resolves once HAProxy's stats report `server` with exactly `status` (read every 100 ms); rejects after `ms` (default 30 s) with what it saw last. */
   waitForStatus(server: string, status: ServerStatus, ms?: number): Promise<void>;
   output(): string;
   stop(): Promise<void>;
@@ -108,7 +108,8 @@ export async function startBalancer(instances: [string, string], ms = 10_000): P
         seen = (await statuses())[server];
         if (seen === status) return;
         if (Date.now() > until) throw new Error(`haproxy did not report ${server} ${status} within ${wait} ms (last: ${seen})`);
-        // HAProxy checks every second: polling its stats page 10 times as often costs nothing.
+        // The stats page is HAProxy's own state. Its log lines are no substitute: the first
+        // check's result (from the initial state to UP) is not logged as a transition.
         await new Promise((r) => setTimeout(r, 100));
       }
     },

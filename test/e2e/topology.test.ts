@@ -4,7 +4,7 @@
 // a WebSocket's 101), so each check knows where each request and socket landed.
 import { randomUUID } from "node:crypto";
 import { createClient, type Client } from "graphql-ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
 import { DEMO, REDIS_URL, createTestDatabase, logIn, newSigningKey, tempDir } from "../harness/index.ts";
 import { freePort, startBalancer, type Balancer } from "../harness/balancer.ts";
@@ -89,6 +89,7 @@ function subscriber(): { client: Client; servedBy: Promise<string> } {
     }
   }
   const client = createClient({ url: `${lb.origin.replace("http", "ws")}/graphql`, webSocketImpl: Recorded, lazy: false, retryAttempts: 0, onNonLazyError: () => {} });
+  onTestFinished(() => client.dispose());
   return { client, servedBy };
 }
 
@@ -193,6 +194,7 @@ describe("two instances behind HAProxy", () => {
       on: { closed: (event) => closes.push((event as { code: number }).code) },
       onNonLazyError: () => {},
     });
+    onTestFinished(() => live.dispose());
     const sub = collect(live, STOCK, { ids: [productId] });
     const results: { ok: boolean; servedBy: string | null; at: number; detail?: string }[] = [];
     let running = true;
@@ -229,6 +231,7 @@ describe("two instances behind HAProxy", () => {
         expect(old.logs().some((l) => String(l.msg).startsWith("stopping:")), `${name} closed its listener before HAProxy took it out`).toBe(false);
         expect(await old.exited(60_000)).toBe(0);
         const downSince = Date.now();
+        // Same port again (HAProxy's config names it); freed a moment ago by the exit.
         instances[i] = await startInstance(i);
         await lb.waitForStatus(name, "UP", 30_000);
         expect(await servedAfter(name, downSince, 10_000), `${name} got no traffic after it came back`).toBe(true);

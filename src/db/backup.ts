@@ -142,10 +142,12 @@ async function loadAndCheck(staging: string, archive: Buffer, file: string, vers
   try {
     db = await PGlite.create(staging, { loadDataDir: new Blob([new Uint8Array(archive)]) });
   } catch (error) {
-    throw new BackupError(
-      `${file} could not be opened (${(error as Error).message}). It was made by PostgreSQL ${version}; this build's PGlite can open only exports of its own PostgreSQL major version: import it with the Cartwheel version that made it`,
-      65,
-    );
+    const own = await ownMajorVersion();
+    const why =
+      own === undefined || own === version
+        ? "it is damaged or incomplete"
+        : `it was made by PostgreSQL ${version} and this build's PGlite runs PostgreSQL ${own}, which opens only its own major version: import it with the Cartwheel version that made it`;
+    throw new BackupError(`${file} could not be opened (${(error as Error).message}): ${why}`, 65);
   }
   try {
     const rows = await db
@@ -166,6 +168,21 @@ async function loadAndCheck(staging: string, archive: Buffer, file: string, vers
     return { migrations: rows.rows.length, counts };
   } finally {
     await db.close();
+  }
+}
+
+/** The PostgreSQL major version of this build's PGlite (an in-memory instance answers), only to explain a failed load. */
+async function ownMajorVersion(): Promise<string | undefined> {
+  try {
+    const db = await PGlite.create();
+    try {
+      const { rows } = await db.query<{ server_version_num: string }>("SHOW server_version_num");
+      return String(Math.floor(Number(rows[0]!.server_version_num) / 10_000));
+    } finally {
+      await db.close();
+    }
+  } catch {
+    return undefined;
   }
 }
 

@@ -167,6 +167,35 @@ describe("the embedded database (PGlite under DATA_DIR)", () => {
     }
   }, 300_000);
 
+  it("db:import refuses an export it cannot run (other PostgreSQL major, not Cartwheel, newer migrations) and leaves DATA_DIR empty", async () => {
+    const files = scratch("cartwheel-backup-foreign-");
+    // An export of another PostgreSQL major version, as PGlite lays it out.
+    mkdirSync(join(files, "pg17"));
+    writeFileSync(join(files, "pg17", "PG_VERSION"), "17\n");
+    await run("tar", ["czf", join(files, "pg17.tgz"), "-C", join(files, "pg17"), "PG_VERSION"]);
+    // A PGlite database that is not Cartwheel's.
+    const foreign = await PGlite.create(join(files, "foreign"));
+    await foreign.exec(`CREATE TABLE notes (body text)`);
+    writeFileSync(join(files, "foreign.tgz"), Buffer.from(await (await foreign.dumpDataDir("gzip")).arrayBuffer()));
+    await foreign.close();
+    // An export of a newer Cartwheel: its database has a migration this build does not.
+    const newer = scratch("cartwheel-backup-newer-");
+    const newerEnv = embeddedEnv(newer);
+    expect((await runScript("src/cli/migrate.ts", [], newerEnv)).code).toBe(0);
+    const db = await PGlite.create(join(newer, "pglite"));
+    await db.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ($1, 'x', '29991231000000_future', now(), 1)`, [randomUUID()]);
+    await db.close();
+    const exported = await dbExport(newerEnv, join(files, "newer.tgz"));
+    expect(exported.code, exported.stderr).toBe(0);
+
+    const target = scratch("cartwheel-backup-target-");
+    const targetEnv = embeddedEnv(target);
+    expectExit(await dbImport(targetEnv, join(files, "pg17.tgz")), 65, /pg17\.tgz could not be opened .*made by PostgreSQL 17 and this build's PGlite runs PostgreSQL \d+/);
+    expectExit(await dbImport(targetEnv, join(files, "foreign.tgz")), 65, /is a PGlite database, but not a Cartwheel one/);
+    expectExit(await dbImport(targetEnv, join(files, "newer.tgz")), 65, /was made by a newer Cartwheel: it has migration 29991231000000_future/);
+    expect(readdirSync(target)).toEqual([]);
+  }, 120_000);
+
   it("db:export and db:import need a <file>, and on PostgreSQL print the pg_dump / pg_restore commands instead", async () => {
     const empty = scratch("cartwheel-backup-usage-");
     const plain = embeddedEnv(empty);

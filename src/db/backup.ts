@@ -56,6 +56,8 @@ export async function exportEmbedded(dataDir: string, file: string, options: Exp
     const bytes = Buffer.from(await dump.arrayBuffer());
     const partial = `${file}.partial`;
     try {
+      // A leftover .partial would keep its own mode through writeFile: start afresh.
+      await rm(partial, { force: true });
       await writeFile(partial, bytes, { mode: 0o600 });
       await rename(partial, file);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError } from "../config.ts";
+import { BackupError } from "../db/backup-error.ts";
 import { DataDirLockedError } from "../db/data-dir-lock.ts";
 import { MigrationError } from "../db/migrate.ts";
 import { AppError } from "../graphql/errors.ts";
@@ -7,8 +8,9 @@ import { AppError } from "../graphql/errors.ts";
 /**
  * What every command-line tool shares: `--help` prints the usage and exits 0; a usage error is
  * one line on stderr and exit 64 (EX_USAGE); a bad environment exits 78 (EX_CONFIG) like the
- * server; an embedded database held by another process exits 75 (EX_TEMPFAIL). No stack traces
- * for any of these: they are the user's to fix, not bugs.
+ * server; an embedded database held by another process exits 75 (EX_TEMPFAIL); a backup or
+ * restore that cannot be done as asked exits with its BackupError's code (65 bad export, 66 no
+ * input, 73 would overwrite). No stack traces for any of these: they are the user's to fix, not bugs.
  */
 export class UsageError extends Error {}
 
@@ -50,7 +52,7 @@ function usageExit(command: Pick<Command<never>, "name">, message: string): neve
 
 /**
  * Runs the command's work. Known failures (usage, configuration, a locked data directory, a
- * refused migration, an API error such as a duplicate email) print their message and set the exit code; anything else
+ * refused migration or backup, an API error such as a duplicate email) print their message and set the exit code; anything else
  * is a bug and is printed with its stack.
  */
 export async function runCommand(command: Pick<Command<never>, "name" | "whenLocked">, work: () => Promise<void>): Promise<void> {
@@ -63,6 +65,9 @@ export async function runCommand(command: Pick<Command<never>, "name" | "whenLoc
       process.exitCode = 78;
     } else if (error instanceof DataDirLockedError) {
       console.error(command.whenLocked ? `${error.message} ${command.whenLocked}` : error.message);
+      process.exitCode = error.exitCode;
+    } else if (error instanceof BackupError) {
+      console.error(error.message);
       process.exitCode = error.exitCode;
     } else if (error instanceof AppError || error instanceof MigrationError) {
       console.error(error.message);

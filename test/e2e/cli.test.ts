@@ -13,6 +13,8 @@ const COMMANDS = [
   { script: "src/cli/user-create.ts", usage: "usage: npm run user:create -- --email EMAIL --password PASSWORD --name NAME" },
   { script: "src/cli/migrate.ts", usage: "usage: npm run db:migrate" },
   { script: "prisma/seed.ts", usage: "usage: npm run db:seed" },
+  { script: "src/cli/db-export.ts", usage: "usage: npm run db:export -- <file> [--force]" },
+  { script: "src/cli/db-import.ts", usage: "usage: npm run db:import -- <file> [--replace]" },
   { script: "src/cli/partner-key.ts", usage: "usage: npm run partner:key -- <partner-id> [manifest]" },
   { script: "src/graphql/emit-schema.ts", usage: "usage: npm run schema:emit" },
 ];

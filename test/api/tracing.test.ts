@@ -152,6 +152,28 @@ it("redacts the document and variables of a GET from the server span, records th
   expect(exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER).map((s) => s.attributes["url.path"])).toEqual(["/graphql"]);
 });
 
+it("continues the caller's trace when the request carries a W3C traceparent", async () => {
+  const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const callerSpan = "00f067aa0ba902b7";
+  const res = await fetch(server.app.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", traceparent: `00-${traceId}-${callerSpan}-01` },
+    body: JSON.stringify({ query: `query TracedContinued { categories { name } }` }),
+  });
+  expect(res.status).toBe(200);
+  await res.text();
+  const operation = await spanNamed("query TracedContinued");
+  expect(operation.spanContext().traceId).toBe(traceId);
+  const deadline = Date.now() + 5_000;
+  let serverSpan: ReadableSpan | undefined;
+  while (!(serverSpan = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.SERVER && s.spanContext().traceId === traceId))) {
+    if (Date.now() > deadline) throw new Error("no server span in the caller's trace within 5 s");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expect(idOf(serverSpan)).toBe(parentOf(operation));
+  expect(serverSpan.parentSpanContext).toMatchObject({ spanId: callerSpan, isRemote: true });
+});
+
 it("gives each subscription event delivered over the WebSocket a trace of its own: the operation, its resolvers and their statements", async () => {
   const user = await signUp(server.app.url);
   const [product] = await someProducts(server.app.url, 1);

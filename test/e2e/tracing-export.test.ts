@@ -155,6 +155,12 @@ it("exports the span tree of a query to the OTLP endpoint, and keeps serving and
     await closeCollector();
     const again = await gql(server.url, `query ExportedAgain { categories { name } }`);
     expect(again.errors).toBeUndefined();
+    // The failed export is a warning in the server's own log (pino JSON on stdout).
+    const deadline = Date.now() + 15_000;
+    while (!/"level":40,[^\n]*"msg":"opentelemetry: /.test(server.output())) {
+      if (Date.now() > deadline) throw new Error(`no export warning within 15 s:\n${server.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     // The drain, then at most FLUSH_TIMEOUT_MS of flushing to a collector that is not there.
     expect(await server.stop("SIGTERM"), server.output()).toBe(0);

@@ -118,6 +118,17 @@ export interface Config {
     /** How long a committed event may go unpublished before the relay publishes it (OUTBOX_RELAY_GRACE, default 500 ms). */
     graceMs: number;
   };
+  /**
+   * OpenTelemetry tracing (src/tracing): on when OTEL_EXPORTER_OTLP_ENDPOINT is set (and
+   * OTEL_SDK_DISABLED is not true); off otherwise, and then no part of the SDK is loaded. The SDK
+   * reads its other OTEL_* variables itself (protocol, headers, sampler, resource attributes).
+   */
+  tracing: {
+    /** OTLP base URL (http or https); undefined: tracing off. */
+    endpoint: string | undefined;
+    /** service.name of every span (OTEL_SERVICE_NAME, default "cartwheel"). */
+    serviceName: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -245,7 +256,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const catalogReads = text("CATALOG_READS") ?? "compiled";
   if (catalogReads !== "compiled" && catalogReads !== "general") problems.push(`CATALOG_READS must be "compiled" or "general" (got "${catalogReads}")`);
-  const executorKind = text("GRAPHQL_EXECUTOR") ?? "jit";
+  const otelEndpoint = url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]);
+  const tracing = { endpoint: flag("OTEL_SDK_DISABLED", false) ? undefined : otelEndpoint, serviceName: text("OTEL_SERVICE_NAME") ?? "cartwheel" };
+  // The graphql instrumentation hooks graphql-js's execute: jit's compiled code would run outside its spans.
+  const executorKind = text("GRAPHQL_EXECUTOR") ?? (tracing.endpoint ? "graphql-js" : "jit");
   if (executorKind !== "jit" && executorKind !== "graphql-js") problems.push(`GRAPHQL_EXECUTOR must be jit or graphql-js (got "${executorKind}")`);
   const graphqlExecutor = { kind: executorKind as ExecutorKind, maxCompiledDocuments: count("GRAPHQL_JIT_CACHE_SIZE", 500) };
   if (graphqlExecutor.maxCompiledDocuments > 100_000) problems.push(`GRAPHQL_JIT_CACHE_SIZE must be at most 100000 (got ${graphqlExecutor.maxCompiledDocuments})`);
@@ -330,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     websocket,
     shutdown,
     outbox,
+    tracing,
   };
 }
 

@@ -1,7 +1,8 @@
-import { startApp, type App } from "./app.ts";
+import type { App } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./server/logger.ts";
 import { EXIT, secretsOf, startupFailure } from "./startup.ts";
+import { startTracing, type Tracing } from "./tracing/index.ts";
 
 // Every start-up failure is one line on stderr and a documented exit code (startup.ts EXIT),
 // never a stack trace: the operator reads the line and fixes the setting it names.
@@ -21,7 +22,13 @@ const log = createLogger(config.logLevel);
 // known source is handled where it arises; this keeps a missed one from taking all traffic down).
 process.on("unhandledRejection", (reason: unknown) => log.error({ err: reason }, "unhandled promise rejection"));
 let app: App;
+let tracing: Tracing | undefined;
 try {
+  // Tracing patches http, pg, ioredis and graphql as they load: it starts before the app is imported.
+  tracing = await startTracing(config.tracing, { log });
+  // The origin only: an endpoint URL may carry credentials.
+  if (tracing) log.info({ endpoint: new URL(config.tracing.endpoint!).origin, serviceName: config.tracing.serviceName }, "tracing on");
+  const { startApp } = await import("./app.ts");
   app = await startApp(config, log);
 } catch (error) {
   fail(error, secretsOf(config));
@@ -35,12 +42,15 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
+    // The last spans (the drain's own requests included) are flushed after the drain; bounded, never rejects.
     app.stop().then(
-      () => {
+      async () => {
+        await tracing?.shutdown();
         log.info("stopped");
         process.exit(EXIT.ok);
       },
-      (error: unknown) => {
+      async (error: unknown) => {
+        await tracing?.shutdown();
         // One line, no stack: the reason (e.g. SHUTDOWN_TIMEOUT exceeded) says what happened.
         log.error({ reason: (error as Error).message }, "shutdown failed");
         process.exit(EXIT.shutdownFailed);

@@ -255,7 +255,7 @@ export function uniquePrefix(): string {
  * One server on a fresh clone of the seeded database for the whole test file, disposed after it.
  * Read `.app` / `.dataDir` inside tests (they are set in beforeAll).
  */
-export function useTestServer(options: { redisPrefix?: string } = {}) {
+export function useTestServer(options: { redisPrefix?: string; env?: Record<string, string> } = {}) {
   const state = {} as { app: App; dataDir: string };
   let dispose: (() => Promise<void>) | undefined;
   beforeAll(async () => {

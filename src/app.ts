@@ -19,6 +19,7 @@ import { Redis } from "ioredis";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { hasRole, sharedViewer } from "./auth/roles.ts";
 import { SHARED_SUBSCRIPTIONS, createServices } from "./modules/index.ts";
+import { PartnerAudit } from "./modules/audit/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createCors } from "./server/cors.ts";
 import { createExplorer } from "./server/explorer.ts";
@@ -121,7 +122,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     // Read only when /metrics is scraped, after the lifecycle below exists.
     const metrics = createMetrics(() => db.statementCount(), () => lifecycle.inFlight, () => bus.stats());
     const { persistedQueries } = config;
-    const trusted = TrustedDocuments.load(persistedQueries, metrics);
+    // Partner-key use reaches the audit log bounded: one row per partner, operation and outcome a minute.
+    const partnerAudit = new PartnerAudit(services.audit, { onError: (error) => log.warn({ err: (error as Error).message }, "partner-key use could not be audited") });
+    const trusted = TrustedDocuments.load(persistedQueries, metrics, (use) => partnerAudit.note(use));
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
     // APQ for every client; shared through Redis when there is one. Apollo keys it "apq:<hash>";
     // the WebSocket reads and writes the same entries.

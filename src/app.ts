@@ -124,7 +124,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     const { persistedQueries } = config;
     // Partner-key use reaches the audit log bounded: one row per partner, operation and outcome a minute.
     const partnerAudit = new PartnerAudit(services.audit, { onError: (error) => log.warn({ err: (error as Error).message }, "partner-key use could not be audited") });
-    const trusted = TrustedDocuments.load(persistedQueries, metrics, (use) => partnerAudit.note(use));
+    const trusted = TrustedDocuments.load(persistedQueries, metrics, (use) => void partnerAudit.note(use));
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
     // APQ for every client; shared through Redis when there is one. Apollo keys it "apq:<hash>";
     // the WebSocket reads and writes the same entries.

@@ -39,14 +39,17 @@ export class PartnerAudit {
     this.now = options.now ?? Date.now;
   }
 
-  /** Notes one use; never throws and never waits (the row, when one is due, is written in the background). */
-  note(use: PartnerUse): void {
+  /**
+   * Notes one use; never throws and never waits. Returns the row's write when one is due (it never
+   * rejects: a failure goes to `onError`), undefined when the use was only counted.
+   */
+  note(use: PartnerUse): Promise<void> | undefined {
     const key = `${use.partnerId ?? ""}\u0000${use.operation}\u0000${use.outcome}`;
     const now = this.now();
     const window = this.windows.get(key);
     if (window && now - window.start < this.windowMs) {
       window.uses += 1;
-      return;
+      return undefined;
     }
     this.windows.set(key, { start: now, uses: 1 });
     const details = {
@@ -55,7 +58,7 @@ export class PartnerAudit {
       transport: use.transport,
       ...(window ? { usesSincePreviousRow: window.uses } : {}),
     };
-    this.audit
+    return this.audit
       .recordAlone({ action: use.outcome === "allowed" ? "partner.keyUsed" : "partner.keyRefused", actor: null, target: use.partnerId, details })
       .catch((error: unknown) => this.options.onError?.(error));
   }

@@ -14,6 +14,7 @@ const COMMANDS = [
   { script: "src/cli/migrate.ts", usage: "usage: npm run db:migrate" },
   { script: "prisma/seed.ts", usage: "usage: npm run db:seed" },
   { script: "src/cli/partner-key.ts", usage: "usage: npm run partner:key -- <partner-id> [manifest]" },
+  { script: "src/cli/category-create.ts", usage: "usage: npm run category:create -- --slug SLUG --name NAME" },
   { script: "src/graphql/emit-schema.ts", usage: "usage: npm run schema:emit" },
 ];
 

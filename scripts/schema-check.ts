@@ -39,7 +39,7 @@ import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { ChangeType, CriticalityLevel, diff, type Change } from "@graphql-inspector/core";
-import { buildSchema } from "graphql";
+import { buildSchema, isInterfaceType, isObjectType, type GraphQLSchema } from "graphql";
 
 export interface Ack {
   /** Change path as reported by graphql-inspector, e.g. `Query.products` or `Query.products.first`. */
@@ -122,11 +122,12 @@ function build(sdl: string, label: string) {
 /** Diffs two SDL texts and sorts the changes by criticality, applying the acknowledgements to breaking ones. */
 export async function checkSchema(oldSdl: string, newSdl: string, acknowledged: Ack[], labels = { old: "old schema", new: "new schema" }): Promise<SchemaCheckResult> {
   const acks = validateAcknowledged(acknowledged);
-  const changes = await diff(build(oldSdl, labels.old), build(newSdl, labels.new));
+  const oldSchema = build(oldSdl, labels.old);
+  const changes = await diff(oldSchema, build(newSdl, labels.new));
   const result: SchemaCheckResult = { breaking: [], dangerous: [], safe: [], unacknowledged: [], acknowledged: [], unusedAcknowledgements: [] };
   const used = new Set<Ack>();
   for (const change of changes) {
-    switch (isAuthChange(change) ? CriticalityLevel.Breaking : change.criticality.level) {
+    switch (criticalityOf(change, oldSchema)) {
       case CriticalityLevel.Breaking: {
         result.breaking.push(change);
         const ack = acks.find((a) => a.path === change.path && a.type === change.type);
@@ -149,9 +150,19 @@ export async function checkSchema(oldSdl: string, newSdl: string, acknowledged: 
   return result;
 }
 
-/** A change to an `@auth` usage: its path runs through `.@auth` (`Query.users.@auth.requires`). */
-function isAuthChange(change: Change): boolean {
-  return /(^|\.)@auth(\.|$)/.test(change.path ?? "");
+/**
+ * graphql-inspector's rating, except for `@auth` usages (their path runs through `.@auth`:
+ * `Query.users.@auth.requires`): breaking on a type or field the old schema has, since they change
+ * who may use it. On a type or field that is itself new they only describe it (nobody's access
+ * changes): safe, like the new field.
+ */
+function criticalityOf(change: Change, oldSchema: GraphQLSchema): CriticalityLevel {
+  const owner = /^(.*?)\.?@auth(\.|$)/.exec(change.path ?? "")?.[1];
+  if (owner === undefined) return change.criticality.level;
+  const [typeName, fieldName] = owner.split(".");
+  const type = typeName ? oldSchema.getType(typeName) : undefined;
+  const existed = type !== undefined && (fieldName === undefined || (isObjectType(type) || isInterfaceType(type) ? fieldName in type.getFields() : false));
+  return existed ? CriticalityLevel.Breaking : CriticalityLevel.NonBreaking;
 }
 
 function formatChange(change: Change): string {

@@ -21,6 +21,7 @@ import { OperationLimits } from "./graphql/limits.ts";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
 import { hasRole, sharedViewer } from "./auth/roles.ts";
 import { SHARED_SUBSCRIPTIONS, createServices } from "./modules/index.ts";
+import { PartnerAudit } from "./modules/audit/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createCors } from "./server/cors.ts";
 import { createExplorer } from "./server/explorer.ts";
@@ -136,7 +137,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       subscriptions: () => fanout.subscriptionsByField(),
     });
     const { persistedQueries } = config;
-    const trusted = TrustedDocuments.load(persistedQueries, metrics);
+    // Partner-key use reaches the audit log bounded: one row per partner, operation and outcome a minute.
+    const partnerAudit = new PartnerAudit(services.audit, { onError: (error) => log.warn({ err: (error as Error).message }, "partner-key use could not be audited") });
+    const trusted = TrustedDocuments.load(persistedQueries, metrics, (use) => void partnerAudit.note(use));
     if (trusted.active) log.info({ partners: trusted.partnerCount, trustedDocumentsOnly: persistedQueries.trustedDocumentsOnly }, "trusted documents on");
     // APQ for every client; shared through Redis when there is one. Apollo keys it "apq:<hash>";
     // the WebSocket reads and writes the same entries.

@@ -9,10 +9,10 @@ export interface TopicPayloads {
   PRODUCT_UPDATED: { productId: string };
   /**
    * Scoped by `all`: a catalog change no public subscription carries (a product created; an edit
-   * that changed only fields outside PRODUCT_UPDATED, such as its category). The response cache
-   * listens to it, with PRODUCT_UPDATED and STOCK_CHANGED.
+   * that changed only fields outside PRODUCT_UPDATED, such as its category; a category created or
+   * edited). The response cache listens to it, with PRODUCT_UPDATED and STOCK_CHANGED.
    */
-  CATALOG_CHANGED: { productId: string };
+  CATALOG_CHANGED: { productId: string } | { categoryId: string };
   /** Scoped by user id. The cart as this change left it, so every event shows its own version. */
   CART_UPDATED: CartSnapshot;
   /** Scoped by order id. */

@@ -2,7 +2,7 @@
  * Opaque Relay global IDs: base64url("Type:key"). Clients never build or parse them; the server
  * rejects any id whose type is not the one expected where it is used.
  */
-export type NodeType = "User" | "Category" | "Product" | "Order" | "Notification" | "Cart";
+export type NodeType = "User" | "Category" | "Product" | "Order" | "Notification" | "Cart" | "AuditEvent";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

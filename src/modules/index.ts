@@ -5,6 +5,7 @@ import { pino } from "pino";
 import type { Config } from "../config.ts";
 import { EventBus } from "../events/bus.ts";
 import { OutboxStore } from "../events/outbox.ts";
+import { AuditLog, auditResolvers, createAuditLoaders } from "./audit/index.ts";
 import { CartService, cartResolvers } from "./cart/index.ts";
 import { CatalogService, catalogPlainResolvers, catalogResolvers, categoryProducts, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
@@ -24,6 +25,7 @@ export const resolvers = [
   ...cartResolvers,
   ...orderResolvers,
   ...notificationResolvers,
+  ...auditResolvers,
 ] as const;
 
 export const owners = { ...identityOwners, ...orderOwners };
@@ -59,25 +61,29 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps) {
   const { prisma, bus } = deps;
   const notifications = new NotificationsService(prisma);
-  const inventory = new InventoryService(prisma, bus, notifications);
+  // Every module that records security-relevant changes writes to it inside its own transactions.
+  const audit = new AuditLog(prisma);
+  const inventory = new InventoryService(prisma, bus, notifications, audit);
   const cart = new CartService(prisma, bus);
   return {
     identity: new IdentityService(prisma, deps.tokens, deps.refreshTokenTtlSeconds, {
       bus,
+      audit,
       ...(deps.loginLimiter ? { limiter: deps.loginLimiter } : {}),
       ...(deps.externalTokens ? { external: deps.externalTokens } : {}),
     }),
-    catalog: new CatalogService(prisma, bus, notifications, { compiledReads: deps.catalogReads !== "general", ...(deps.read ? { read: deps.read } : {}) }),
+    catalog: new CatalogService(prisma, bus, notifications, audit, { compiledReads: deps.catalogReads !== "general", ...(deps.read ? { read: deps.read } : {}) }),
     inventory,
     cart,
     orders: new OrdersService(prisma, bus, inventory, cart, notifications),
     notifications,
+    audit,
   };
 }
 
 /**
- * Services for the seed CLI: the configured signing key and an in-process bus (the CLI has no
- * subscribers; a running server learns of seeded rows by reading them).
+ * Services for command-line tools (seed, category:create): the configured signing key and a bus
+ * that only writes the outbox (no subscribers here; running servers relay what it wrote).
  */
 export async function seedServicesFor(db: Database, config: Config) {
   const bus = EventBus.writer(new OutboxStore(db.sql), pino({ level: "silent" }));
@@ -106,6 +112,7 @@ export function createLoaders(prisma: Prisma, viewer: Viewer | null) {
     inventory: createInventoryLoaders(prisma),
     orders: createOrderLoaders(prisma),
     notifications: createNotificationLoaders(prisma),
+    audit: createAuditLoaders(prisma),
   };
 }
 

@@ -38,6 +38,12 @@ export class NodeResolver {
         const row = await ctx.loaders.notifications.notificationById.load(decoded.key);
         return row && ctx.viewer && row.userId === ctx.viewer.userId ? { ...row, __typename: "Notification" } : null;
       }
+      case "AuditEvent": {
+        // The same null as for an unknown id: the log's ids say nothing to anyone but an ADMIN.
+        if (!ctx.viewer || !hasRole(ctx.viewer.role, "ADMIN")) return null;
+        const row = await ctx.loaders.audit.auditEventById.load(decoded.key);
+        return row && { ...row, __typename: "AuditEvent" };
+      }
       default:
         return null;
     }

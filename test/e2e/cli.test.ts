@@ -16,6 +16,7 @@ const COMMANDS = [
   { script: "src/cli/db-export.ts", usage: "usage: npm run db:export -- <file> [--force]" },
   { script: "src/cli/db-import.ts", usage: "usage: npm run db:import -- <file> [--replace]" },
   { script: "src/cli/partner-key.ts", usage: "usage: npm run partner:key -- <partner-id> [manifest]" },
+  { script: "src/cli/category-create.ts", usage: "usage: npm run category:create -- --slug SLUG --name NAME" },
   { script: "src/graphql/emit-schema.ts", usage: "usage: npm run schema:emit" },
 ];
 

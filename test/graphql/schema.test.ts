@@ -25,7 +25,7 @@ const PUBLIC_ROOT_FIELDS: Record<string, string> = {
 };
 
 /** Types whose every value belongs to one user (or to staff): reaching one needs an auth decision. */
-const PRIVATE_TYPES = new Set(["Cart", "Order", "OrderConnection", "Notification", "NotificationConnection", "NotificationPreference", "UserConnection"]);
+const PRIVATE_TYPES = new Set(["Cart", "Order", "OrderConnection", "Notification", "NotificationConnection", "NotificationPreference", "UserConnection", "AuditEvent", "AuditEventConnection"]);
 
 /** Fields of otherwise public types that are private themselves. */
 const PRIVATE_FIELDS = ["User.email", "User.role", "User.orders", "Product.costPrice"];

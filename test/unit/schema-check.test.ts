@@ -134,6 +134,10 @@ describe("schema:check", () => {
 
     const acknowledged = await checkSchema(base, loosened, roleChanged.unacknowledged.map((c) => ({ path: c.path!, type: c.type, reason: "reviewed" })));
     expect(acknowledged.unacknowledged).toEqual([]);
+    // A new field's own @auth changes nobody's access: safe, like the field.
+    const newField = await checkSchema(base, edit(base, "  me: User\n", "  me: User\n  mine: User @auth(requires: ADMIN)\n"), []);
+    expect(newField.breaking).toEqual([]);
+    expect(newField.safe.map((c) => c.path)).toEqual(expect.arrayContaining(["Query.mine", "Query.mine.@auth"]));
     // Hints that are not @auth keep graphql-inspector's rating.
     const hinted = await checkSchema(base, edit(base, "  me: User\n", "  me: User @cacheControl(maxAge: 5)\n"), []);
     expect(hinted.breaking).toEqual([]);

@@ -94,3 +94,21 @@ export class ProductPatch {
   @Field(() => ProductStatus, { nullable: true })
   status?: ProductStatusValue | null;
 }
+
+@InputType()
+export class CategoryInput {
+  @Field(() => String, { description: "Lower-case letters, digits and single dashes; at most 100 characters; unique." })
+  slug!: string;
+
+  @Field(() => String, { description: "1 to 100 characters (trimmed)." })
+  name!: string;
+}
+
+@InputType({ description: "At least one field; the ones left out (or null) stay as they are." })
+export class CategoryPatch {
+  @Field(() => String, { nullable: true })
+  slug?: string | null;
+
+  @Field(() => String, { nullable: true })
+  name?: string | null;
+}

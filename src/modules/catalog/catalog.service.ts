@@ -10,8 +10,9 @@ import type { ConnectionResult } from "../../graphql/types.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { formatMoney } from "../../lib/money.ts";
 import type { NotificationsService } from "../notifications/index.ts";
+import type { AuditDetails, AuditLog } from "../audit/index.ts";
 import { seesAllProducts, type CatalogLoaders } from "./catalog.loaders.ts";
-import type { ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
+import type { CategoryInput, CategoryPatch, ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
 import {
   categoryKey,
   productKey,
@@ -25,6 +26,8 @@ import { CatalogReads, type Read } from "./catalog.reads.ts";
 import { SORT_COLUMN, keyset as keysetOf, validFilter, type SortColumn } from "./catalog.paging.ts";
 import type { SelectionInfo } from "./catalog.selection.ts";
 
+
+const CATEGORY_NAME_MAX = 100;
 
 export interface ListProductsInput {
   first?: number | null;
@@ -46,6 +49,7 @@ export class CatalogService {
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
     private readonly notifications: NotificationsService,
+    private readonly audit: AuditLog,
     options: { compiledReads?: boolean; read?: Read } = {},
   ) {
     this.reads = options.compiledReads === false ? null : new CatalogReads(options.read ?? ((text, values) => prisma.$queryRawUnsafe(text, ...values)));
@@ -125,7 +129,8 @@ export class CatalogService {
     return { AND: and };
   }
 
-  async createProduct(input: ProductInput): Promise<ProductRow> {
+  /** Creates a product (audited as product.created); CONFLICT for a slug already taken. */
+  async createProduct(viewer: Viewer | null, input: ProductInput): Promise<ProductRow> {
     const categoryId = categoryKey(input.categoryId);
     const data = {
       slug: validSlug(input.slug),
@@ -145,6 +150,12 @@ export class CatalogService {
           data: { ...data, category: { connect: { id: categoryId } }, stockLevel: { create: { onHand: 0 } } },
         });
         if (row.status === "ACTIVE") emit(event("CATALOG_CHANGED", ALL, { productId: row.id }));
+        await this.audit.record(tx, {
+          action: "product.created",
+          actor: viewer,
+          target: toGlobalId("Product", row.id),
+          details: { slug: row.slug, name: row.name, status: row.status, priceCents: row.priceCents, currency: row.currency, categoryId: toGlobalId("Category", categoryId) },
+        });
         return row;
       });
     } catch (error) {
@@ -155,7 +166,8 @@ export class CatalogService {
     }
   }
 
-  async updateProduct(id: string, patch: ProductPatch): Promise<ProductRow> {
+  /** Applies a patch (audited as product.updated, naming the fields it set); NOT_FOUND for an unknown id. */
+  async updateProduct(viewer: Viewer | null, id: string, patch: ProductPatch): Promise<ProductRow> {
     const key = productKey(id);
     const data: PrismaNS.ProductUncheckedUpdateInput = {};
     if (patch.name != null) data.name = validText(patch.name, "patch.name", 200);
@@ -178,6 +190,7 @@ export class CatalogService {
       const visibleChange = (["name", "description", "priceCents", "status"] as const).some((f) => before[f] !== after[f]);
       // Anything else that changed (category, updatedAt) still changes what the catalog shows.
       emit(visibleChange ? event("PRODUCT_UPDATED", key, { productId: key }) : event("CATALOG_CHANGED", ALL, { productId: key }));
+      await this.audit.record(tx, { action: "product.updated", actor: viewer, target: toGlobalId("Product", key), details: patchDetails(data) });
       if (after.priceCents < before.priceCents && after.status === "ACTIVE") {
         const price = formatMoney(after.priceCents, after.currency);
         await this.notifications.notify(tx, emit, "PRICE_DROPS", { cartHoldersOf: key }, {
@@ -190,10 +203,72 @@ export class CatalogService {
     });
   }
 
+  /**
+   * Creates a category at the end of the list (audited as category.created; CATALOG_CHANGED after
+   * commit, so cached `categories` answers go stale). BAD_USER_INPUT for a bad slug or name,
+   * CONFLICT for a slug already taken; nothing is written then.
+   */
+  async createCategory(viewer: Viewer | null, input: CategoryInput): Promise<CategoryRow> {
+    const slug = validSlug(input.slug);
+    const name = validText(input.name, "name", CATEGORY_NAME_MAX);
+    return transactional(this.prisma, this.bus, async (tx, emit) => {
+      const [last] = await tx.$queryRaw<{ next: number }[]>`SELECT coalesce(max(position) + 1, 0)::int AS next FROM categories`;
+      // No exception inside the transaction for a taken slug: the insert is skipped instead.
+      const [row] = await tx.category.createManyAndReturn({ data: [{ slug, name, position: last?.next ?? 0 }], skipDuplicates: true });
+      if (!row) throw conflict(`A category with slug "${slug}" already exists`);
+      emit(event("CATALOG_CHANGED", ALL, { categoryId: row.id }));
+      await this.audit.record(tx, { action: "category.created", actor: viewer, target: toGlobalId("Category", row.id), details: { slug, name } });
+      return row;
+    });
+  }
+
+  /**
+   * Renames a category or changes its slug (audited as category.updated with the values before
+   * and after; CATALOG_CHANGED after commit). BAD_USER_INPUT for a bad id, slug or name or an
+   * empty patch, NOT_FOUND for an unknown id, CONFLICT for a slug already taken.
+   */
+  async updateCategory(viewer: Viewer | null, id: string, patch: CategoryPatch): Promise<CategoryRow> {
+    const key = categoryKey(id, "id");
+    const data: { slug?: string; name?: string } = {};
+    if (patch.slug != null) data.slug = validSlug(patch.slug);
+    if (patch.name != null) data.name = validText(patch.name, "patch.name", CATEGORY_NAME_MAX);
+    if (Object.keys(data).length === 0) throw badInput("patch must set slug or name", "patch");
+    try {
+      return await transactional(this.prisma, this.bus, async (tx, emit) => {
+        const [before] = await tx.$queryRaw<Pick<CategoryRow, "slug" | "name">[]>`SELECT slug, name FROM categories WHERE id = ${key}::uuid FOR UPDATE`;
+        if (!before) throw notFound("Category");
+        const row = await tx.category.update({ where: { id: key }, data });
+        emit(event("CATALOG_CHANGED", ALL, { categoryId: key }));
+        const details: AuditDetails = {};
+        for (const field of ["slug", "name"] as const) {
+          if (data[field] !== undefined && data[field] !== before[field]) Object.assign(details, { [`${field}Before`]: before[field], [field]: row[field] });
+        }
+        await this.audit.record(tx, { action: "category.updated", actor: viewer, target: toGlobalId("Category", key), details });
+        return row;
+      });
+    } catch (error) {
+      if (error instanceof PrismaNS.PrismaClientKnownRequestError && error.code === "P2002") {
+        throw conflict(`A category with slug "${data.slug}" already exists`);
+      }
+      throw error;
+    }
+  }
+
   private async requireCategory(id: string): Promise<void> {
     const found = await this.prisma.category.findUnique({ where: { id }, select: { id: true } });
     if (!found) throw badInput("categoryId does not name an existing category", "categoryId");
   }
+}
+
+/** What product.updated records: the fields set, with their new values (the description only by name: it may be long). */
+function patchDetails(data: PrismaNS.ProductUncheckedUpdateInput): AuditDetails {
+  const details: AuditDetails = { fields: Object.keys(data) };
+  for (const field of ["name", "priceCents", "costCents", "status"] as const) {
+    const value = data[field];
+    if (value !== undefined) details[field] = value as string | number | null;
+  }
+  if (typeof data.categoryId === "string") details.categoryId = toGlobalId("Category", data.categoryId);
+  return details;
 }
 
 function keysetWhere(column: SortColumn, direction: "asc" | "desc", [raw, id]: [string | number, string]): PrismaNS.ProductWhereInput {

@@ -1,5 +1,6 @@
 import type { GraphQLResolveInfo } from "graphql";
-import { Args, Ctx, Directive, FieldResolver, ID, Info, Query, Resolver, Root } from "type-graphql";
+import { Arg, Args, Ctx, Directive, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
+import { CategoryInput, CategoryPatch } from "./catalog.args.ts";
 import { keyset } from "./catalog.paging.ts";
 import { preloadedPage } from "./catalog.preload.ts";
 import { CATALOG_MAX_AGE_SECONDS } from "../../graphql/cache-control.ts";
@@ -22,6 +23,18 @@ export class CategoryResolver {
   @Query(() => [Category], { complexity: ({ childComplexity }) => 1 + childComplexity * CATEGORIES_COST_FACTOR })
   categories(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.services.catalog.categories(ctx.viewer, info);
+  }
+
+  @Mutation(() => Category, { description: "Adds a category at the end of the list. CONFLICT when the slug is taken." })
+  @Directive("@auth(requires: STAFF)")
+  createCategory(@Arg("input", () => CategoryInput) input: CategoryInput, @Ctx() ctx: Context) {
+    return ctx.services.catalog.createCategory(ctx.viewer, input);
+  }
+
+  @Mutation(() => Category, { description: "Renames a category or changes its slug. CONFLICT when the new slug is taken." })
+  @Directive("@auth(requires: STAFF)")
+  updateCategory(@Arg("id", () => ID) id: string, @Arg("patch", () => CategoryPatch) patch: CategoryPatch, @Ctx() ctx: Context) {
+    return ctx.services.catalog.updateCategory(ctx.viewer, id, patch);
   }
 
   // id and products also resolve without type-graphql's wrapper (catalog.fields.ts).

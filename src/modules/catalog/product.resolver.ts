@@ -36,7 +36,7 @@ export class ProductResolver {
   @Mutation(() => Product)
   @Directive("@auth(requires: STAFF)")
   createProduct(@Arg("input", () => ProductInput) input: ProductInput, @Ctx() ctx: Context) {
-    return ctx.services.catalog.createProduct(input);
+    return ctx.services.catalog.createProduct(ctx.viewer, input);
   }
 
   @Mutation(() => Product)
@@ -46,7 +46,7 @@ export class ProductResolver {
     @Arg("patch", () => ProductPatch) patch: ProductPatch,
     @Ctx() ctx: Context,
   ) {
-    return ctx.services.catalog.updateProduct(id, patch);
+    return ctx.services.catalog.updateProduct(ctx.viewer, id, patch);
   }
 
   @Subscription(() => Product, {

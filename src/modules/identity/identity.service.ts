@@ -18,7 +18,8 @@ import type { Prisma, Tx } from "../../db/client.ts";
 import { AppError, badInput, conflict, notFound, unauthenticated } from "../../graphql/errors.ts";
 import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { keyOf } from "../../lib/ids.ts";
+import { keyOf, toGlobalId } from "../../lib/ids.ts";
+import type { AuditLog } from "../audit/index.ts";
 import type { UserRow } from "./user.type.ts";
 
 const USER_SELECT = { id: true, email: true, name: true, role: true, createdAt: true } as const;
@@ -47,6 +48,11 @@ export interface IdentityOptions {
   limiter?: LoginLimiter;
   /** Accepts access tokens of an external OpenID Connect provider when configured. */
   external?: ExternalTokens;
+  /**
+   * The security audit log: log-ins and their failures, role changes and session revocations are
+   * recorded there, each in the transaction of its change. Without it (CLIs) nothing is recorded.
+   */
+  audit?: AuditLog;
 }
 
 /** Accounts, passwords and sessions. Knows nothing of GraphQL beyond the contract's error codes. */
@@ -107,9 +113,13 @@ export class IdentityService {
     if (!key) throw badInput("userId is not a User id", "userId");
     if (key === viewer.userId) throw badInput("You cannot change your own role", "userId");
     return this.changeViewers(async (tx, announce) => {
+      // Locked, so that of two concurrent changes each records the role the other left.
+      const [before] = await tx.$queryRaw<{ role: RoleName }[]>`SELECT role::text AS role FROM users WHERE id = ${key}::uuid FOR UPDATE`;
+      if (!before) throw notFound("User");
       const updated = await tx.user.updateManyAndReturn({ where: { id: key }, data: { role }, select: USER_SELECT });
       if (!updated[0]) throw notFound("User");
       announce({ userId: key, role });
+      await this.options.audit?.record(tx, { action: "user.roleChanged", actor: viewer, target: toGlobalId("User", key), details: { roleBefore: before.role, role } });
       return updated[0];
     });
   }
@@ -134,11 +144,19 @@ export class IdentityService {
     const ok = await verifyPassword(row?.passwordHash, password);
     if (!row || !ok) {
       await limiter?.failed(account, clientAddress);
+      // The address typed is not stored: people type their password into the email field, and an
+      // unknown "address" is where that ends up. A known account is named by its id instead.
+      await this.options.audit?.recordAlone({
+        action: "auth.logInFailed",
+        actor: null,
+        target: row ? toGlobalId("User", row.id) : null,
+        details: { reason: row ? "wrong password" : "unknown account", clientAddress: clientAddress ?? null },
+      });
       throw unauthenticated("Wrong email or password");
     }
     await limiter?.succeeded(account);
     const { passwordHash: _hash, ...user } = row;
-    return this.startSession(user, userAgent);
+    return this.startSession(user, userAgent, { clientAddress });
   }
 
   /** Runs a limiter step; its refusal becomes RATE_LIMITED (HTTP 429) with extensions.retryAfterSeconds. */
@@ -175,7 +193,8 @@ export class IdentityService {
       return true;
     });
     if (!rotated) {
-      await this.revokeSession(found.sessionId, "refresh token reuse");
+      // The system's decision, not the user's: no actor.
+      await this.revokeSession(found.sessionId, "refresh token reuse", null);
       throw unauthenticated("Refresh token was already used; the session has been revoked");
     }
     const access = await this.tokens.issue({ userId: found.session.userId, sessionId: found.sessionId, role: found.session.user.role });
@@ -186,45 +205,62 @@ export class IdentityService {
   async logOut(refreshToken: string): Promise<boolean> {
     const found = await this.prisma.refreshToken.findUnique({ where: { tokenHash: hashRefreshToken(refreshToken) } });
     if (!found) return false;
-    await this.revokeSession(found.sessionId, "logout");
+    // Whoever holds the refresh token acts for the session's user.
+    await this.revokeSession(found.sessionId, "logout", "owner");
     return true;
   }
 
   /** Revokes every session of the viewer's user; their open sockets are closed within a second. */
   async logOutEverywhere(viewer: Viewer): Promise<boolean> {
     await this.changeViewers(async (tx, announce) => {
-      await tx.session.updateMany({
+      const { count } = await tx.session.updateMany({
         where: { userId: viewer.userId, revokedAt: null },
         data: { revokedAt: new Date(), revokedReason: "logout everywhere" },
       });
       announce({ userId: viewer.userId, revokedSessions: "all" });
+      await this.options.audit?.record(tx, { action: "session.revokedAll", actor: viewer, target: toGlobalId("User", viewer.userId), details: { sessions: count, reason: "logout everywhere" } });
     });
     return true;
   }
 
-  private async revokeSession(sessionId: string, reason: string): Promise<void> {
+  /** Revokes one session (audited as session.revoked when it was live); `actor` "owner": its user, null: the system. */
+  private async revokeSession(sessionId: string, reason: string, actor: "owner" | null): Promise<void> {
     await this.changeViewers(async (tx, announce) => {
       const revoked = await tx.session.updateManyAndReturn({
         where: { id: sessionId, revokedAt: null },
         data: { revokedAt: new Date(), revokedReason: reason },
         select: { userId: true },
       });
-      if (revoked[0]) announce({ userId: revoked[0].userId, revokedSessions: [sessionId] });
+      if (!revoked[0]) return;
+      const { userId } = revoked[0];
+      announce({ userId, revokedSessions: [sessionId] });
+      await this.options.audit?.record(tx, { action: "session.revoked", actor: actor && userId, target: toGlobalId("User", userId), details: { sessionId, reason } });
     });
   }
 
-  private async startSession(user: UserRow, userAgent?: string): Promise<AuthResult> {
+  /** A new session; with `logIn`, recorded as auth.logIn in the session's own transaction. */
+  private async startSession(user: UserRow, userAgent?: string, logIn?: { clientAddress: string | undefined }): Promise<AuthResult> {
     const expiresAt = new Date(Date.now() + this.refreshTtlSeconds * 1000);
     const refresh = newRefreshToken();
-    const session = await this.prisma.session.create({
-      data: {
-        userId: user.id,
-        expiresAt,
-        userAgent: userAgent?.slice(0, 300) ?? null,
-        refreshTokens: { create: { tokenHash: refresh.hash, expiresAt } },
-      },
-      select: { id: true },
-    });
+    const create = (tx: Tx) =>
+      tx.session.create({
+        data: {
+          userId: user.id,
+          expiresAt,
+          userAgent: userAgent?.slice(0, 300) ?? null,
+          refreshTokens: { create: { tokenHash: refresh.hash, expiresAt } },
+        },
+        select: { id: true },
+      });
+    const audit = this.options.audit;
+    const session =
+      logIn && audit
+        ? await this.prisma.$transaction(async (tx) => {
+            const created = await create(tx);
+            await audit.record(tx, { action: "auth.logIn", actor: user.id, target: toGlobalId("User", user.id), details: { sessionId: created.id, clientAddress: logIn.clientAddress ?? null } });
+            return created;
+          })
+        : await create(this.prisma);
     const access = await this.tokens.issue({ userId: user.id, sessionId: session.id, role: user.role });
     return this.result(user, session.id, access, refresh.token);
   }

@@ -8,6 +8,7 @@ import type { StockMovementReason } from "../../generated/prisma/enums.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { productKey, type ProductRow } from "../catalog/index.ts";
 import type { NotificationsService } from "../notifications/index.ts";
+import type { AuditLog } from "../audit/index.ts";
 
 export const MAX_ADJUSTMENT = 1_000_000;
 
@@ -28,6 +29,7 @@ export class InventoryService {
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
     private readonly notifications: NotificationsService,
+    private readonly audit: AuditLog,
   ) {}
 
   /**
@@ -107,7 +109,7 @@ export class InventoryService {
     });
   }
 
-  /** Staff correction of stock by `delta` units (positive receives, negative removes). */
+  /** Staff correction of stock by `delta` units (positive receives, negative removes); audited as stock.adjusted. */
   async adjustStock(viewer: Viewer, productId: string, delta: number): Promise<ProductRow> {
     const key = productKey(productId, "productId");
     if (!Number.isInteger(delta) || delta === 0 || Math.abs(delta) > MAX_ADJUSTMENT) {
@@ -117,6 +119,8 @@ export class InventoryService {
       const product = await tx.product.findUnique({ where: { id: key } });
       if (!product) throw notFound("Product");
       await tx.stockLevel.upsert({ where: { productId: key }, create: { productId: key, onHand: 0 }, update: {} });
+      // Before the movement: a refused adjustment rolls the row back with everything else.
+      await this.audit.record(tx, { action: "stock.adjusted", actor: viewer, target: toGlobalId("Product", key), details: { delta } });
       const onHand = await this.move(tx, { productId: key, delta, reason: "ADJUSTMENT", actorId: viewer.userId }, emit);
       if (onHand === null) {
         throw new AppError("INSUFFICIENT_STOCK", `Cannot remove ${-delta} units of "${product.name}": not that many in stock`, {

@@ -35,6 +35,18 @@ export interface TrustedDocumentsOptions {
   manifest: string;
 }
 
+/**
+ * One decision about a request made with a partner key, for the audit log (app.ts wires it to the
+ * audit module: server/ imports no module). `partnerId` null: a key no partner has.
+ */
+export interface PartnerKeyUse {
+  partnerId: string | null;
+  /** The manifest operation's name, "(not in manifest)", or "(unknown key)". */
+  operation: string;
+  outcome: "allowed" | "refused";
+  transport: "http" | "ws" | "sse";
+}
+
 export const PARTNER_KEY_HEADER = "x-partner-key";
 /** A partner id: a short lower-case name (it becomes a metrics label). */
 export const PARTNER_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -51,10 +63,15 @@ export class TrustedDocuments {
     private readonly partners: ReadonlyMap<string, Partner>,
     private readonly appManifest: Manifest | undefined,
     private readonly metrics: Metrics,
+    private readonly onPartnerUse: ((use: PartnerKeyUse) => void) | undefined,
   ) {}
 
-  /** Reads the partners file and every manifest; throws naming the file and entry on any problem. */
-  static load(options: TrustedDocumentsOptions, metrics: Metrics): TrustedDocuments {
+  /**
+   * Reads the partners file and every manifest; throws naming the file and entry on any problem.
+   * `onPartnerUse` (default: none) hears every decision about a request with a partner key; what
+   * it throws is ignored, so it can never fail a request.
+   */
+  static load(options: TrustedDocumentsOptions, metrics: Metrics, onPartnerUse?: (use: PartnerKeyUse) => void): TrustedDocuments {
     const partners = new Map<string, Partner>();
     if (options.partnersFile) {
       const file = options.partnersFile;
@@ -83,7 +100,7 @@ export class TrustedDocuments {
       }
     }
     const appManifest = options.trustedDocumentsOnly ? loadManifest(options.manifest) : undefined;
-    return new TrustedDocuments(partners, appManifest, metrics);
+    return new TrustedDocuments(partners, appManifest, metrics, onPartnerUse);
   }
 
   /** Whether partners or trusted-documents mode are configured (else only APQ requests are checked). */
@@ -135,6 +152,7 @@ export class TrustedDocuments {
     if (partnerKey !== undefined) {
       partner = this.partners.get(sha256Hex(partnerKey));
       if (!partner) {
+        this.heard({ partnerId: null, operation: "(unknown key)", outcome: "refused", transport });
         return { kind: "refuse", error: new AppError("UNAUTHENTICATED", "Unknown partner key", { http: { status: 401 } }) };
       }
     }
@@ -145,13 +163,10 @@ export class TrustedDocuments {
     const hash = text !== undefined ? sha256Hex(text) : claimed;
     const entry = hash !== undefined && (claimed === undefined || claimed === hash) ? manifest.get(hash) : undefined;
     if (partner) {
-      this.metrics.partnerOperations.inc({
-        partner: partner.id,
-        // Only manifest names become labels, so a caller cannot grow the metric without bound.
-        operation: entry?.operationName ?? "(not in manifest)",
-        outcome: entry ? "allowed" : "refused",
-        transport,
-      });
+      // Only manifest names become labels, so a caller cannot grow the metric without bound.
+      const use = { partnerId: partner.id, operation: entry?.operationName ?? "(not in manifest)", outcome: entry ? "allowed" : "refused", transport } as const;
+      this.metrics.partnerOperations.inc({ partner: use.partnerId, operation: use.operation, outcome: use.outcome, transport });
+      this.heard(use);
     }
     if (!entry) {
       return {
@@ -164,5 +179,13 @@ export class TrustedDocuments {
       };
     }
     return { kind: "use", entry, ...(partner ? { partnerId: partner.id } : {}) };
+  }
+
+  private heard(use: PartnerKeyUse): void {
+    try {
+      this.onPartnerUse?.(use);
+    } catch {
+      // The listener's failure is its own (see load).
+    }
   }
 }

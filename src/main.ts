@@ -59,7 +59,12 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 log.info(
-  { url: app.url, database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres", pubsub: app.bus.distributed ? `redis (${config.redis?.kind})` : "in-process" },
+  {
+    url: app.url,
+    database: app.db.kind === "pglite" ? `embedded (${config.dataDir})` : "postgres",
+    pubsub: app.bus.distributed ? `redis (${config.redis?.kind})` : "in-process",
+    ...(app.metricsPort !== undefined && { metricsPort: app.metricsPort }),
+  },
   `Cartwheel listening on ${app.url}`,
 );
 

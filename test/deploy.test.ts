@@ -64,6 +64,21 @@ afterAll(async () => {
 const statusOf = async (path: string) => (await fetch(new URL(path, app.url))).status;
 
 describe("Kubernetes manifests", () => {
+  it("/metrics on its own port (METRICS_PORT), named and annotated for scraping, and not in the Service; compose keeps it off the balancer", () => {
+    const metricsPort = configOf(k8sEnv).metrics.port;
+    expect(metricsPort).toBeGreaterThan(0);
+    expect(portNamed("metrics")).toBe(metricsPort);
+    expect(Number(deployment.spec.template.metadata.annotations["prometheus.io/port"])).toBe(metricsPort);
+    const service = only("Service");
+    expect((service.spec.ports as Doc[]).map((p) => p.targetPort)).not.toContain("metrics");
+    expect((service.spec.ports as Doc[]).map((p) => p.targetPort)).not.toContain(metricsPort);
+    for (const [name, instance] of instances) {
+      const port = configOf(instance.environment as Record<string, string>).metrics.port;
+      expect(port, name).toBeGreaterThan(0);
+      expect(haproxy, name).not.toContain(`:${port}`);
+    }
+  });
+
   it("are one Deployment, Service, HorizontalPodAutoscaler and PodDisruptionBudget, all listed in the kustomization", () => {
     for (const kind of ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]) only(kind);
     const kustomization = only("Kustomization");

@@ -193,7 +193,8 @@ describe("two instances on a three-node Redis Cluster", () => {
 
   it("a public answer cached on A is a hit on B", async () => {
     const hits = async (app: App) => {
-      const value = await metricValue(app.url, `cartwheel_response_cache_hits_total{layer="http"`);
+      // Either layer: B's first request of a document it has not seen finds A's entry after Apollo's checks.
+      const value = await metricValue(app.url, "cartwheel_response_cache_hits_total");
       return Number.isNaN(value) ? 0 : value;
     };
     // Entry keys are digests this test cannot aim at a node: six of them land on more than the

@@ -14,6 +14,14 @@ import { AppError } from "../graphql/errors.ts";
  */
 export class UsageError extends Error {}
 
+/** The one positional argument a command takes (`<name>`): a UsageError when it is missing or followed by more. */
+export function onePositional(positionals: readonly string[], name: string): string {
+  const [value, ...extra] = positionals;
+  if (!value) throw new UsageError(`missing <${name}>`);
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  return value;
+}
+
 export interface Command<O extends NonNullable<ParseArgsConfig["options"]>> {
   /** How people run it: "npm run user:create --". */
   name: string;

@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { loadConfig } from "../config.ts";
 import { BackupError, exportEmbedded } from "../db/backup.ts";
-import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
+import { onePositional, parseCommandLine, runCommand } from "./cli.ts";
 
 const command = {
   name: "npm run db:export --",
@@ -32,9 +32,7 @@ Exit codes: 0 written, 64 usage (or DATABASE_URL set), 66 DATA_DIR has no databa
 
 const { values, positionals } = parseCommandLine(command);
 await runCommand(command, async () => {
-  const [file, ...extra] = positionals;
-  if (!file) throw new UsageError("missing <file>");
-  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const file = onePositional(positionals, "file");
   const config = loadConfig();
   if (config.databaseUrl) {
     throw new BackupError(

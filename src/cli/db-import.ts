@@ -2,7 +2,7 @@
 import { resolve } from "node:path";
 import { loadConfig } from "../config.ts";
 import { BackupError, importEmbedded } from "../db/backup.ts";
-import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
+import { onePositional, parseCommandLine, runCommand } from "./cli.ts";
 
 const command = {
   name: "npm run db:import --",
@@ -34,9 +34,7 @@ file, 73 DATA_DIR already holds a database, 75 DATA_DIR in use, 78 bad environme
 
 const { values, positionals } = parseCommandLine(command);
 await runCommand(command, async () => {
-  const [file, ...extra] = positionals;
-  if (!file) throw new UsageError("missing <file>");
-  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const file = onePositional(positionals, "file");
   const config = loadConfig();
   if (config.databaseUrl) {
     throw new BackupError(

@@ -5,64 +5,22 @@
 // runs by hash on B, and a response cached on A is a hit on B.
 import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, createTestDatabase, gql, logIn, metricValue, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
-import { startRedisCluster, type RedisTopology } from "../harness/redis-topology.ts";
+import { gql, logIn, metricValue, nextWithin, someProducts, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { startRedisCluster, useInstancesOnRedis } from "../harness/redis-topology.ts";
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-const state = {} as { cluster: RedisTopology; a: App; b: App; prefix: string; staff: string };
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  process.on("unhandledRejection", onUnhandled);
-  state.cluster = await startRedisCluster(3);
-  cleanups.push(() => state.cluster.stop());
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const dir = tempDir();
-  cleanups.push(() => dir.remove());
-  state.prefix = uniquePrefix();
-  const options = {
-    databaseUrl: db.url,
-    dataDir: dir.path,
-    redisPrefix: state.prefix,
-    env: {
-      REDIS_URL: state.cluster.url,
-      // The outbox would bring B the event by itself after 3 x this grace: far beyond the waits
-      // below, so an event that arrives came by pub/sub on the Cluster.
-      OUTBOX_RELAY_GRACE: "60s",
-      LOGIN_MAX_FAILURES_PER_ACCOUNT: "3",
-    },
-  };
-  state.a = await startTestServer(options);
-  cleanups.push(() => state.a.stop());
-  state.b = await startTestServer(options);
-  cleanups.push(() => state.b.stop());
-  state.staff = await logIn(state.a.url, DEMO.staff);
+const state = useInstancesOnRedis(() => startRedisCluster(3), {
+  // The outbox would bring B the event by itself after 3 x this grace: far beyond the waits
+  // below, so an event that arrives came by pub/sub on the Cluster.
+  OUTBOX_RELAY_GRACE: "60s",
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: "3",
 });
-
-afterAll(async () => {
-  // Newest first, each whatever the others did: the Cluster's processes go last, always.
-  const failures: unknown[] = [];
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  process.off("unhandledRejection", onUnhandled);
-  if (failures.length) throw failures[0];
-});
-
-afterEach(() => expect(unhandled).toEqual([]));
 
 /** A connection to each node of the Cluster, closed after `use`. */
 async function onEveryNode<T>(use: (node: Redis) => Promise<T>): Promise<T[]> {
-  const nodes = state.cluster.ports.map((port) => new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 }));
+  const nodes = state.redis.ports.map((port) => new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 }));
   try {
     return await Promise.all(nodes.map(use));
   } finally {
@@ -72,7 +30,7 @@ async function onEveryNode<T>(use: (node: Redis) => Promise<T>): Promise<T[]> {
 
 /** The first `make(i)` whose key's slot is served by a node `accept` takes (by its port). */
 async function keyWhere<T extends { key: string }>(make: (i: number) => T, accept: (port: number) => boolean): Promise<T> {
-  const seed = new Redis({ port: state.cluster.ports[0]!, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+  const seed = new Redis({ port: state.redis.ports[0]!, host: "127.0.0.1", maxRetriesPerRequest: 1 });
   try {
     const ranges = (await seed.cluster("SLOTS")) as unknown as [number, number, [string, number]][];
     for (let i = 0; i < 100; i++) {
@@ -91,7 +49,7 @@ async function keyWhere<T extends { key: string }>(make: (i: number) => T, accep
  * The first `make(i)` whose key lives on a node other than the one REDIS_URL names: only a client
  * that follows the Cluster's slots (not one talking to the seed node alone) can reach it.
  */
-const awayFromSeed = <T extends { key: string }>(make: (i: number) => T) => keyWhere(make, (port) => port !== state.cluster.ports[0]);
+const awayFromSeed = <T extends { key: string }>(make: (i: number) => T) => keyWhere(make, (port) => port !== state.redis.ports[0]);
 
 /** rate-limiter-flexible's key of an account's failed log-ins: `<keyPrefix>:<account>`. */
 const failedLogInsKey = (email: string) => `${state.prefix}login-fail-account:${email}`;
@@ -157,7 +115,7 @@ describe("two instances on a three-node Redis Cluster", () => {
   });
 
   it("a stock change committed on A reaches a subscriber on B through the Cluster's pub/sub", async () => {
-    await subscribedOnCluster(state.cluster.ports);
+    await subscribedOnCluster(state.redis.ports);
     await eventFromAReachesB();
   });
 
@@ -214,17 +172,17 @@ describe("two instances on a three-node Redis Cluster", () => {
   // Last: it leaves the Cluster with a node gone.
   it("a node dies: events still flow, log-ins and APQ on its slots answer promptly (counted in memory, a miss), nothing crashes", async () => {
     // Preferably the node a subscriber is on (not the seed): the subscriber must move.
-    const [, ...others] = state.cluster.ports;
+    const [, ...others] = state.redis.ports;
     const lists = await onEveryNode((node) => node.client("LIST") as Promise<string>);
-    const victim = others.find((port) => /name=ioredis-cluster\(subscriber\)\S* .*sub=1/.test(lists[state.cluster.ports.indexOf(port)]!)) ?? others[others.length - 1]!;
-    const alive = state.cluster.ports.filter((port) => port !== victim);
+    const victim = others.find((port) => /name=ioredis-cluster\(subscriber\)\S* .*sub=1/.test(lists[state.redis.ports.indexOf(port)]!)) ?? others[others.length - 1]!;
+    const alive = state.redis.ports.filter((port) => port !== victim);
     const run = randomUUID().slice(0, 8);
     const { email } = await keyWhere((i) => ({ email: `dead-${run}-${i}@cartwheel.test`, key: failedLogInsKey(`dead-${run}-${i}@cartwheel.test`) }), (port) => port === victim);
     const { query } = await keyWhere((i) => {
       const query = `query DeadNodeApq { me { id } } # ${run} ${i}`;
       return { query, key: apqKey(query) };
     }, (port) => port === victim);
-    await state.cluster.kill(victim);
+    await state.redis.kill(victim);
 
     await subscribedOnCluster(alive);
     await eventFromAReachesB();

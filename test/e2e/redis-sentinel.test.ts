@@ -5,55 +5,17 @@
 // to the promoted replica by themselves, without an unhandled rejection.
 import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
-import { startRedisSentinel, type RedisSentinelSet } from "../harness/redis-topology.ts";
+import { gql, logIn, nextWithin, someProducts, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { startRedisSentinel, useInstancesOnRedis } from "../harness/redis-topology.ts";
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-const state = {} as { redis: RedisSentinelSet; a: App; b: App; prefix: string; staff: string };
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  process.on("unhandledRejection", onUnhandled);
-  state.redis = await startRedisSentinel();
-  cleanups.push(() => state.redis.stop());
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const dir = tempDir();
-  cleanups.push(() => dir.remove());
-  state.prefix = uniquePrefix();
-  const options = {
-    databaseUrl: db.url,
-    dataDir: dir.path,
-    redisPrefix: state.prefix,
-    // The outbox would bring B an event by itself after 3 x this grace: far beyond the waits below.
-    env: { REDIS_URL: state.redis.url, OUTBOX_RELAY_GRACE: "60s", LOGIN_MAX_FAILURES_PER_ACCOUNT: "3" },
-  };
-  state.a = await startTestServer(options);
-  cleanups.push(() => state.a.stop());
-  state.b = await startTestServer(options);
-  cleanups.push(() => state.b.stop());
-  state.staff = await logIn(state.a.url, DEMO.staff);
+const state = useInstancesOnRedis(() => startRedisSentinel(), {
+  // The outbox would bring B an event by itself after 3 x this grace: far beyond the waits below.
+  OUTBOX_RELAY_GRACE: "60s",
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: "3",
 });
-
-afterAll(async () => {
-  // Newest first, each whatever the others did: the Redis processes go last, always.
-  const failures: unknown[] = [];
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  process.off("unhandledRejection", onUnhandled);
-  if (failures.length) throw failures[0];
-});
-
-afterEach(() => expect(unhandled).toEqual([]));
 
 async function onNode<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
   const node = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 });

@@ -8,6 +8,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
+import type { App } from "../../src/app.ts";
+import { DEMO, createTestDatabase, logIn, startTestServer, tempDir, uniquePrefix } from "./index.ts";
 
 export interface RedisTopology {
   /** The REDIS_URL that names it. */
@@ -207,4 +210,48 @@ export async function startRedisSentinel(masterName = "cartwheel"): Promise<Redi
     await stop();
     throw error;
   }
+}
+
+/**
+ * Two server instances (one database, one Redis prefix, one signing key) on a private Redis
+ * topology that `start` brings up, for the whole test file. `env` is added to both (REDIS_URL
+ * is the topology's). Everything is torn down after the file, newest first, each step whatever
+ * the others did, the Redis processes last; and no test may leave an unhandled rejection behind.
+ * Read `.redis`, `.a`, `.b`, `.prefix`, `.staff` (a STAFF token) inside tests.
+ */
+export function useInstancesOnRedis<T extends RedisTopology>(start: () => Promise<T>, env: Record<string, string> = {}) {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  const state = {} as { redis: T; a: App; b: App; prefix: string; staff: string };
+  const cleanups: (() => Promise<void> | void)[] = [];
+  beforeAll(async () => {
+    process.on("unhandledRejection", onUnhandled);
+    state.redis = await start();
+    cleanups.push(() => state.redis.stop());
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const dir = tempDir();
+    cleanups.push(() => dir.remove());
+    state.prefix = uniquePrefix();
+    const options = { databaseUrl: db.url, dataDir: dir.path, redisPrefix: state.prefix, env: { REDIS_URL: state.redis.url, ...env } };
+    state.a = await startTestServer(options);
+    cleanups.push(() => state.a.stop());
+    state.b = await startTestServer(options);
+    cleanups.push(() => state.b.stop());
+    state.staff = await logIn(state.a.url, DEMO.staff);
+  });
+  afterAll(async () => {
+    const failures: unknown[] = [];
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    process.off("unhandledRejection", onUnhandled);
+    if (failures.length) throw failures[0];
+  });
+  afterEach(() => expect(unhandled).toEqual([]));
+  return state;
 }

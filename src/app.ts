@@ -15,7 +15,8 @@ import { createRedisClient, whenReady, type RedisClient } from "./events/redis-c
 import { OutboxStore, decodeCursor } from "./events/outbox.ts";
 import { setTransactionHooks } from "./db/transaction.ts";
 import { createContext, type Context } from "./graphql/context.ts";
-import { formatError, unauthenticated } from "./graphql/errors.ts";
+import { formatError, internalError, unauthenticated } from "./graphql/errors.ts";
+import { GraphQLError } from "graphql";
 import { createSchema } from "./graphql/schema.ts";
 import { OperationLimits } from "./graphql/limits.ts";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
@@ -32,7 +33,7 @@ import { PARTNER_KEY_HEADER, TrustedDocuments } from "./server/persisted/trusted
 import { clientAddress } from "./server/client-address.ts";
 import { createHttpHandler, serveMetricsAt, send } from "./server/http.ts";
 import { loadManifest } from "./server/persisted/manifest.ts";
-import { OperationNames, RequestLog, noteContext, requestIdOf } from "./server/request-log.ts";
+import { OperationNames, RequestLog, noteContext, noteErrors, requestIdOf } from "./server/request-log.ts";
 import { requestReportPlugin } from "./server/plugins/request-report.ts";
 import { createLogger } from "./server/logger.ts";
 import { createMetrics } from "./server/metrics.ts";
@@ -170,7 +171,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     // first and adds the id to the answer; what is left here failed outside an operation.
     const formatHttp = (formatted: Parameters<typeof formatError>[0], original: unknown) =>
       formatError(formatted, original, (error) => (reportUnexpected(error, undefined), undefined), formatOptions);
-    const requestLog = new RequestLog(log, metrics, new OperationNames(knownOperationNames(trusted, config.persistedQueries.manifest)));
+    const requestLog = new RequestLog(log, metrics, new OperationNames(knownOperationNames(trusted, config.persistedQueries.manifest)), (req) =>
+      clientAddress(req, config.trustProxyHops),
+    );
 
     const httpServer = createServer();
     // Before the request handler is attached: its listener must see every request first.
@@ -208,6 +211,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       sharedContext: (role, userId) => createContext(contextDeps, { viewer: role ? sharedViewer(role, userId) : null }),
       sharedRootFields: SHARED_SUBSCRIPTIONS,
       formatError: format,
+      onErrors: (context, errors) => noteErrors((context as Context).report, errors, metrics, "ws"),
       metrics,
       maxBufferedBytes: config.websocket.maxBufferedBytes,
       backlogTimeoutMs: config.websocket.backlogTimeoutMs,
@@ -285,7 +289,18 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     await apollo.start();
 
     // Defined before the SSE handler, which builds its contexts the same way.
-    const httpContext = (req: IncomingMessage): Promise<Context> => noteContext(req, buildHttpContext(req));
+    // A dependency failing while the context is built (the session check's database) is logged
+    // here with the request id, which its masked answer carries.
+    const httpContext = (req: IncomingMessage): Promise<Context> =>
+      noteContext(
+        req,
+        buildHttpContext(req).catch((error: unknown) => {
+          if (error instanceof GraphQLError) throw error;
+          const requestId = requestIdOf(req);
+          reportUnexpected(error, requestId);
+          throw internalError(error, requestId);
+        }),
+      );
     const buildHttpContext = async (req: IncomingMessage): Promise<Context> => {
       const header = req.headers.authorization;
       let viewer = null;
@@ -356,11 +371,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         },
       }),
     );
+    // Before the API listens: a METRICS_PORT that cannot be had stops the start with nothing served.
+    metricsServer = config.metrics.port === undefined ? undefined : await listenForMetrics(config, metrics, log);
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());
     });
-    metricsServer = config.metrics.port === undefined ? undefined : await listenForMetrics(config, metrics, log);
     if (config.env === "production" && config.metrics.port === undefined && config.metrics.token === undefined) {
       log.warn("/metrics is public on the API port: set METRICS_PORT (a port the load balancer does not expose) or METRICS_TOKEN");
     }

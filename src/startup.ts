@@ -102,7 +102,7 @@ export function startupFailure(error: unknown, secrets: (string | undefined)[] =
     line = `Invalid configuration: ${error.message}`;
   } else if (listen.syscall === "listen") {
     exitCode = EXIT.config;
-    line = `Cannot listen on ${listen.address}:${listen.port} (${listen.code}): check PORT and HOST`;
+    line = `Cannot listen on ${listen.address}:${listen.port} (${listen.code}): check PORT, HOST and METRICS_PORT`;
   } else {
     line = `Start-up failed: ${reasonOf(error)}`;
   }

@@ -4,7 +4,7 @@ import { ROLES, type RoleName } from "../auth/roles.ts";
 import { loadConfig } from "../config.ts";
 import { openDatabase } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
-import { identityServiceFor } from "../modules/identity/index.ts";
+import { seedServicesFor } from "../modules/index.ts";
 import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
 
 const command = {
@@ -32,8 +32,8 @@ await runCommand(command, async () => {
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run user:create" });
   try {
     await applyMigrations(db.sql);
-    const identity = await identityServiceFor(db.prisma, config);
-    const user = await identity.createUser({ email: values.email!, password: values.password!, name: values.name!, role: values.role as RoleName });
+    const { identity } = await seedServicesFor(db, config);
+    const user = await identity.createAccount({ email: values.email!, password: values.password!, name: values.name!, role: values.role as RoleName });
     console.log(`created ${user.role} ${user.email} (${user.id})`);
   } finally {
     await db.close();

@@ -6,6 +6,7 @@ import { AppError, badInput } from "../graphql/errors.ts";
 import { OutboxStore, PAGE, decodeCursor, encodeCursor, type Envelope } from "./outbox.ts";
 import type { Event, TopicName, TopicPayloads } from "./topics.ts";
 import type { RedisTarget } from "../lib/redis-url.ts";
+import { Cluster } from "ioredis";
 import { closeRedisClient, createRedisClient, whenReady, type RedisClient } from "./redis-connection.ts";
 
 const PUBLISH_TIMEOUT_MS = 1_000;
@@ -176,7 +177,7 @@ export class EventBus {
       client.on("error", (error: Error) => log.warn({ err: error.message }, "redis connection error"));
     }
     let bus: EventBus | undefined;
-    const engine = new RedisPubSub({ publisher, subscriber: neverRejectingSubscriber(subscriber, () => bus?.closed ?? false, log) });
+    const engine = new RedisPubSub({ publisher: publisher instanceof Cluster ? publishOnReadyNode(publisher) : publisher, subscriber: neverRejectingSubscriber(subscriber, () => bus?.closed ?? false, log) });
     bus = new EventBus(prefix, log, { publisher, subscriber, engine });
     return bus;
   }
@@ -635,4 +636,23 @@ export class EventBus {
     if (!this.transport) return;
     await Promise.all([this.transport.publisher, this.transport.subscriber].map(closeRedisClient));
   }
+}
+
+/**
+ * A Cluster whose PUBLISH goes to a node that is connected now. A PUBLISH has no key, so ioredis
+ * sends it to any node it knows, a dead one included: with a master down (and no replica to take
+ * its slots) a third of publishes would fail and wait for the relay. Any node will do: a Cluster
+ * forwards every PUBLISH to all nodes. With no node ready, the Cluster's own publish fails as before.
+ */
+function publishOnReadyNode(cluster: Cluster): Cluster {
+  return new Proxy(cluster, {
+    get(target, property, receiver) {
+      if (property !== "publish") return Reflect.get(target, property, receiver) as unknown;
+      return (channel: string, message: string) => {
+        const ready = target.nodes("master").filter((node) => node.status === "ready");
+        const node = ready[Math.floor(Math.random() * ready.length)];
+        return node ? node.publish(channel, message) : target.publish(channel, message);
+      };
+    },
+  });
 }

@@ -80,13 +80,25 @@ export function formatError(
   if (CLIENT_CODES.has(code)) {
     return { message: formatted.message, locations, path, extensions: { code: "BAD_USER_INPUT", reason: code } };
   }
-  const requestId = onUnexpected(unwrap(original));
+  // An error made by internalError has been logged with its id already; it keeps that id.
+  const requestId = onUnexpected(unwrap(original)) ?? (typeof formatted.extensions?.requestId === "string" ? formatted.extensions.requestId : undefined);
   return {
     message: "Internal server error",
     locations,
     path,
     extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) },
   };
+}
+
+/**
+ * An unexpected failure outside any operation (building a request's context), already logged
+ * with `requestId`: masked as INTERNAL_SERVER_ERROR (HTTP 500) and carrying that id to the client.
+ */
+export function internalError(original: unknown, requestId: string): GraphQLError {
+  return new GraphQLError("Internal server error", {
+    originalError: original instanceof Error ? original : new Error(String(original)),
+    extensions: { code: "INTERNAL_SERVER_ERROR", requestId, http: { status: 500 } },
+  });
 }
 
 /** Whether `error` is masked as INTERNAL_SERVER_ERROR by formatError (its code is neither the contract's nor a client mistake's). */

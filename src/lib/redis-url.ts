@@ -49,18 +49,26 @@ export function parseRedisUrl(raw: string): ParsedRedisUrl {
   }
   const defaultPort = kind!.toLowerCase() === "sentinel" ? 26379 : 6379;
   const nodes: RedisNode[] = [];
-  for (const entry of hostList!.split(",")) {
+  for (const [index, entry] of hostList!.split(",").entries()) {
     const node = parseHostPort(entry.trim(), defaultPort);
-    if (!node) return { problem: `${form} needs a comma list of host[:port] (port 1..65535, IPv6 in brackets); "${entry}" is not one` };
+    // Not quoted: with an unencoded "@" in the password, an "entry" would hold part of it.
+    if (!node) return { problem: `${form} needs a comma list of host[:port] (port 1..65535, IPv6 in brackets); entry ${index + 1} is not one (percent-encode "@" and ":" in a password)` };
     nodes.push(node);
   }
-  const params = new URLSearchParams(query);
+  const params = queryParams(query!);
+  if (!params) return { problem: `the query parameters of ${form} are not valid percent-encoding` };
   if (kind!.toLowerCase() === "cluster") {
     if (path !== "" && path !== "/") return { problem: `${form} names no master or database (a Cluster has only database 0); remove "${path}"` };
     if ([...params.keys()].length > 0) return { problem: `${form} takes no query parameters (got ${[...params.keys()].join(", ")})` };
     return { target: { kind: "cluster", nodes, ...credentials, tls } };
   }
-  const [, masterName, db, ...extra] = path.split("/");
+  const [, encodedMaster, db, ...extra] = path.split("/");
+  let masterName: string | undefined;
+  try {
+    masterName = encodedMaster === undefined ? undefined : decodeURIComponent(encodedMaster);
+  } catch {
+    return { problem: `the master's name in ${form} is not valid percent-encoding` };
+  }
   if (!masterName) return { problem: `${form} needs the master's name as its path: ${form}host:26379,host:26379/<masterName>` };
   if (extra.length > 0 || (db !== undefined && !/^\d{1,2}$/.test(db))) return { problem: `${form} path must be /<masterName> or /<masterName>/<db> (db a number)` };
   const unknown = [...params.keys()].filter((name) => !SENTINEL_PARAMS.includes(name));
@@ -69,7 +77,7 @@ export function parseRedisUrl(raw: string): ParsedRedisUrl {
     target: {
       kind: "sentinel",
       sentinels: nodes,
-      masterName: decodeURIComponent(masterName),
+      masterName,
       db: db === undefined ? 0 : Number(db),
       ...credentials,
       sentinelUsername: params.get("sentinel_username") ?? undefined,
@@ -87,7 +95,7 @@ export function redisSecrets(raw: string | undefined): string[] {
   if (match) {
     const password = match[3]?.split(":").slice(1).join(":");
     if (password) secrets.push(password);
-    for (const [name, value] of new URLSearchParams(match[6] ?? "")) if (name === "sentinel_password" && value) secrets.push(value);
+    for (const [name, value] of queryParams(match[6] ?? "") ?? []) if (name === "sentinel_password" && value) secrets.push(value);
   } else {
     try {
       const password = new URL(raw).password;
@@ -138,4 +146,23 @@ function parseHostPort(entry: string, defaultPort: number): RedisNode | undefine
   const port = match[3] === undefined ? defaultPort : Number(match[3]);
   if (port < 1 || port > 65_535) return undefined;
   return { host, port };
+}
+
+/**
+ * `a=b&c=d` percent-decoded as URLs encode passwords (a "+" stays a "+", unlike form encoding);
+ * undefined when an escape is not valid.
+ */
+function queryParams(query: string): Map<string, string> | undefined {
+  const params = new Map<string, string>();
+  try {
+    for (const pair of query.split("&")) {
+      if (pair === "") continue;
+      const at = pair.indexOf("=");
+      const [name, value] = at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+      params.set(decodeURIComponent(name), decodeURIComponent(value));
+    }
+  } catch {
+    return undefined;
+  }
+  return params;
 }

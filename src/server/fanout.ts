@@ -37,6 +37,11 @@ export interface FanoutOptions {
    */
   sharedRootFields: ReadonlySet<string>;
   formatError: (error: GraphQLFormattedError, original: unknown) => GraphQLFormattedError;
+  /**
+   * Told of the errors a WebSocket subscriber is sent with an event (`context` is the
+   * subscription's own), for its log line and /metrics; GraphQL over SSE notes its own. Must not throw.
+   */
+  onErrors?: (context: unknown, errors: readonly GraphQLFormattedError[]) => void;
   metrics: Metrics;
   /**
    * Unsent bytes a socket may hold before its events are held back and coalesced, and an SSE
@@ -422,8 +427,9 @@ export class Fanout {
   }
 
   private send(member: Member, out: Outgoing): void {
-    if (member.queue) member.queue.push(out.result);
-    else this.deliver(member.target as Target, out.payload(), out.coalesce);
+    if (member.queue) return member.queue.push(out.result);
+    if (out.result.errors?.length) this.options.onErrors?.(member.args.contextValue, out.result.errors as unknown as GraphQLFormattedError[]);
+    this.deliver(member.target as Target, out.payload(), out.coalesce);
   }
 
   /** Writes one `next` frame, or holds it back (coalesced by `coalesce`) while the socket is behind. */

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { Context } from "../graphql/context.ts";
 import { timingSafeEqual } from "node:crypto";
 import type { Metrics } from "./metrics.ts";
-import { REQUEST_ID_HEADER, requestIdOf, type Exchange, type RequestLog } from "./request-log.ts";
+import { REQUEST_ID_HEADER, exchangeOf, openExchange, type Exchange, type RequestLog } from "./request-log.ts";
 import type { Decision, RequestParams } from "./persisted/trusted-documents.ts";
 import type { GatedRequest } from "./response-cache-http.ts";
 import type { Phase } from "./shutdown.ts";
@@ -56,12 +56,13 @@ export function createHttpHandler(deps: HttpDeps) {
     const url = requestUrl(req);
     // Taken from the caller (bounded) or made here, and on every answer, so a client's report,
     // the access log line and a masked error's extensions.requestId all name the same request.
-    const requestId = requestIdOf(req);
-    res.setHeader(REQUEST_ID_HEADER, requestId);
     const known = ["/graphql", "/graphql/stream", "/health/live", "/health/ready", "/.well-known/jwks.json", ...(serveMetrics ? ["/metrics"] : [])];
+    const exchange = openExchange(req, known.includes(url.pathname) ? url.pathname : "other", started);
+    const { requestId } = exchange;
+    res.setHeader(REQUEST_ID_HEADER, requestId);
     const explorer = req.method === "GET" && deps.explorer?.(req, res, url);
-    const route = explorer ? "explorer" : known.includes(url.pathname) ? url.pathname : "other";
-    const exchange: Exchange = { requestId, route, started };
+    if (explorer) exchange.route = "explorer";
+    const { route } = exchange;
     let logged = false;
     const done = () => {
       if (logged) return;
@@ -77,7 +78,7 @@ export function createHttpHandler(deps: HttpDeps) {
       switch (route) {
         case "/graphql":
           // Our app's own policy on top of the generic integration (see GraphQLDeps).
-          return await graphql({ ...deps, getWithoutPreflight: true }, req, res, url, exchange);
+          return await graphql({ ...deps, getWithoutPreflight: true }, req, res, url);
         case "/graphql/stream":
           return deps.stream ? await deps.stream(req, res) : send(res, 404, { error: "not found" });
         case "/health/live":
@@ -100,8 +101,9 @@ export function createHttpHandler(deps: HttpDeps) {
           return send(res, 404, { error: "not found" });
       }
     } catch (error) {
-      deps.log.error({ err: error }, "http handler failed");
-      if (!res.headersSent) send(res, 500, { error: "internal server error" });
+      deps.log.error({ err: error, requestId }, "http handler failed");
+      exchange.refused = "INTERNAL_SERVER_ERROR";
+      if (!res.headersSent) send(res, 500, { errors: [{ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR", requestId } }] });
       else res.destroy();
     }
   };
@@ -172,7 +174,7 @@ export function send(res: ServerResponse, status: number, body: unknown) {
   res.end(JSON.stringify(body));
 }
 
-async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>, req: IncomingMessage, res: ServerResponse, url: URL, exchange?: Exchange) {
+async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>, req: IncomingMessage, res: ServerResponse, url: URL) {
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
@@ -183,6 +185,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
     const raw = await readBody(req);
     if (raw === null) {
       res.setHeader("connection", "close");
+      const exchange = exchangeOf(req);
       if (exchange) exchange.refused = "BAD_USER_INPUT";
       return send(res, 413, { errors: [{ message: `Request body too large: at most ${MAX_BODY_BYTES} bytes`, extensions: { code: "BAD_USER_INPUT" } }] });
     }
@@ -190,6 +193,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
       try {
         body = JSON.parse(raw);
       } catch {
+        const exchange = exchangeOf(req);
         if (exchange) exchange.refused = "BAD_USER_INPUT";
         return send(res, 400, { errors: [{ message: "Invalid JSON in the request body", extensions: { code: "BAD_USER_INPUT" } }] });
       }
@@ -214,7 +218,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
       if (!(error instanceof GraphQLError)) throw error;
       decision = { kind: "refuse", error };
     }
-    if (decision.kind === "refuse") return refuse(res, decision.error, exchange);
+    if (decision.kind === "refuse") return refuse(res, decision.error);
     if (decision.kind === "use" && decision.partnerId) {
       partnerId = decision.partnerId;
       // The partner runs on its own cost budget (graphql/limits.ts), read from the context; a
@@ -223,7 +227,7 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
         Object.assign(await context(), { partnerId: decision.partnerId });
       } catch (error) {
         if (!(error instanceof GraphQLError)) throw error;
-        return refuse(res, error, exchange);
+        return refuse(res, error);
       }
     }
     const rewrite =
@@ -251,11 +255,8 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
   // request carries no text here: the limits plugin checks the stored text (server/plugins/limits.ts).
   const text = req.method === "GET" ? new URLSearchParams(search).get("query") : isObject(body) ? body.query : undefined;
   const tooComplex = typeof text === "string" && text !== "" ? deps.checkQuery?.(text) : undefined;
-  if (tooComplex) return refuse(res, tooComplex, exchange);
-  if (deps.cachedAnswer && (await deps.cachedAnswer(req, res, { method: req.method ?? "GET", search, body, partnerId }, context))) {
-    if (exchange) exchange.cached = true;
-    return;
-  }
+  if (tooComplex) return refuse(res, tooComplex);
+  if (deps.cachedAnswer && (await deps.cachedAnswer(req, res, { method: req.method ?? "GET", search, body, partnerId }, context))) return;
   const result = await deps.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: req.method?.toUpperCase() ?? "GET", headers, search, body },
     context,
@@ -272,8 +273,10 @@ async function graphql<TContext extends BaseContext>(deps: GraphQLDeps<TContext>
 }
 
 /** Answers with one GraphQL error before Apollo runs; its status comes from extensions.http (default 400). */
-export function refuse(res: ServerResponse, error: GraphQLError, exchange?: Exchange) {
+export function refuse(res: ServerResponse, error: GraphQLError) {
   const status = (error.extensions.http as { status?: number } | undefined)?.status ?? 400;
+  // Counted and logged with the request it answers (over /graphql and /graphql/stream alike).
+  const exchange = exchangeOf(res.req);
   if (exchange) exchange.refused = String(error.extensions.code);
   const { http: _http, ...extensions } = error.extensions;
   return send(res, status, { errors: [{ message: error.message, extensions }] });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { GraphQLFormattedError } from "graphql";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import type { Context, OperationReport } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
@@ -39,17 +39,31 @@ export function noteContext(req: IncomingMessage, context: Promise<Context>): Pr
   return context;
 }
 
+const exchanges = new WeakMap<IncomingMessage, Exchange>();
+
+/** The exchange createHttpHandler opened for `req` (so a refusal anywhere in server/ is counted and logged with it). */
+export function exchangeOf(req: IncomingMessage | undefined): Exchange | undefined {
+  return req && exchanges.get(req);
+}
+
+/** Opens the access-log record of `req` (createHttpHandler, first thing). */
+export function openExchange(req: IncomingMessage, route: string, started: number): Exchange {
+  const exchange: Exchange = { requestId: requestIdOf(req), route, started };
+  exchanges.set(req, exchange);
+  return exchange;
+}
+
 /** One HTTP request as the access log and the latency histogram see it. */
 export interface Exchange {
   readonly requestId: string;
-  /** The route label (a known path, or "other"). */
-  readonly route: string;
+  /** The route label (a known path, "explorer", or "other"). */
+  route: string;
   /** performance.now() when the handler took the request. */
   readonly started: number;
   /** The code of an answer given before Apollo ran (limits, persisted queries, body), when there was one. */
   refused?: string | undefined;
-  /** Answered from the shared response cache before Apollo. */
-  cached?: boolean | undefined;
+  /** Answered from the shared response cache before Apollo: the operation name it was asked for (null: none). */
+  cached?: { operationName: string | null } | undefined;
 }
 
 /** Routes whose requests are logged at debug: probes and scrapes every few seconds would drown the rest. */
@@ -84,53 +98,69 @@ export class RequestLog {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly names: OperationNames,
+    /** The caller's address (TRUST_PROXY applied) for requests that never got a context. */
+    private readonly addressOf: (req: IncomingMessage) => string | undefined = (req) => req.socket.remoteAddress,
   ) {}
 
   /** Call when the response has finished or the connection closed before it did. */
   http(exchange: Exchange, req: IncomingMessage, res: ServerResponse): void {
     const durationMs = performance.now() - exchange.started;
-    const write = (context: Context | undefined) => {
-      const report = context?.report;
-      const transport = exchange.route === "/graphql/stream" ? "sse" : "http";
-      const errors = report?.errorCodes ?? (exchange.refused ? [exchange.refused] : undefined);
-      if (errors) for (const code of errors) this.metrics.graphqlErrors.inc({ code, transport });
-      if (report?.type === "query" || report?.type === "mutation") {
-        this.metrics.operationDuration.observe({ type: report.type, name: this.names.label(report.name), transport }, durationMs / 1000);
+    const write = (context: Context | undefined, failed?: string) => {
+      try {
+        this.writeHttp(exchange, req, res, durationMs, context, failed);
+      } catch {
+        // A log line must never fail a request, nor become an unhandled rejection.
       }
-      const level = QUIET_ROUTES.has(exchange.route) ? "debug" : res.statusCode >= 500 ? "error" : "info";
-      if (!this.log.isLevelEnabled(level)) return;
-      this.log[level](
-        {
-          requestId: exchange.requestId,
-          method: req.method,
-          route: exchange.route,
-          status: res.statusCode,
-          durationMs: Math.round(durationMs * 10) / 10,
-          ...(report?.type && { operation: { type: report.type, name: report.name ?? null } }),
-          ...(errors && { errors }),
-          ...(exchange.cached && { cached: true }),
-          ...(!res.writableFinished && { aborted: true }),
-          ...(context?.viewer && { userId: context.viewer.userId }),
-          ...(context?.partnerId && { partner: context.partnerId }),
-          clientAddress: context?.clientAddress ?? req.socket.remoteAddress,
-        },
-        "request",
-      );
     };
     const context = contexts.get(req);
     if (!context) return write(undefined);
-    context.then(write, () => write(undefined));
+    context.then(
+      (built) => write(built),
+      // A context that could not be built is answered with its error (a bad token, or masked).
+      (error: unknown) => write(undefined, error instanceof GraphQLError ? String(error.extensions.code ?? "INTERNAL_SERVER_ERROR") : "INTERNAL_SERVER_ERROR"),
+    );
+  }
+
+  private writeHttp(exchange: Exchange, req: IncomingMessage, res: ServerResponse, durationMs: number, context: Context | undefined, failed: string | undefined): void {
+    const cached = exchange.cached && { type: "query", name: exchange.cached.operationName ?? undefined };
+    const report = context?.report.type ? context.report : (cached ?? context?.report);
+    const transport = exchange.route === "/graphql/stream" ? "sse" : "http";
+    const errors = context?.report.errorCodes ?? (exchange.refused ? [exchange.refused] : failed ? [failed] : undefined);
+    if (errors) for (const code of errors) this.metrics.graphqlErrors.inc({ code, transport });
+    if (report?.type === "query" || report?.type === "mutation") {
+      this.metrics.operationDuration.observe({ type: report.type, name: this.names.label(report.name), transport }, durationMs / 1000);
+    }
+    const level = QUIET_ROUTES.has(exchange.route) ? "debug" : res.statusCode >= 500 ? "error" : "info";
+    if (!this.log.isLevelEnabled(level)) return;
+    this.log[level](
+      {
+        requestId: exchange.requestId,
+        method: req.method,
+        route: exchange.route,
+        status: res.statusCode,
+        durationMs: Math.round(durationMs * 10) / 10,
+        ...(report?.type && { operation: { type: report.type, name: report.name ?? null } }),
+        ...(errors && { errors }),
+        ...(exchange.cached && { cached: true }),
+        ...(!res.writableFinished && { aborted: true }),
+        ...(context?.viewer && { userId: context.viewer.userId }),
+        ...(context?.partnerId && { partner: context.partnerId }),
+        clientAddress: context?.clientAddress ?? this.addressOf(req),
+      },
+      "request",
+    );
   }
 
   /** One WebSocket operation that ended (completed, failed, or its socket closed). */
-  operation(entry: {
-    context: Context | undefined;
-    requestId: string;
-    startedAt: number;
-    clientAddress: string | undefined;
-    outcome: "complete" | "error";
-    errorCodes: string[] | undefined;
-  }): void {
+  operation(entry: OperationEnd): void {
+    try {
+      this.writeOperation(entry);
+    } catch {
+      // A log line must never fail an operation.
+    }
+  }
+
+  private writeOperation(entry: OperationEnd): void {
     const { context } = entry;
     const report: OperationReport | undefined = context?.report;
     const durationMs = performance.now() - entry.startedAt;
@@ -142,17 +172,30 @@ export class RequestLog {
       {
         requestId: entry.requestId,
         transport: "ws",
-        operation: { type: report?.type ?? null, name: report?.name ?? null },
+        operation: { type: report?.type ?? null, name: report?.name ?? entry.askedName?.slice(0, 100) ?? null },
         outcome: entry.outcome,
         durationMs: Math.round(durationMs * 10) / 10,
         ...(entry.errorCodes && { errors: entry.errorCodes }),
         ...(context?.viewer && { userId: context.viewer.userId }),
         ...(context?.partnerId && { partner: context.partnerId }),
-        clientAddress: context?.clientAddress ?? entry.clientAddress,
+        clientAddress: context?.clientAddress ?? this.addressOf(entry.request),
       },
       "operation",
     );
   }
+}
+
+/** A WebSocket operation as it ended. */
+export interface OperationEnd {
+  context: Context | undefined;
+  requestId: string;
+  startedAt: number;
+  /** The socket's upgrade request (the client address when the operation never got a context). */
+  request: IncomingMessage;
+  /** The operation name the client asked for, for one refused before it had a context (bounded here). */
+  askedName?: string | undefined;
+  outcome: "complete" | "error";
+  errorCodes: string[] | undefined;
 }
 
 /** Adds the codes of `errors` to the report (bounded) and counts them for /metrics. */

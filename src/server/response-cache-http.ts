@@ -3,6 +3,7 @@ import Negotiator from "negotiator";
 import { BoundedCache } from "../lib/bounded-cache.ts";
 import { sha256Hex } from "../lib/hash.ts";
 import type { Metrics } from "./metrics.ts";
+import { exchangeOf } from "./request-log.ts";
 import { VARY } from "./plugins/cache-scope.ts";
 import type { ResponseCache } from "./response-cache.ts";
 
@@ -58,7 +59,8 @@ export class ResponseCacheFastPath {
     // Only documents Apollo's layer found cacheable here: a mutation, or a query that is not
     // public, costs no lookup (and is no miss). A document's first request goes to Apollo,
     // whose layer finds entries other instances stored.
-    if (queryHash === undefined || !this.cache.isKnownCacheable(queryHash)) return false;
+    const knownAs = queryHash === undefined ? undefined : this.cache.cacheableOperation(queryHash);
+    if (queryHash === undefined || knownAs === undefined) return false;
     const contentType = this.contentType(req.headers.accept);
     if (!contentType) return false;
     const key = this.cache.key(queryHash, params.operationName, params.variables, request.partnerId !== undefined ? "partner" : "public");
@@ -68,6 +70,9 @@ export class ResponseCacheFastPath {
       return false;
     }
     this.metrics.operations.inc({ type: "query", transport: "http" });
+    // The access log and the latency histogram count a hit as the query it answers.
+    const exchange = exchangeOf(req);
+    if (exchange) exchange.cached = { operationName: params.operationName ?? (knownAs || null) };
     // CORS may have set `Vary: Origin` already; the cache policy's Vary adds to it (as http.ts does for Apollo's).
     const earlier = res.getHeader("vary");
     const body = `{"data":${hit.data}}\n`;

@@ -70,7 +70,8 @@ export class ResponseCache {
   private lastChange: number;
   private readonly store: Store;
   private readonly maxBytes: number;
-  private readonly cacheable = new BoundedCache<true>(2_000, 64);
+  /** Cacheable documents by queryHash, with their operation's name ("" when unnamed). */
+  private readonly cacheable = new BoundedCache<string>(2_000, 64);
 
   constructor(private readonly options: ResponseCacheOptions) {
     // Changes before this instance started are unknown to it: entries stored before then are refused.
@@ -92,12 +93,13 @@ export class ResponseCache {
    * Documents (by queryHash) that Apollo's layer found cacheable on this instance: only those are
    * looked up before Apollo, so mutations and private queries cost no lookup and count no miss.
    */
-  noteCacheable(queryHash: string): void {
-    if (!this.cacheable.get(queryHash)) this.cacheable.set(queryHash, true);
+  noteCacheable(queryHash: string, operationName: string | null | undefined): void {
+    if (this.cacheable.get(queryHash) === undefined) this.cacheable.set(queryHash, operationName ?? "");
   }
 
-  isKnownCacheable(queryHash: string): boolean {
-    return this.cacheable.get(queryHash) === true;
+  /** The operation name of a document noted cacheable ("" when unnamed); undefined when it was not. */
+  cacheableOperation(queryHash: string): string | undefined {
+    return this.cacheable.get(queryHash);
   }
 
   /** Where this instance is in the event stream now: read it before executing what will be stored. */

@@ -76,7 +76,8 @@ export function attachWebSocket(server: Server, deps: WebSocketDeps) {
       requestId: context?.requestId ?? refused?.requestId ?? "",
       errorCodes: context?.report.errorCodes ?? codesOf(refused?.errors),
       startedAt: entry?.startedAt ?? performance.now(),
-      clientAddress: ctx.extra.request.socket.remoteAddress,
+      request: ctx.extra.request,
+      askedName: typeof (payload as { operationName?: unknown }).operationName === "string" ? (payload as { operationName: string }).operationName : undefined,
       outcome: outcome === "complete" && context?.report.errorCodes ? "error" : outcome,
     });
   };

@@ -51,8 +51,9 @@ export function startSdk(options: SdkOptions): NodeSDK {
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req: IncomingMessage) => UNTRACED_PATHS.includes((req.url ?? "").split("?")[0]!),
         redactedQueryParamsServer: REDACTED_QUERY_PARAMS,
-        // The request id ties a trace to its log lines; the response header holds the generated one too.
-        headersToSpanAttributes: { server: { requestHeaders: ["x-request-id"], responseHeaders: ["x-request-id"] } },
+        // The request id ties a trace to its log lines. The response's only: the server checked it
+        // (bounded, one token) or made it; the request's header is whatever a caller sent.
+        headersToSpanAttributes: { server: { responseHeaders: ["x-request-id"] } },
       }),
       new GraphQLInstrumentation({
         // Literal values in the document become "*"; variables are never recorded.

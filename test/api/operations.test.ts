@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { createTestDatabase, gql, logIn, startTestServer, tempDir } from "../harness/index.ts";
+import { DEMO, createTestDatabase, gql, logIn, startTestServer, tempDir } from "../harness/index.ts";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
@@ -56,7 +56,15 @@ it("user:create makes an account on the configured database that can log in", as
   const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/user-create.ts", "--email", email, "--password", "ops-password-1", "--name", "Ops", "--role", "STAFF"], { cwd: root, env });
   expect(stdout).toContain(`created STAFF ${email}`);
   const token = await logIn(app.url, { email, password: "ops-password-1" });
-  expect((await gql(app.url, `{ me { role } }`, {}, token)).data.me.role).toBe("STAFF");
+  const me = (await gql(app.url, `{ me { id role } }`, {}, token)).data.me;
+  expect(me.role).toBe("STAFF");
+  // A privileged account made from the command line is in the audit log, with its role, by no one.
+  const admin = await logIn(app.url, DEMO.admin);
+  const audit = await gql(app.url, `{ auditEvents(first: 50) { edges { node { action actor { id } target details } } } }`, {}, admin);
+  const created = audit.data.auditEvents.edges
+    .map((e: { node: { details: string } }) => ({ ...e.node, details: JSON.parse(e.node.details) }))
+    .filter((n: { action: string; target: string }) => n.action === "user.created" && n.target === me.id);
+  expect(created).toEqual([{ action: "user.created", actor: null, target: me.id, details: { role: "STAFF", via: "user:create" } }]);
   await expect(
     run(process.execPath, ["--import", "tsx", "src/cli/user-create.ts", "--email", email, "--password", "ops-password-1", "--name", "Ops"], { cwd: root, env }),
   ).rejects.toThrow(/already exists/);

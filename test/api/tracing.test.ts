@@ -146,7 +146,9 @@ it("redacts the document and variables of a GET from the server span, records th
   expect(query).toContain("operationName=TracedGet");
   expect(query).not.toContain("secret-looking-variable");
   expect(query).not.toContain("node");
-  expect(root.attributes["http.request.header.x-request-id"]).toEqual(["trace-me-42"]);
+  // The id the server answered with (checked, or made): never the caller's raw header.
+  expect(root.attributes["http.response.header.x-request-id"]).toEqual(["trace-me-42"]);
+  expect(root.attributes["http.request.header.x-request-id"]).toBeUndefined();
   for (const span of spans) expect(attributeText(span)).not.toContain("secret-looking-variable");
   // Every request before this one was a probe or a scrape: none of them left a span.
   expect(exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER).map((s) => s.attributes["url.path"])).toEqual(["/graphql"]);

@@ -111,11 +111,30 @@ describe("request ids", () => {
     }
     const unexpected = await state.logs.waitFor((line) => line.msg === "unexpected error" && line.requestId === requestId);
     expect(unexpected.level).toBe(50);
-    expect(JSON.stringify(unexpected.err)).toMatch(/\w/);
+    // The real failure, which the client never sees, is in the log.
+    expect((unexpected.err as { message?: string }).message).toMatch(/connect|terminat|ECONN|closed|timeout/i);
     const access = await state.logs.waitFor(isRequestLine(requestId));
     expect(access).toMatchObject({ route: "/graphql", operation: { type: "query", name: "Catalog" }, errors: expect.arrayContaining(["INTERNAL_SERVER_ERROR"]) });
     // Logged once, not once per hook that saw it.
     expect(state.logs.lines.filter((line) => line.msg === "unexpected error" && line.requestId === requestId)).toHaveLength(1);
+  });
+
+  it("a failure before the operation runs (a bearer token's session check, database gone) is masked with the request id too", async () => {
+    const token = await logIn(state.app.url, DEMO.customer);
+    const requestId = `session-${randomUUID()}`;
+    state.proxy.cut();
+    let res: Response;
+    try {
+      res = await post({ query: "query Me { me { id } }" }, { authorization: `Bearer ${token}`, "x-request-id": requestId });
+    } finally {
+      state.proxy.restore();
+    }
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+    expect(body.errors).toEqual([{ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR", requestId } }]);
+    await state.logs.waitFor((line) => line.msg === "unexpected error" && line.requestId === requestId);
+    expect(state.logs.lines.filter((line) => line.msg === "unexpected error" && line.requestId === requestId)).toHaveLength(1);
+    expect(await state.logs.waitFor(isRequestLine(requestId))).toMatchObject({ status: 500, errors: ["INTERNAL_SERVER_ERROR"] });
   });
 
   it("over the WebSocket too: the masked error's requestId is that of its operation's log line and of its error's", async () => {
@@ -180,10 +199,11 @@ describe("access log", () => {
       expect(done).toMatchObject({ transport: "ws", outcome: "complete", operation: { type: "query" }, clientAddress: "127.0.0.1" });
       expect(typeof done.requestId).toBe("string");
 
-      const refused = client.iterate({ query: "subscription Refused { stockChanged(productIds: []) { nope } }" });
+      const refused = client.iterate({ query: "subscription Refused { stockChanged(productIds: []) { nope } }", operationName: "Refused" });
       await expect(nextWithin(refused)).rejects.toBeTruthy();
-      const failed = await state.logs.waitFor((line) => line.msg === "operation" && line.outcome === "error" && String(line.errors) !== "INTERNAL_SERVER_ERROR");
-      expect(failed).toMatchObject({ transport: "ws", errors: ["BAD_USER_INPUT"], operation: { type: null, name: null } });
+      // Refused before it ran: the line names what the client asked for.
+      const failed = await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "Refused");
+      expect(failed).toMatchObject({ transport: "ws", outcome: "error", errors: ["BAD_USER_INPUT"], operation: { type: null }, clientAddress: "127.0.0.1" });
 
       // A subscription is counted live by field while it runs, and its line comes when it ends.
       const before = await scrape();
@@ -197,6 +217,35 @@ describe("access log", () => {
       expect(await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "LiveStock")).toMatchObject({
         operation: { type: "subscription" },
         outcome: "complete",
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe("subscription events with errors", () => {
+  it("are counted by code and on the subscriber's operation line", async () => {
+    const [product] = await someProducts(state.app.url, 1);
+    const staff = await logIn(state.app.url, DEMO.staff);
+    const refusedCode = 'cartwheel_graphql_errors_total{code="UNAUTHENTICATED",transport="ws"}';
+    const before = sample(await scrape(), refusedCode) || 0;
+    const client = wsClient(state.app.wsUrl);
+    try {
+      // costPrice is STAFF only: an anonymous subscriber gets each event with an UNAUTHENTICATED error in it.
+      const events = client.iterate({ query: `subscription PeekCost { stockChanged(productIds: ["${product!.id}"]) { stock product { costPrice { amountCents } } } }` });
+      const first = events.next();
+      await waitForMetric('cartwheel_subscriptions{field="stockChanged"}', (v) => v >= 1);
+      expect((await gql(state.app.url, "mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { id } }", { id: product!.id }, staff)).errors).toBeUndefined();
+      const event = (await Promise.race([first, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no event within 5 s")), 5_000))])) as IteratorResult<{
+        errors?: { extensions?: { code?: string } }[];
+      }>;
+      expect(event.value?.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+      expect(sample(await scrape(), refusedCode)).toBe(before + 1);
+      await events.return?.();
+      expect(await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "PeekCost")).toMatchObject({
+        outcome: "error",
+        errors: ["UNAUTHENTICATED"],
       });
     } finally {
       await client.dispose();
@@ -246,6 +295,19 @@ describe("/metrics", () => {
     expect(sample(after, "cartwheel_db_pool_waiting")).toBe(0);
     expect(sample(after, "cartwheel_outbox_lag_events")).toBeGreaterThanOrEqual(0);
     expect(after).toMatch(/^cartwheel_outbox_lag_seconds /m);
+  });
+
+  it("refusals before any operation runs are counted and logged too (SSE included)", async () => {
+    const series = 'cartwheel_graphql_errors_total{code="BAD_USER_INPUT",transport="sse"}';
+    const before = sample(await scrape(), series) || 0;
+    const requestId = `sse-${randomUUID()}`;
+    const res = await fetch(`${new URL(state.app.url).origin}/graphql/stream?query=${encodeURIComponent("subscription { stockChanged(productIds: []) { stock } }")}`, {
+      headers: { accept: "text/event-stream", "last-event-id": "x".repeat(200), "x-request-id": requestId },
+    });
+    expect(res.status).toBe(400);
+    await res.text();
+    expect(await state.logs.waitFor(isRequestLine(requestId))).toMatchObject({ route: "/graphql/stream", status: 400, errors: ["BAD_USER_INPUT"] });
+    expect(sample(await scrape(), series)).toBe(before + 1);
   });
 
   it("asks for METRICS_TOKEN when it is set", async () => {

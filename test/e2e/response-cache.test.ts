@@ -284,6 +284,12 @@ describe("without Redis, switched off, and with Redis cut", () => {
     // A cacheable document's new variables are a miss, looked up before Apollo.
     await post(app.url, LISTING, { first: 2 });
     expect(await misses()).toBe(2);
+    // A hit before Apollo is timed as the query it answers, under the document's operation name.
+    const timed = () => metric(app, 'cartwheel_graphql_operation_duration_seconds_count{type="query",name="Categories",transport="http"}');
+    const hitsBefore = await hits(app);
+    for (let i = 0; i < 3; i++) await post(app.url, `query Categories { categories { id name } }`);
+    expect(await hits(app)).toBe(hitsBefore + 2);
+    expect(await timed()).toBe(3);
   });
 
   it("RESPONSE_CACHE=false: every request executes, nothing is counted", async () => {

@@ -176,6 +176,6 @@ describe("other start-up failures", () => {
     const port = (taken.address() as { port: number }).port;
     const result = await run({ DATABASE_URL: db.url, PORT: String(port) });
     expect(result.code).toBe(78);
-    expect(expectOneLine(result)).toBe(`Cannot listen on 127.0.0.1:${port} (EADDRINUSE): check PORT and HOST`);
+    expect(expectOneLine(result)).toBe(`Cannot listen on 127.0.0.1:${port} (EADDRINUSE): check PORT, HOST and METRICS_PORT`);
   });
 });

@@ -74,8 +74,12 @@ describe("REDIS_URL", () => {
       ["redis+cluster://n1:7000/0", /only database 0/],
       ["redis+cluster://n1:7000?x=1", /no query parameters/],
       ["redis+cluster://n1:7000,,n2", /comma list of host\[:port\]/],
-      ["redis+cluster://n1:99999", /"n1:99999" is not one/],
+      ["redis+cluster://n1:99999", /entry 1 is not one/],
       ["redis+cluster://:hunter22@", /comma list of host/],
+      // An unencoded "@" in the password: the part after it is taken for a host and never quoted.
+      ["redis+sentinel://:hun@hunter22@s1/m", /entry 1 is not one \(percent-encode/],
+      ["redis+sentinel://s1/%E0%A4%A/m", /master's name .* not valid percent-encoding/],
+      ["redis+sentinel://s1/m?sentinel_password=%zz", /query parameters .* not valid percent-encoding/],
       ["redis+sentinal://s1/m", /must be redis\+sentinel:\/\/ or redis\+cluster:\/\//],
       ["http://cache:6379", /must use redis:, rediss:, redis\+sentinel: or redis\+cluster:/],
       ["nope", /not a valid URL/],
@@ -87,6 +91,10 @@ describe("REDIS_URL", () => {
       expect(problems[0], url).toMatch(expected);
       expect(problems[0]).not.toContain("hunter22");
     }
+  });
+
+  it("a sentinel_password keeps its '+' (URL, not form, decoding)", () => {
+    expect(parseRedisUrl("redis+sentinel://s1/m?sentinel_password=a+b%2Bc").target).toMatchObject({ sentinelPassword: "a+b+c" });
   });
 
   it("every password it holds is a secret the start-up error line hides", () => {

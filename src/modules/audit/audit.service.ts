@@ -10,6 +10,7 @@ import type { AuditRow } from "./audit.type.ts";
 export type AuditAction =
   | "auth.logIn"
   | "auth.logInFailed"
+  | "user.created"
   | "user.roleChanged"
   | "session.revoked"
   | "session.revokedAll"

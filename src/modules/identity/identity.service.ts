@@ -94,6 +94,18 @@ export class IdentityService {
     return created[0];
   }
 
+  /**
+   * An account made by an operator (npm run user:create), of any role: created and audited as
+   * user.created (with its role) in one transaction, so a privileged account never appears unrecorded.
+   */
+  async createAccount(input: NewUser): Promise<UserRow> {
+    return this.prisma.$transaction(async (tx) => {
+      const user = await this.createUser(input, tx);
+      await this.options.audit?.record(tx, { action: "user.created", actor: null, target: toGlobalId("User", user.id), details: { role: user.role, via: "user:create" } });
+      return user;
+    });
+  }
+
   /** Every account, oldest first (ADMIN only, enforced by the schema). */
   async listUsers(input: { first?: number | null; after?: string | null }): Promise<ConnectionResult<UserRow>> {
     const limit = pageSize(input.first);

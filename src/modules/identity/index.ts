@@ -3,8 +3,6 @@ export { createIdentityLoaders, type IdentityLoaders } from "./identity.loaders.
 export { User, type UserRow } from "./user.type.ts";
 import { AccessTokens, loadKeyRing } from "../../auth/index.ts";
 import type { Config } from "../../config.ts";
-import type { Prisma } from "../../db/client.ts";
-import { IdentityService } from "./identity.service.ts";
 import { AuthResolver } from "./auth.resolver.ts";
 import { UserResolver } from "./user.resolver.ts";
 
@@ -16,9 +14,4 @@ export const identityOwners = { User: (user: unknown) => (user as { id: string }
 export async function accessTokensFor(config: Config): Promise<AccessTokens> {
   const keys = await loadKeyRing({ privateKey: config.jwtPrivateKey, verifyKeys: config.jwtVerifyKeys, dataDir: config.dataDir });
   return new AccessTokens(keys, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
-}
-
-/** The identity service with the configured signing key: for CLIs. */
-export async function identityServiceFor(prisma: Prisma, config: Config): Promise<IdentityService> {
-  return new IdentityService(prisma, await accessTokensFor(config), config.refreshTokenTtlSeconds);
 }

@@ -28,7 +28,7 @@ export function responseCachePlugin(cache: ResponseCache, policies: CachePolicie
             return null;
           }
           // From now on the fast path looks this document up before Apollo.
-          cache.noteCacheable(queryHash);
+          cache.noteCacheable(queryHash, operationName);
           if (contextValue.viewer && hasRole(contextValue.viewer.role, "STAFF")) {
             cache.bypass("staff");
             return null;

@@ -133,6 +133,20 @@ describe("across two instances sharing Redis", () => {
     expect(await metric(pair.b, "cartwheel_response_cache_stale_total")).toBe(stale + 1);
   });
 
+  it("creating a draft changes nothing anyone but staff sees: cached answers stay fresh", async () => {
+    const categories = (await post(pair.a.url, `{ categories { id } }`)).body.data.categories as { id: string }[];
+    await post(pair.a.url, LISTING, { first: 9 });
+    const before = { hits: await hits(pair.a), stale: await metric(pair.a, "cartwheel_response_cache_stale_total"), invalidations: await metric(pair.a, "cartwheel_response_cache_invalidations_total") };
+    const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name: "Draft", description: "not yet", priceCents: 900, categoryId: categories[0]!.id, status: "DRAFT" };
+    expect((await post(pair.a.url, `mutation($input: ProductInput!) { createProduct(input: $input) { id status } }`, { input }, staff)).body.data.createProduct.status).toBe("DRAFT");
+    // A is told of its own commits before it answers (see "the bus tells observers…"): a draft that
+    // invalidated would make this a refusal (stale), not a hit.
+    await post(pair.a.url, LISTING, { first: 9 });
+    expect(await hits(pair.a)).toBe(before.hits + 1);
+    expect(await metric(pair.a, "cartwheel_response_cache_stale_total")).toBe(before.stale);
+    expect(await metric(pair.a, "cartwheel_response_cache_invalidations_total")).toBe(before.invalidations);
+  });
+
   it("a hit answers with the headers Apollo answered the miss with (and an Age), over POST and over GET by APQ hash", async () => {
     const query = `{ categories { name } }`;
     const miss = await post(pair.a.url, query);

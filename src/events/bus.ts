@@ -435,10 +435,12 @@ export class EventBus {
    */
   stats(): BusStats {
     const position = this.next - 1;
+    const head = Math.max(this.head, position);
     return {
       position,
-      head: Math.max(this.head, position),
-      lagSeconds: this.behind ? (Date.now() - this.behind.since) / 1000 : 0,
+      head,
+      // Caught up since the last tick noted it behind: no lag, whatever that tick said.
+      lagSeconds: this.behind && head > position ? (Date.now() - this.behind.since) / 1000 : 0,
       readFromOutbox: this.readFromOutbox,
       relayed: this.relayed,
       leader: this.leader,

@@ -8,7 +8,7 @@ import type { App } from "../../src/app.ts";
 import { MAX_REQUEST_ID_LENGTH } from "../../src/server/request-log.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
-import { DEMO, captureLog, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
+import { DEMO, REDIS_URL, captureLog, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
 
 const METRICS_TOKEN = "scrape-token-0123456789abcdef";
 const state = {} as {
@@ -253,11 +253,50 @@ describe("subscription events with errors", () => {
   });
 });
 
+describe("a Redis outage on /metrics", () => {
+  it("the connections go down, the deferred publish is counted, the outbox lag shows until the relay publishes, then all is back", async () => {
+    const redisProxy = await startProxy(Number(new URL(REDIS_URL).port || 6379), new URL(REDIS_URL).hostname);
+    try {
+      // Two instances of one deployment, with a long grace: A's event stays unpublished, and B
+      // behind the outbox head, while Redis is cut (B would read it itself only after 3 x 5 s).
+      const options = {
+        databaseUrl: state.databaseUrl,
+        dataDir: state.dataDir,
+        redisPrefix: uniquePrefix(),
+        env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, OUTBOX_RELAY_GRACE: "5s", METRICS_TOKEN },
+      };
+      const a = await startTestServer(options);
+      state.others.push(a);
+      const b = await startTestServer(options);
+      state.others.push(b);
+      const now = (app: App, series: string) => waitForMetric(series, () => true, 5_000, app);
+      expect(await now(a, 'cartwheel_redis_connection_up{connection="publisher"}')).toBe(1);
+      const failures = await now(a, "cartwheel_event_publish_failures_total");
+      const staff = await logIn(a.url, DEMO.staff);
+      const [product] = await someProducts(a.url, 1);
+      redisProxy.cut();
+      for (const connection of ["publisher", "subscriber", "cache"]) await waitForMetric(`cartwheel_redis_connection_up{connection="${connection}"}`, (v) => v === 0, 5_000, a);
+      expect((await gql(a.url, "mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { id } }", { id: product!.id }, staff)).errors).toBeUndefined();
+      expect(await now(a, "cartwheel_event_publish_failures_total")).toBe(failures + 1);
+      await waitForMetric("cartwheel_outbox_lag_events", (v) => v >= 1, 5_000, b);
+      await waitForMetric("cartwheel_outbox_lag_seconds", (v) => v > 0, 5_000, b);
+      redisProxy.restore();
+      await waitForMetric('cartwheel_redis_connection_up{connection="publisher"}', (v) => v === 1, 10_000, a);
+      // Back on Redis, B reads what it missed (and the relay publishes what was never heard): caught up.
+      await waitForMetric("cartwheel_outbox_lag_events", (v) => v === 0, 20_000, b);
+      expect(await now(b, "cartwheel_outbox_lag_seconds")).toBe(0);
+    } finally {
+      redisProxy.restore();
+      await redisProxy.close();
+    }
+  }, 60_000);
+});
+
 /** Scrapes until `series` satisfies `ok` (bounded). */
-async function waitForMetric(series: string, ok: (value: number) => boolean, ms = 5_000): Promise<number> {
+async function waitForMetric(series: string, ok: (value: number) => boolean, ms = 5_000, app: App = state.app): Promise<number> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const value = sample(await scrape(), series);
+    const value = sample(await scrape(app), series);
     if (ok(value)) return value;
     if (Date.now() > deadline) throw new Error(`${series} stayed ${value} for ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));

@@ -274,7 +274,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       stringifyResult: (value) => JSON.stringify(value),
       plugins: [
         ApolloServerPluginLandingPageDisabled(),
-        requestReportPlugin(reportUnexpected),
+        requestReportPlugin(reportUnexpected, metrics),
         operationMetricsPlugin(metrics),
         limitsPlugin(limits),
         cacheScopePlugin(),

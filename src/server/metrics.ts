@@ -162,60 +162,39 @@ export function createMetrics(sources: MetricSources = {}) {
   });
   const bus = () => sources.bus?.() ?? NO_BUS;
   const statusValues = ["ready", "connecting", "connect", "reconnecting", "disconnecting", "close", "end", "wait"];
-  new Gauge({
-    name: "cartwheel_redis_connection_up",
-    help: "1 while the Redis connection of this role (publisher, subscriber, cache) is ready, else 0; absent without REDIS_URL",
-    labelNames: ["connection"] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [connection, status] of Object.entries(sources.redis?.() ?? {})) this.set({ connection }, status === "ready" ? 1 : 0);
-    },
+  /** A gauge whose samples (labels and value) are read at scrape time; none read, none printed. */
+  const labeledGaugeOf = <L extends string>(name: string, help: string, labelNames: readonly L[], read: () => Iterable<[Record<L, string>, number]>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
+    });
+  const redis = () => Object.entries(sources.redis?.() ?? {});
+  labeledGaugeOf("cartwheel_redis_connection_up", "1 while the Redis connection of this role (publisher, subscriber, cache) is ready, else 0; absent without REDIS_URL", ["connection"], () =>
+    redis().map(([connection, status]) => [{ connection }, status === "ready" ? 1 : 0]),
+  );
+  labeledGaugeOf("cartwheel_redis_connection_status", "The ioredis status of each Redis connection: 1 on the label of its current status", ["connection", "status"], () =>
+    redis().flatMap(([connection, status]) => statusValues.map((value): [Record<"connection" | "status", string>, number] => [{ connection, status: value }, status === value ? 1 : 0])),
+  );
+  labeledGaugeOf("cartwheel_db_pool_connections", "PostgreSQL pool connections by state (in_use, idle, max); absent on the embedded PGlite", ["state"], () => {
+    const pool = sources.pool?.();
+    return pool
+      ? [
+          [{ state: "in_use" }, pool.inUse],
+          [{ state: "idle" }, pool.total - pool.inUse],
+          [{ state: "max" }, pool.max],
+        ]
+      : [];
   });
-  new Gauge({
-    name: "cartwheel_redis_connection_status",
-    help: "The ioredis status of each Redis connection: 1 on the label of its current status",
-    labelNames: ["connection", "status"] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [connection, status] of Object.entries(sources.redis?.() ?? {})) {
-        for (const value of statusValues) this.set({ connection, status: value }, status === value ? 1 : 0);
-      }
-    },
-  });
-  new Gauge({
-    name: "cartwheel_db_pool_connections",
-    help: "PostgreSQL pool connections by state (in_use, idle, max); absent on the embedded PGlite",
-    labelNames: ["state"] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      const pool = sources.pool?.();
-      if (!pool) return;
-      this.set({ state: "in_use" }, pool.inUse);
-      this.set({ state: "idle" }, pool.total - pool.inUse);
-      this.set({ state: "max" }, pool.max);
-    },
-  });
-  new Gauge({
-    name: "cartwheel_db_pool_waiting",
-    help: "Queries waiting for a free PostgreSQL pool connection (DATABASE_POOL_SIZE too small, or slow statements)",
-    registers: [registry],
-    collect() {
-      this.set(sources.pool?.()?.waiting ?? 0);
-    },
-  });
-  new Gauge({
-    name: "cartwheel_subscriptions",
-    help: "Live subscriptions on this instance (WebSocket and SSE) by root field",
-    labelNames: ["field"] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [field, count] of sources.subscriptions?.() ?? []) this.set({ field }, count);
-    },
-  });
+  gaugeOf("cartwheel_db_pool_waiting", "Queries waiting for a free PostgreSQL pool connection (DATABASE_POOL_SIZE too small, or slow statements)", () => sources.pool?.()?.waiting ?? 0);
+  labeledGaugeOf("cartwheel_subscriptions", "Live subscriptions on this instance (WebSocket and SSE) by root field", ["field"], () =>
+    [...(sources.subscriptions?.() ?? [])].map(([field, count]) => [{ field }, count]),
+  );
   counterOf("cartwheel_sql_statements_total", "SQL statements sent to the database", () => sources.sqlStatements?.() ?? 0);
   gaugeOf("cartwheel_http_requests_in_flight", "HTTP requests received whose response has not finished (this scrape included)", () => sources.httpInFlight?.() ?? 0);
   gaugeOf("cartwheel_outbox_position", "The last outbox position this instance handed to its subscribers", () => bus().position);

@@ -22,23 +22,6 @@ export function requestIdFrom(header: string | string[] | undefined): string {
   return typeof header === "string" && header.length <= MAX_REQUEST_ID_LENGTH && REQUEST_ID.test(header) ? header : randomUUID();
 }
 
-const ids = new WeakMap<IncomingMessage, string>();
-
-/** The id createHttpHandler gave this request (taken or made once, so the context, the header and the log agree). */
-export function requestIdOf(req: IncomingMessage): string {
-  let id = ids.get(req);
-  if (id === undefined) ids.set(req, (id = requestIdFrom(req.headers[REQUEST_ID_HEADER])));
-  return id;
-}
-
-const contexts = new WeakMap<IncomingMessage, Promise<Context>>();
-
-/** Records the context built for `req` (GraphQL over HTTP and SSE), so its log line can name the viewer and the operation. */
-export function noteContext(req: IncomingMessage, context: Promise<Context>): Promise<Context> {
-  contexts.set(req, context);
-  return context;
-}
-
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
 
 /** The exchange createHttpHandler opened for `req` (so a refusal anywhere in server/ is counted and logged with it). */
@@ -46,11 +29,23 @@ export function exchangeOf(req: IncomingMessage | undefined): Exchange | undefin
   return req && exchanges.get(req);
 }
 
-/** Opens the access-log record of `req` (createHttpHandler, first thing). */
+/** Opens the access-log record of `req` (createHttpHandler, first thing): its request id is taken or made here, once. */
 export function openExchange(req: IncomingMessage, route: string, started: number): Exchange {
-  const exchange: Exchange = { requestId: requestIdOf(req), route, started };
+  const exchange: Exchange = { requestId: requestIdFrom(req.headers[REQUEST_ID_HEADER]), route, started };
   exchanges.set(req, exchange);
   return exchange;
+}
+
+/** The id of `req` (its exchange's, so the context, the header and the log agree). */
+export function requestIdOf(req: IncomingMessage): string {
+  return exchangeOf(req)?.requestId ?? openExchange(req, "other", performance.now()).requestId;
+}
+
+/** Records the context built for `req` (GraphQL over HTTP and SSE), so its log line can name the viewer and the operation. */
+export function noteContext(req: IncomingMessage, context: Promise<Context>): Promise<Context> {
+  const exchange = exchangeOf(req);
+  if (exchange) exchange.context = context;
+  return context;
 }
 
 /** One HTTP request as the access log and the latency histogram see it. */
@@ -64,6 +59,8 @@ export interface Exchange {
   refused?: string | undefined;
   /** Answered from the shared response cache before Apollo: the operation name it was asked for (null: none). */
   cached?: { operationName: string | null } | undefined;
+  /** The operation's context, once one is being built (GraphQL over HTTP and SSE). */
+  context?: Promise<Context> | undefined;
 }
 
 /** Routes whose requests are logged at debug: probes and scrapes every few seconds would drown the rest. */
@@ -112,7 +109,7 @@ export class RequestLog {
         // A log line must never fail a request, nor become an unhandled rejection.
       }
     };
-    const context = contexts.get(req);
+    const { context } = exchange;
     if (!context) return write(undefined);
     context.then(
       (built) => write(built),
@@ -125,8 +122,10 @@ export class RequestLog {
     const cached = exchange.cached && { type: "query", name: exchange.cached.operationName ?? undefined };
     const report = context?.report.type ? context.report : (cached ?? context?.report);
     const transport = exchange.route === "/graphql/stream" ? "sse" : "http";
-    const errors = context?.report.errorCodes ?? (exchange.refused ? [exchange.refused] : failed ? [failed] : undefined);
-    if (errors) for (const code of errors) this.metrics.graphqlErrors.inc({ code, transport });
+    // An operation's own errors were counted as they were answered (noteErrors); a refusal before any operation is counted here.
+    const before = exchange.refused ?? failed;
+    if (before && !context?.report.errorCodes) this.metrics.graphqlErrors.inc({ code: before, transport });
+    const errors = context?.report.errorCodes ?? (before ? [before] : undefined);
     if (report?.type === "query" || report?.type === "mutation") {
       this.metrics.operationDuration.observe({ type: report.type, name: this.names.label(report.name), transport }, durationMs / 1000);
     }
@@ -198,11 +197,11 @@ export interface OperationEnd {
   errorCodes: string[] | undefined;
 }
 
-/** Adds the codes of `errors` to the report (bounded) and counts them for /metrics. */
+/** Counts the codes of errors answered for /metrics, and adds them to the operation's report (bounded) for its log line. */
 export function noteErrors(report: OperationReport | undefined, errors: readonly GraphQLFormattedError[], metrics: Metrics, transport: "ws" | "sse" | "http"): void {
   const codes = codesOf(errors);
   if (!codes) return;
-  if (transport === "ws") for (const code of codes) metrics.graphqlErrors.inc({ code, transport });
+  for (const code of codes) metrics.graphqlErrors.inc({ code, transport });
   if (!report) return;
   const all = report.errorCodes ?? (report.errorCodes = []);
   for (const code of codes) if (all.length < 20) all.push(code);

@@ -178,4 +178,16 @@ describe("other start-up failures", () => {
     expect(result.code).toBe(78);
     expect(expectOneLine(result)).toBe(`Cannot listen on 127.0.0.1:${port} (EADDRINUSE): check PORT, HOST and METRICS_PORT`);
   });
+
+  it("a METRICS_PORT in use: the same one line naming that port, exit 78", async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
+    const port = (taken.address() as { port: number }).port;
+    const result = await run({ DATABASE_URL: db.url, METRICS_PORT: String(port) });
+    expect(result.code).toBe(78);
+    expect(expectOneLine(result)).toBe(`Cannot listen on 127.0.0.1:${port} (EADDRINUSE): check PORT, HOST and METRICS_PORT`);
+  });
 });

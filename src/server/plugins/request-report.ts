@@ -1,7 +1,8 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import type { Context } from "../../graphql/context.ts";
 import { isUnexpected, unwrap } from "../../graphql/errors.ts";
-import { codesOf } from "../request-log.ts";
+import type { Metrics } from "../metrics.ts";
+import { noteErrors } from "../request-log.ts";
 
 /**
  * Fills the operation's report for its access log line (name, type, error codes), logs every
@@ -9,7 +10,7 @@ import { codesOf } from "../request-log.ts";
  * `extensions.requestId` of every masked INTERNAL_SERVER_ERROR, so a 500 seen by a client leads
  * to its log line. Apollo's formatError cannot see the context, so the id is added here.
  */
-export function requestReportPlugin(onUnexpected: (error: unknown, requestId: string) => void): ApolloServerPlugin<Context> {
+export function requestReportPlugin(onUnexpected: (error: unknown, requestId: string) => void, metrics: Metrics): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       return {
@@ -23,10 +24,9 @@ export function requestReportPlugin(onUnexpected: (error: unknown, requestId: st
         async willSendResponse({ response, contextValue }) {
           if (response.body.kind !== "single") return;
           const result = response.body.singleResult;
-          const codes = codesOf(result.errors);
-          if (!codes) return;
-          contextValue.report.errorCodes = codes;
-          if (!codes.includes("INTERNAL_SERVER_ERROR")) return;
+          if (!result.errors?.length) return;
+          noteErrors(contextValue.report, result.errors, metrics, "http");
+          if (!contextValue.report.errorCodes?.includes("INTERNAL_SERVER_ERROR")) return;
           const requestId = contextValue.requestId;
           result.errors = result.errors!.map((error) =>
             error.extensions?.code === "INTERNAL_SERVER_ERROR" ? { ...error, extensions: { ...error.extensions, requestId } } : error,

@@ -51,6 +51,7 @@ import { attachWebSocket } from "./server/websocket.ts";
 import { Fanout } from "./server/fanout.ts";
 import type { WatchViewer } from "./server/live-viewer.ts";
 import { Operations } from "./server/operations.ts";
+import { stringifyResult } from "./server/raw-data.ts";
 import { createSseHandler } from "./server/sse.ts";
 import { GOING_AWAY, Lifecycle } from "./server/shutdown.ts";
 import { migrationsOrFail, waitForDatabase } from "./startup.ts";
@@ -253,7 +254,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         ? new CompiledExecutor({
             schema,
             maxDocuments: config.graphqlExecutor.maxCompiledDocuments,
-            onExecute: (path) => metrics.graphqlExecutions.inc({ executor: path === "jit" ? "jit" : "graphql-js", path }),
+            // Catalog queries of plain fields: their whole answer from PostgreSQL (CATALOG_READS=direct).
+            direct: (run) =>
+              run.operation
+                ? services.catalog.answerDirectly((run.contextValue as Context).viewer, { schema, operation: run.operation, fragments: run.fragments, variables: run.variables })
+                : Promise.resolve(undefined),
+            onDirectFailure: (error, run) =>
+              log.warn({ err: error, requestId: (run.contextValue as Context).requestId }, "a catalog query could not be answered directly: the executor answers it"),
+            onExecute: (path) => metrics.graphqlExecutions.inc({ executor: path === "jit" ? "jit" : path === "direct" ? "postgres" : "graphql-js", path }),
             onCompiled: (documents) => metrics.compiledDocuments.set(documents),
             onCompileFailure: (error) => log.warn({ err: error }, "graphql-jit could not compile a document: it runs on graphql-js"),
           })
@@ -271,7 +279,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       includeStacktraceInErrorResponses: false,
       persistedQueries: apqCache ? { cache: apqCache, ttl: persistedQueries.apqTtlSeconds } : false,
       // Compact JSON: Apollo's default indents every response (a third more bytes on a catalog page).
-      stringifyResult: (value) => JSON.stringify(value),
+      stringifyResult,
       plugins: [
         ApolloServerPluginLandingPageDisabled(),
         requestReportPlugin(reportUnexpected, metrics),

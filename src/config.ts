@@ -68,7 +68,7 @@ export interface Config {
    * How the hot catalog reads run: "compiled" (default), one SQL statement built from each
    * operation's selection; "general", through the per-request loaders (kept to compare the two).
    */
-  catalogReads: "compiled" | "general";
+  catalogReads: "direct" | "compiled" | "general";
   /** Serve the GraphiQL explorer to browsers at GET /graphql (default: on, off when NODE_ENV=production). */
   explorer: boolean;
   /**
@@ -254,8 +254,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: flag("INTROSPECTION", !production),
   };
 
-  const catalogReads = text("CATALOG_READS") ?? "compiled";
-  if (catalogReads !== "compiled" && catalogReads !== "general") problems.push(`CATALOG_READS must be "compiled" or "general" (got "${catalogReads}")`);
+  const catalogReads = text("CATALOG_READS") ?? "direct";
+  if (catalogReads !== "direct" && catalogReads !== "compiled" && catalogReads !== "general") problems.push(`CATALOG_READS must be "direct", "compiled" or "general" (got "${catalogReads}")`);
   const otelEndpoint = url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]);
   const tracing = { endpoint: flag("OTEL_SDK_DISABLED", false) ? undefined : otelEndpoint, serviceName: text("OTEL_SERVICE_NAME") ?? "cartwheel" };
   // The graphql instrumentation hooks graphql-js's execute: jit's compiled code would run outside its spans.

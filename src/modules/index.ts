@@ -51,8 +51,8 @@ export interface ServiceDeps {
   loginLimiter?: LoginLimiter;
   /** Tokens of an external OpenID Connect provider, when configured. */
   externalTokens?: ExternalTokens;
-  /** Config.catalogReads (default "compiled"). */
-  catalogReads?: "compiled" | "general";
+  /** Config.catalogReads (default "direct"). */
+  catalogReads?: "direct" | "compiled" | "general";
   /** The driver-level read the compiled catalog reads use (Database.read); Prisma's raw query otherwise. */
   read?: Database["read"];
 }
@@ -72,7 +72,7 @@ export function createServices(deps: ServiceDeps) {
       ...(deps.loginLimiter ? { limiter: deps.loginLimiter } : {}),
       ...(deps.externalTokens ? { external: deps.externalTokens } : {}),
     }),
-    catalog: new CatalogService(prisma, bus, notifications, audit, { compiledReads: deps.catalogReads !== "general", ...(deps.read ? { read: deps.read } : {}) }),
+    catalog: new CatalogService(prisma, bus, notifications, audit, { compiledReads: deps.catalogReads !== "general", directReads: (deps.catalogReads ?? "direct") === "direct", ...(deps.read ? { read: deps.read } : {}) }),
     inventory,
     cart,
     orders: new OrdersService(prisma, bus, inventory, cart, notifications),

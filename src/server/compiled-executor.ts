@@ -1,7 +1,8 @@
 import type { ApolloServerOptionsWithGateway, BaseContext } from "@apollo/server";
-import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from "graphql";
+import { execute, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from "graphql";
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
 import { BoundedCache } from "../lib/bounded-cache.ts";
+import { rawData } from "./raw-data.ts";
 
 type Gateway = ApolloServerOptionsWithGateway<BaseContext>["gateway"];
 
@@ -9,16 +10,24 @@ type Gateway = ApolloServerOptionsWithGateway<BaseContext>["gateway"];
 export type ExecutorKind = "jit" | "graphql-js";
 
 /**
- * Which executor ran an operation, and why graphql-js when jit was configured: a subscription
+ * Which executor ran an operation: `direct` when the answer came whole from `direct` (no
+ * executor ran), `jit`, or why graphql-js ran it when jit was configured: a subscription
  * sent over HTTP, no operation to run (Apollo reports it), a document graphql-jit cannot
  * compile, or variables that do not coerce (graphql-js words those errors as before).
  */
-export type ExecutionPath = "jit" | "subscription" | "no-operation" | "not-compilable" | "variables";
+export type ExecutionPath = "direct" | "jit" | "subscription" | "no-operation" | "not-compilable" | "variables";
 
 export interface CompiledExecutorOptions {
   schema: GraphQLSchema;
   /** Documents kept compiled (and documents known not to compile); the least recently used go first. */
   maxDocuments: number;
+  /**
+   * Answers a query without executing it: the JSON text of its whole `data`, or undefined when
+   * the executor must run it (the catalog's direct reads). A failure is reported to
+   * `onDirectFailure` and the executor runs the operation (and answers that failure its own way).
+   */
+  direct?: (run: OperationToRun) => Promise<string | undefined>;
+  onDirectFailure?: (error: unknown, run: OperationToRun) => void;
   /** Told the path of every operation (metrics). Must not throw. */
   onExecute?: (path: ExecutionPath) => void;
   /** Told how many documents are kept, after each compile. Must not throw. */
@@ -33,6 +42,8 @@ export interface OperationToRun {
   /** The operation Apollo resolved from `document` and `operationName`; undefined when none. */
   operation: OperationDefinitionNode | undefined;
   operationName: string | undefined;
+  /** The document's fragments by name. */
+  fragments: Record<string, FragmentDefinitionNode>;
   /** Identifies the text: Apollo's queryHash (sha256 of the text, or the APQ hash it was stored under). */
   queryHash: string;
   variables: Record<string, unknown> | undefined;
@@ -65,6 +76,18 @@ export class CompiledExecutor {
     const { operation } = run;
     if (!operation) return this.graphqlJs(run, "no-operation");
     if (operation.operation === "subscription") return this.graphqlJs(run, "subscription");
+    if (this.options.direct && operation.operation === "query") {
+      let json: string | undefined;
+      try {
+        json = await this.options.direct(run);
+      } catch (error) {
+        this.options.onDirectFailure?.(error, run);
+      }
+      if (json !== undefined) {
+        this.options.onExecute?.("direct");
+        return { data: rawData(json) };
+      }
+    }
     const query = this.compile(run, operation);
     if (!query) return this.graphqlJs(run, "not-compilable");
     const result = await query.query(undefined, run.contextValue, run.variables ?? {});
@@ -92,6 +115,7 @@ export class CompiledExecutor {
               document: context.document,
               operation: context.operation as OperationDefinitionNode | undefined,
               operationName: context.request.operationName ?? undefined,
+              fragments: fragmentsOf(context.document),
               queryHash: context.queryHash,
               variables: context.request.variables,
               contextValue: context.context,
@@ -164,4 +188,17 @@ function copyDocument<T>(node: T): T {
   const copy: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) copy[key] = key === "loc" ? value : copyDocument(value);
   return copy as T;
+}
+
+const fragmentsByDocument = new WeakMap<DocumentNode, Record<string, FragmentDefinitionNode>>();
+
+/** A document's fragments by name, once per parsed document (Apollo keeps those cached). */
+export function fragmentsOf(document: DocumentNode): Record<string, FragmentDefinitionNode> {
+  let fragments = fragmentsByDocument.get(document);
+  if (!fragments) {
+    fragments = {};
+    for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
+    fragmentsByDocument.set(document, fragments);
+  }
+  return fragments;
 }

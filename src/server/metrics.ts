@@ -119,7 +119,7 @@ export function createMetrics(sources: MetricSources = {}) {
   };
   const graphqlExecutions = new Counter({
     name: "cartwheel_graphql_executions_total",
-    help: "HTTP queries and mutations by executor (jit, graphql-js) and path: jit, or why graphql-js ran them with GRAPHQL_EXECUTOR=jit (subscription, no-operation, not-compilable, variables); GRAPHQL_EXECUTOR=graphql-js counts none",
+    help: "HTTP queries and mutations by executor (postgres, jit, graphql-js) and path: direct (PostgreSQL rendered the whole answer, CATALOG_READS=direct), jit, or why graphql-js ran them with GRAPHQL_EXECUTOR=jit (subscription, no-operation, not-compilable, variables); GRAPHQL_EXECUTOR=graphql-js counts none",
     labelNames: ["executor", "path"] as const,
     registers: [registry],
   });

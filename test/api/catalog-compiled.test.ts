@@ -1,13 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { DEMO, gql, logIn, signUp, useDatabase } from "../harness/index.ts";
+import pg from "pg";
+import { globalIdSql } from "../../src/modules/catalog/catalog.json.ts";
+import { toGlobalId } from "../../src/lib/ids.ts";
+import { DEMO, gql, logIn, metricValue, signUp, useDatabase } from "../harness/index.ts";
 
-// The catalog's hot reads are ONE statement built from the selection (src/modules/catalog/catalog.reads.ts).
-// Two servers on one database: the compiled reads (the default) and the general path through the
-// loaders (CATALOG_READS=general); for every selection below both must answer exactly the same.
+// The catalog's hot reads are ONE statement built from the selection (src/modules/catalog/catalog.reads.ts),
+// and a query of only plain catalog fields gets its whole answer as JSON text from that statement
+// (catalog.json.ts). Three servers on one database: the direct answers (the default,
+// CATALOG_READS=direct), the compiled reads under the executor (CATALOG_READS=compiled) and the
+// general path through the loaders (CATALOG_READS=general). For every selection below the first two
+// answer the same bytes and the general path the same JSON.
 
 const db = useDatabase();
+let direct: App;
 let compiled: App;
 let general: App;
 let staff: string;
@@ -22,16 +29,17 @@ const NODE = `query($id: ID!) { node(id: $id) { id ... on Product { name price {
 
 beforeAll(async () => {
   // Without the response cache: every request here must run its statement.
-  compiled = await db.start({ env: { RESPONSE_CACHE: "false" } });
+  direct = await db.start({ env: { RESPONSE_CACHE: "false" } });
+  compiled = await db.start({ env: { CATALOG_READS: "compiled", RESPONSE_CACHE: "false" } });
   general = await db.start({ env: { CATALOG_READS: "general", RESPONSE_CACHE: "false" } });
-  staff = await logIn(compiled.url, DEMO.staff);
-  customer = (await signUp(compiled.url)).token;
-  categoryId = (await gql(compiled.url, `{ categories { id } }`)).data.categories[0].id;
+  staff = await logIn(direct.url, DEMO.staff);
+  customer = (await signUp(direct.url)).token;
+  categoryId = (await gql(direct.url, `{ categories { id } }`)).data.categories[0].id;
   // Drafts and archived products in the first category, named to sort among the others.
   for (const status of ["DRAFT", "ARCHIVED", "DRAFT"] as const) {
     const slug = `hidden-${randomUUID().slice(0, 8)}`;
     const res = await gql(
-      compiled.url,
+      direct.url,
       `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
       { input: { slug, name: `B ${status} ${slug}`, description: "not for customers", priceCents: 1_999, costCents: 800, categoryId, status } },
       staff,
@@ -48,11 +56,14 @@ async function statements(app: App, query: string, variables: Record<string, unk
   return { count: app.db.statementCount() - before, data: res.data };
 }
 
-describe("one statement per anonymous catalog request", () => {
+describe.each([
+  ["direct answers", () => direct],
+  ["compiled reads under the executor", () => compiled],
+] as const)("one statement per anonymous catalog request: %s", (_name, server) => {
   // Nested pages are tested at 5 and 20: 50 categories x 50 products is over an anonymous caller's cost budget.
   for (const [n, nested] of [[5, 5], [50, 20]] as const) {
     it(`flat products(first: ${n}) with category and stock`, async () => {
-      const { count, data } = await statements(compiled, FLAT, { n });
+      const { count, data } = await statements(server(), FLAT, { n });
       expect(data.products.edges).toHaveLength(n);
       expect(data.products.edges[0].node.category.name).toEqual(expect.any(String));
       expect(count).toBe(1);
@@ -60,7 +71,7 @@ describe("one statement per anonymous catalog request", () => {
 
     it(`nested categories x products(first: ${nested}) with stock`, async () => {
       const n = nested;
-      const { count, data } = await statements(compiled, NESTED, { n });
+      const { count, data } = await statements(server(), NESTED, { n });
       const sizes = data.categories.map((c: any) => c.products.edges.length);
       expect(Math.max(...sizes)).toBeLessThanOrEqual(n);
       if (n === 5) expect(Math.max(...sizes)).toBe(5); // the demo categories hold more than 5
@@ -70,20 +81,20 @@ describe("one statement per anonymous catalog request", () => {
   }
 
   it("product by id, by slug, and node on a product", async () => {
-    const id = (await gql(compiled.url, FLAT, { n: 1 })).data.products.edges[0].node.id;
-    const byId = await statements(compiled, BY_ID, { id });
+    const id = (await gql(server().url, FLAT, { n: 1 })).data.products.edges[0].node.id;
+    const byId = await statements(server(), BY_ID, { id });
     expect(byId.data.product.id).toBe(id);
     expect(byId.count).toBe(1);
-    const bySlug = await statements(compiled, `query($s: String!) { product(slug: $s) { id stock category { name } } }`, { s: byId.data.product.slug });
+    const bySlug = await statements(server(), `query($s: String!) { product(slug: $s) { id stock category { name } } }`, { s: byId.data.product.slug });
     expect(bySlug.data.product.id).toBe(id);
     expect(bySlug.count).toBe(1);
-    const node = await statements(compiled, NODE, { id });
+    const node = await statements(server(), NODE, { id });
     expect(node.data.node).toMatchObject({ id, stock: byId.data.product.stock });
     expect(node.count).toBe(1);
   });
 
   it("the general path (CATALOG_READS=general) takes several for the same answer", async () => {
-    const a = await statements(compiled, FLAT, { n: 50 });
+    const a = await statements(server(), FLAT, { n: 50 });
     const b = await statements(general, FLAT, { n: 50 });
     expect(b.data).toEqual(a.data);
     expect(b.count).toBeGreaterThan(1);
@@ -93,10 +104,28 @@ describe("one statement per anonymous catalog request", () => {
 type Role = "anonymous" | "customer" | "staff";
 const tokenOf = (role: Role) => (role === "staff" ? staff : role === "customer" ? customer : undefined);
 
+async function raw(app: App, query: string, variables: Record<string, unknown>, role: Role) {
+  const token = tokenOf(role);
+  const response = await fetch(app.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+const directAnswers = () => metricValue(direct.url, `cartwheel_graphql_executions_total{executor="postgres",path="direct"}`);
+
+/** The three servers' answers: the same bytes from the first two, the same JSON from the third. */
 async function both(query: string, variables: Record<string, unknown>, role: Role) {
-  const [a, b] = await Promise.all([gql(compiled.url, query, variables, tokenOf(role)), gql(general.url, query, variables, tokenOf(role))]);
-  expect(a).toEqual(b);
-  return a;
+  const before = await directAnswers();
+  const [a, b, c] = await Promise.all([raw(direct, query, variables, role), raw(compiled, query, variables, role), raw(general, query, variables, role)]);
+  const answered = (await directAnswers()) - (Number.isNaN(before) ? 0 : before);
+  expect(a.text).toBe(b.text);
+  expect(a.status).toBe(b.status);
+  expect(JSON.parse(a.text)).toEqual(JSON.parse(c.text));
+  expect(a.status).toBe(c.status);
+  return { status: a.status, ...JSON.parse(a.text), direct: answered === 1 };
 }
 
 const NODE_FIELDS = `id slug name description price { amountCents currency } status createdAt updatedAt stock inStock cursor category { id slug name }`;
@@ -123,11 +152,14 @@ describe("the compiled path answers exactly what the general path answers", () =
     ["same parent, pages under different aliases and an empty after", `{ products(first: 2) { edges { node { category { products(first: 1) { edges { node { id } } } } } n: node { category { products(first: 1, after: "") { edges { node { id } } } } } } } }`, {}, ["anonymous"]],
     ["a cursor whose date only JavaScript reads", `query($a: String) { products(first: 3, after: $a, orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id } } } }`, { a: Buffer.from(JSON.stringify(["1", "00000000-0000-4000-8000-000000000000"])).toString("base64url") }, ["anonymous"]],
   ];
+  const EXECUTOR_CASES = new Set(["every product field", "costPrice: staff only", "same parent, pages under different aliases and an empty after"]);
   for (const [name, query, variables, roles] of cases) {
     for (const role of roles) {
       it(`${name} (${role})`, async () => {
         const vars = variables.c === "from-setup" ? { c: categoryId } : variables;
         const res = await both(query, vars, role);
+        // Answered by PostgreSQL whole unless a field needs the executor (Product.cursor, costPrice).
+        expect(res.direct).toBe(!EXECUTOR_CASES.has(name));
         // Data, or (the empty-after case) the same refusal from both.
         expect(JSON.stringify(res.data ?? res.errors)).toMatch(/"id"|"name"|"totalCount"|BAD_USER_INPUT/);
       });
@@ -211,6 +243,26 @@ describe("the compiled path answers exactly what the general path answers", () =
     ] as const) {
       const res = await both(q, v, "anonymous");
       expect(res.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
+      expect(res.direct).toBe(false);
+    }
+  });
+});
+
+describe("global ids written by PostgreSQL", () => {
+  it("equal toGlobalId's for 20,000 random UUIDs of each type (base64 there, base64url in Node)", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      for (const type of ["Product", "Category"] as const) {
+        const { rows } = await client.query<{ key: string; id: string }>(
+          `SELECT u::text AS key, ${globalIdSql(type, "u")} AS id FROM (SELECT gen_random_uuid() AS u FROM generate_series(1, 20000)) g`,
+        );
+        expect(rows).toHaveLength(20_000);
+        const wrong = rows.filter((r) => r.id !== toGlobalId(type, r.key));
+        expect(wrong).toEqual([]);
+      }
+    } finally {
+      await client.end();
     }
   });
 });

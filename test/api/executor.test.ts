@@ -7,7 +7,8 @@ import { DEMO, gql, logIn, metricValue, someProducts, useDatabase } from "../har
 // get the same status, cache-control header and body (after formatError's masking) from both.
 const db = useDatabase();
 // Without the response cache: every request here must reach the executor.
-const SERVER_ENV = { INTROSPECTION: "false", RESPONSE_CACHE: "false" };
+// The compiled reads under the executor: the direct answers (no executor runs) are compared in catalog-compiled.test.ts.
+const SERVER_ENV = { INTROSPECTION: "false", RESPONSE_CACHE: "false", CATALOG_READS: "compiled" };
 
 interface Fixtures {
   productIds: string[];

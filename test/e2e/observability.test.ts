@@ -117,6 +117,11 @@ describe("request ids", () => {
     expect(access).toMatchObject({ route: "/graphql", operation: { type: "query", name: "Catalog" }, errors: expect.arrayContaining(["INTERNAL_SERVER_ERROR"]) });
     // Logged once, not once per hook that saw it.
     expect(state.logs.lines.filter((line) => line.msg === "unexpected error" && line.requestId === requestId)).toHaveLength(1);
+    // PostgreSQL was to render this query's whole answer (CATALOG_READS=direct): that failed first,
+    // a warning, and the executor then ran it, whose failure is the error above.
+    const direct = state.logs.lines.filter((line) => line.msg === "a catalog query could not be answered directly: the executor answers it" && line.requestId === requestId);
+    expect(direct).toHaveLength(1);
+    expect(direct[0]!.level).toBe(40);
   });
 
   it("a failure before the operation runs (a bearer token's session check, database gone) is masked with the request id too", async () => {

@@ -4,7 +4,7 @@ import { execute, getOperationAST, parse, print, responsePathAsArray, type Graph
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatError } from "../../src/graphql/errors.ts";
 import { createSchema } from "../../src/graphql/schema.ts";
-import { CompiledExecutor, type ExecutionPath, type OperationToRun } from "../../src/server/compiled-executor.ts";
+import { CompiledExecutor, fragmentsOf, type ExecutionPath, type OperationToRun } from "../../src/server/compiled-executor.ts";
 
 // What the selection-driven loaders read from the root catalog resolvers' info, as plain values.
 function seen(info: GraphQLResolveInfo) {
@@ -61,6 +61,7 @@ function run(document: string, variables: Record<string, unknown> = {}, operatio
     // As Apollo resolves it: none when the document has several and no name is given.
     operation: getOperationAST(parsed, operationName) ?? undefined,
     operationName,
+    fragments: fragmentsOf(parsed),
     queryHash,
     variables,
     contextValue: { viewer: null },

@@ -1,18 +1,11 @@
 import type { Viewer } from "../../auth/roles.ts";
-import { pageSize } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import type { ProductFilter, ProductOrder } from "./catalog.args.ts";
 import { seesAllProducts } from "./catalog.loaders.ts";
-import { SORT_COLUMN, keyset, validFilter } from "./catalog.paging.ts";
-import { SelectionPlanner, type ConnectionPlan, type SelectionInfo } from "./catalog.selection.ts";
-import { CatalogSql, type CompiledCategory, type CompiledProduct, type PageSpec } from "./catalog.sql.ts";
+import { CatalogJson, type DirectOperation } from "./catalog.json.ts";
+import { categoryPage, rootPage, type ProductsQuery } from "./catalog.pages.ts";
+import { SelectionPlanner, type SelectionInfo } from "./catalog.selection.ts";
+import { CatalogSql, type CompiledCategory, type CompiledProduct } from "./catalog.sql.ts";
 
-export interface ProductsQuery {
-  first?: number | null;
-  after?: string | null;
-  filter?: ProductFilter | null;
-  orderBy?: ProductOrder | null;
-}
 
 /** Runs one read-only statement (Database.read in the server; Prisma's raw query otherwise). */
 export type Read = (text: string, values: readonly unknown[]) => Promise<unknown[]>;
@@ -23,6 +16,8 @@ export type Read = (text: string, values: readonly unknown[]) => Promise<unknown
  * below them Product.category, Product.stock and Category.products, preloaded on the objects
  * returned. Visibility is the same rule as everywhere: drafts and archived products for staff only.
  */
+export type { ProductsQuery };
+
 export class CatalogReads {
   constructor(private readonly read: Read) {}
 
@@ -59,37 +54,20 @@ export class CatalogReads {
     return (row as unknown[]).map(built.decode);
   }
 
+  /**
+   * The text of `data` for an operation PostgreSQL renders whole (catalog.json.ts), or undefined
+   * when the executor must answer it.
+   */
+  async json(viewer: Viewer | null, op: DirectOperation): Promise<string | undefined> {
+    const statement = CatalogJson.build(op, viewer);
+    if (!statement) return undefined;
+    const [text] = await this.run(statement.text, statement.values);
+    return text as string;
+  }
+
   private async run(text: string, values: unknown[]): Promise<unknown[]> {
     const rows = (await this.read(text, values)) as { r: unknown }[];
     return rows.map((r) => r.r);
   }
 }
 
-/** A category's products: by name, `first`/`after` as on every connection. */
-function categoryPage(connection: ConnectionPlan): PageSpec {
-  const limit = pageSize(connection.args.first as number | null | undefined);
-  const after = keyset("name", connection.args.after as string | null | undefined);
-  return { limit, sort: "name", descending: false, after, where: [], joins: [] };
-}
-
-/** The root `products` page: filters, ordering and keyset validated, as conditions on `{p}`. */
-function rootPage(input: ProductsQuery, sql: CatalogSql): PageSpec {
-  const limit = pageSize(input.first);
-  const sort = SORT_COLUMN[input.orderBy?.field ?? "NAME"];
-  const descending = input.orderBy?.direction === "DESC";
-  const filter = validFilter(input.filter ?? {});
-  const where: string[] = [];
-  const joins: string[] = [];
-  if (filter.categoryId !== undefined) where.push(`{p}.category_id = ${sql.params.add(filter.categoryId, "uuid")}`);
-  if (filter.searchLiteral !== undefined) {
-    const pattern = sql.params.add(`%${filter.searchLiteral}%`, "text");
-    where.push(`({p}.name ILIKE ${pattern} OR {p}.description ILIKE ${pattern})`);
-  }
-  if (filter.minPriceCents !== undefined) where.push(`{p}.price_cents >= ${sql.params.add(filter.minPriceCents, "int")}`);
-  if (filter.maxPriceCents !== undefined) where.push(`{p}.price_cents <= ${sql.params.add(filter.maxPriceCents, "int")}`);
-  if (filter.inStock !== undefined) {
-    joins.push("LEFT JOIN stock_levels {p}_s ON {p}_s.product_id = {p}.id");
-    where.push(filter.inStock ? "{p}_s.on_hand > 0" : "({p}_s.on_hand IS NULL OR {p}_s.on_hand <= 0)");
-  }
-  return { limit, sort, descending, after: keyset(sort, input.after), where, joins };
-}

@@ -71,11 +71,11 @@ export function preloadKey(responseKey: string, args: { first?: unknown; after?:
 }
 
 /** Types whose fragments apply to a product / a category (their interfaces included). */
-const PRODUCT_TYPES = new Set(["Product", "Node"]);
-const CATEGORY_TYPES = new Set(["Category", "Node"]);
-const CONNECTION_TYPES = new Set(["ProductConnection"]);
-const EDGE_TYPES = new Set(["ProductEdge"]);
-const PAGE_INFO_TYPES = new Set(["PageInfo"]);
+export const PRODUCT_TYPES: ReadonlySet<string> = new Set(["Product", "Node"]);
+export const CATEGORY_TYPES: ReadonlySet<string> = new Set(["Category", "Node"]);
+export const CONNECTION_TYPES: ReadonlySet<string> = new Set(["ProductConnection"]);
+export const EDGE_TYPES: ReadonlySet<string> = new Set(["ProductEdge"]);
+export const PAGE_INFO_TYPES: ReadonlySet<string> = new Set(["PageInfo"]);
 
 export class SelectionPlanner {
   constructor(private readonly info: SelectionInfo) {}
@@ -155,14 +155,22 @@ export class SelectionPlanner {
   }
 
   /** Argument values of a field node, variables substituted (not yet validated). */
-  private args(node: FieldNode): Record<string, unknown> {
+  args(node: FieldNode): Record<string, unknown> {
     const args: Record<string, unknown> = {};
     for (const arg of node.arguments ?? []) args[arg.name.value] = valueFromASTUntyped(arg.value, this.info.variableValues);
     return args;
   }
 
+  /** The operation's root fields by response key (fragments followed, @skip/@include applied). */
+  operationFields(): Map<string, FieldNode[]> {
+    const { operation } = this.info;
+    const fields = new Map<string, FieldNode[]>();
+    if (operation) this.walk(operation.selectionSet, new Set([operation.operation === "query" ? "Query" : "Mutation"]), fields, new Set());
+    return fields;
+  }
+
   /** The sub-fields of `nodes` by response key, fragments followed and @skip/@include applied. */
-  private collect(nodes: readonly FieldNode[], types: ReadonlySet<string>): Map<string, FieldNode[]> {
+  collect(nodes: readonly FieldNode[], types: ReadonlySet<string>): Map<string, FieldNode[]> {
     const fields = new Map<string, FieldNode[]>();
     const visited = new Set<string>();
     for (const node of nodes) this.walk(node.selectionSet, types, fields, visited);

@@ -22,6 +22,7 @@ import {
   validText,
 } from "./catalog.validation.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
+import type { DirectOperation } from "./catalog.json.ts";
 import { CatalogReads, type Read } from "./catalog.reads.ts";
 import { SORT_COLUMN, keyset as keysetOf, validFilter, type SortColumn } from "./catalog.paging.ts";
 import type { SelectionInfo } from "./catalog.selection.ts";
@@ -39,20 +40,32 @@ export interface ListProductsInput {
 /** Products and categories: listing, lookup and staff edits. Stock belongs to the inventory module. */
 export class CatalogService {
   private readonly reads: CatalogReads | null;
+  private readonly directReads: boolean;
 
   /**
    * @param options.compiledReads whether the hot reads (products, product, node, categories) are
    *   one statement built from the selection (catalog.reads.ts; the default), or the general
    *   path below with its loaders (`CATALOG_READS=general`, kept to compare the two).
+   * @param options.directReads whether an operation of only plain catalog fields gets its whole
+   *   answer rendered by PostgreSQL (catalog.json.ts; the default `CATALOG_READS=direct`).
    */
   constructor(
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
     private readonly notifications: NotificationsService,
     private readonly audit: AuditLog,
-    options: { compiledReads?: boolean; read?: Read } = {},
+    options: { compiledReads?: boolean; directReads?: boolean; read?: Read } = {},
   ) {
     this.reads = options.compiledReads === false ? null : new CatalogReads(options.read ?? ((text, values) => prisma.$queryRawUnsafe(text, ...values)));
+    this.directReads = this.reads !== null && options.directReads === true;
+  }
+
+  /**
+   * The text of the whole `data` of a query PostgreSQL can render alone (only plain catalog
+   * fields; catalog.json.ts), or undefined: the executor answers it.
+   */
+  answerDirectly(viewer: Viewer | null, op: DirectOperation): Promise<string | undefined> {
+    return this.directReads ? this.reads!.json(viewer, op) : Promise.resolve(undefined);
   }
 
   /** A page of products; with `info`, one statement that also reads what is selected below them. */

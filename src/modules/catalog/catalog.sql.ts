@@ -18,7 +18,7 @@ import type { CategoryRow, ProductRow } from "./product.type.ts";
  * Every value is a bound parameter; identifiers come from the fixed tables below.
  */
 
-const PRODUCT_SQL: Record<ProductColumn, string> = {
+export const PRODUCT_SQL: Record<ProductColumn, string> = {
   slug: "slug",
   name: "name",
   description: "description",
@@ -167,15 +167,11 @@ export class CatalogSql {
   }
 
   /**
-   * A page of products as a scalar subquery: `json_build_array(hasNext, totalCount, rows)`.
-   * `scope(p)` gives the conditions tying the page to its parent (none at the root).
+   * The rows of a page, numbered (`rn`) in its order: LIMIT page size + 1, the extra row only
+   * saying there is a next page. `scope(p)` gives the conditions tying it to its parent.
    */
-  page(plan: ConnectionPlan, spec: PageSpec, scope: (p: string) => string[]): { sql: string; decode: Decode<ConnectionResult<CompiledProduct>> } {
+  pageRows(spec: PageSpec, scope: (p: string) => string[]): { inner: string; limit: string } {
     const p = this.alias("p");
-    const t = this.alias("t");
-    const node = plan.node ?? { columns: new Set<ProductColumn>(), stock: false, category: null };
-    // Built over `t`, the numbered page, which carries every column of `p`.
-    const built = this.product(node, t);
     const sortSql = `${p}.${PRODUCT_SQL[spec.sort]}`;
     const direction = spec.descending ? "DESC" : "ASC";
     const order = `${sortSql} ${direction}, ${p}.id ${direction}`;
@@ -189,18 +185,32 @@ export class CatalogSql {
     // refused here too), so a prepared statement's plan knows it: a generic plan guessing at a
     // parameter could sort the whole table instead.
     if (!Number.isInteger(spec.limit) || spec.limit < 1 || spec.limit > MAX_PAGE_SIZE) throw new Error(`page size ${spec.limit} out of range`);
-    const limit = String(spec.limit);
     // ROWS: row_number() needs no look-ahead for peers, so the scan stops at the limit.
     const inner = `SELECT ${p}.*, row_number() OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS rn FROM products ${p} ${joins} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ${spec.limit + 1}`;
+    return { inner, limit: String(spec.limit) };
+  }
+
+  /** The conditions of `products p` that count a page's rows (totalCount), under alias `q`. */
+  countSql(spec: PageSpec, scope: (q: string) => string[]): string {
+    const q = this.alias("q");
+    const countWhere = [...scope(q), this.visible(q), ...spec.where.map((w) => w.replaceAll("{p}", q))];
+    return `(SELECT count(*)::int FROM products ${q} ${spec.joins.map((j) => j.replaceAll("{p}", q)).join(" ")} WHERE ${countWhere.join(" AND ")})`;
+  }
+
+  /**
+   * A page of products as a scalar subquery: `json_build_array(hasNext, totalCount, rows)`.
+   * `scope(p)` gives the conditions tying the page to its parent (none at the root).
+   */
+  page(plan: ConnectionPlan, spec: PageSpec, scope: (p: string) => string[]): { sql: string; decode: Decode<ConnectionResult<CompiledProduct>> } {
+    const t = this.alias("t");
+    const node = plan.node ?? { columns: new Set<ProductColumn>(), stock: false, category: null };
+    // Built over `t`, the numbered page, which carries every column of `p`.
+    const built = this.product(node, t);
+    const { inner, limit } = this.pageRows(spec, scope);
     const cursor = plan.cursors ? `, ${t}.${PRODUCT_SQL[spec.sort]}` : "";
     // The page's rows, in order, as [product, sort value?] pairs; the extra row is only counted.
     const rows = `coalesce(json_agg(json_build_array(${built.sql}${cursor}) ORDER BY ${t}.rn) FILTER (WHERE ${t}.rn <= ${limit}), '[]')`;
-    let count = "NULL";
-    if (plan.totalCount) {
-      const q = this.alias("q");
-      const countWhere = [...scope(q), this.visible(q), ...spec.where.map((w) => w.replaceAll("{p}", q))];
-      count = `(SELECT count(*)::int FROM products ${q} ${spec.joins.map((j) => j.replaceAll("{p}", q)).join(" ")} WHERE ${countWhere.join(" AND ")})`;
-    }
+    const count = plan.totalCount ? this.countSql(spec, scope) : "NULL";
     const sql = `(SELECT json_build_array(count(*) > ${limit}, ${count}, ${rows}) FROM (${inner}) ${t}${built.joins})`;
     const { sort } = spec;
     const cursors = plan.cursors;

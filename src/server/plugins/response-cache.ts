@@ -2,6 +2,7 @@ import { HeaderMap, type ApolloServerPlugin } from "@apollo/server";
 import { hasRole } from "../../auth/roles.ts";
 import type { CachePolicies } from "../../graphql/cache-policy.ts";
 import type { Context } from "../../graphql/context.ts";
+import { dataText, rawData } from "../raw-data.ts";
 import type { ResponseCache } from "../response-cache.ts";
 
 /**
@@ -40,7 +41,7 @@ export function responseCachePlugin(cache: ResponseCache, policies: CachePolicie
           if (hit) {
             return {
               http: { status: undefined, headers: new HeaderMap([["age", String(hit.age)]]) },
-              body: { kind: "single", singleResult: { data: JSON.parse(hit.data) as Record<string, unknown> } },
+              body: { kind: "single", singleResult: { data: rawData(hit.data) } },
             };
           }
           pending = { key, position, maxAge: policy.maxAge };
@@ -57,7 +58,7 @@ export function responseCachePlugin(cache: ResponseCache, policies: CachePolicie
             cache.bypass("errors");
             return;
           }
-          cache.set(key, JSON.stringify(data), maxAge, position);
+          cache.set(key, dataText(data), maxAge, position);
         },
       };
     },

@@ -19,7 +19,7 @@ RUN npm ci --no-audit --no-fund
 
 COPY tsconfig*.json schema.graphql ./
 COPY src/ src/
-# tsc -p tsconfig.build.json: rootDir ".", so src/main.ts -> dist/src/main.js, prisma/seed.ts -> dist/prisma/seed.js.
+# tsc -p tsconfig.build.json: rootDir ".", so src/main.ts -> dist/src/main.js, src/cli/seed.ts -> dist/src/cli/seed.js.
 RUN npm run build
 # `npm ci --omit=dev` cannot be used: postinstall needs the prisma CLI, a dev dependency. Prune
 # instead. --omit=optional too: the prisma CLI and typescript are optional peers of @prisma/client,

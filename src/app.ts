@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import { applyMigrations } from "./db/migrate.ts";
-import { DEMO_ACCOUNTS, seedIfEmpty } from "../prisma/seed.ts";
+import { DEMO_ACCOUNTS, seedIfEmpty } from "./seed/demo.ts";
 import { EventBus } from "./events/bus.ts";
 import { createRedisClient, whenReady, type RedisClient } from "./events/redis-connection.ts";
 import { OutboxStore, decodeCursor } from "./events/outbox.ts";
@@ -20,8 +20,8 @@ import { GraphQLError } from "graphql";
 import { createSchema } from "./graphql/schema.ts";
 import { OperationLimits } from "./graphql/limits.ts";
 import { ExternalTokens, LoginLimiter, jwks } from "./auth/index.ts";
-import { hasRole, sharedViewer } from "./auth/roles.ts";
-import { SHARED_SUBSCRIPTIONS, createServices } from "./modules/index.ts";
+import { hasRole, sharedViewer, type Viewer } from "./auth/roles.ts";
+import { SHARED_SUBSCRIPTIONS, createLoaders, createServices, loaderScope, schemaParts } from "./modules/index.ts";
 import { PartnerAudit } from "./modules/audit/index.ts";
 import { accessTokensFor } from "./modules/identity/index.ts";
 import { createCors } from "./server/cors.ts";
@@ -126,7 +126,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     if (config.seedDemo && !["127.0.0.1", "::1", "localhost"].includes(config.host)) {
       log.warn({ host: config.host }, "the demo accounts (public passwords) are reachable from the network: set HOST=127.0.0.1 or SEED_DEMO=false");
     }
-    const schema = await createSchema();
+    const schema = await createSchema(schemaParts);
     const limits = new OperationLimits(schema, config.operationLimits);
     const cachePolicies = new CachePolicies(schema);
     // Read only when /metrics is scraped, after the lifecycle and the fan-out below exist.
@@ -147,7 +147,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     // the WebSocket reads and writes the same entries.
     const apqCache = persistedQueries.apq ? (redis ? new RedisKeyValueCache(redis, config.redisPrefix, log) : new InMemoryLRUCache<string>()) : undefined;
     const apqEntries = apqCache && new PrefixingKeyValueCache(apqCache, "apq:");
-    const contextDeps = { prisma: db.prisma, services, events: bus };
+    // The domain's loader factory and scope, handed to the platform's context builder.
+    const contextDeps = { services, events: bus, createLoaders: (viewer: Viewer | null) => createLoaders(db.prisma, viewer), loaderScope };
     // Anonymous public catalog answers, shared (Redis) or per instance; stale once the bus reports a catalog change.
     const responseCache = config.responseCache
       ? new ResponseCache({ redis, prefix: config.redisPrefix, namespace: namespaceOf(schema, config.operationLimits, bus.streamId), position: () => bus.position, metrics, log })

@@ -1,8 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Viewer } from "../auth/roles.ts";
-import type { Prisma } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
-import { createLoaders, loaderScope, type Loaders, type Services } from "../modules/index.ts";
+
+/**
+ * What the domain puts on every context, declared empty here and filled in by the registration
+ * list (modules/index.ts augments both interfaces with its services and loaders). So this layer
+ * names no module and every resolver still sees `ctx.services` and `ctx.loaders` fully typed.
+ */
+export interface ContextServices {}
+export interface ContextLoaders {}
 
 /** What every resolver receives: one per HTTP operation, one per WebSocket subscription. */
 export interface Context {
@@ -23,15 +29,15 @@ export interface Context {
   resumeAfter?: string | undefined;
   /** Set for operations sent over a WebSocket: control of that connection. */
   connection: ConnectionControl | undefined;
-  services: Services;
+  services: ContextServices;
   events: EventBus;
-  loaders: Loaders;
+  loaders: ContextLoaders;
   /**
    * The loaders for one subscription event, shared by every subscriber of that event on this
    * instance whose loaders see the same rows (loaderScope): N subscribers of one stock change
    * read the product once, not N times. Fresh for every event, so no event reads a stale row.
    */
-  eventLoaders(event: unknown): Loaders;
+  eventLoaders(event: unknown): ContextLoaders;
 }
 
 /** The operation as its log line and /metrics describe it. */
@@ -50,10 +56,17 @@ export interface ConnectionControl {
   renew(viewer: Viewer): void;
 }
 
+/** What the composition root hands the context builder (built once per process). */
 export interface ContextDeps {
-  prisma: Prisma;
-  services: Services;
+  services: ContextServices;
   events: EventBus;
+  /** Fresh loaders for one viewer (modules/index.ts createLoaders over the process's Prisma client). */
+  createLoaders(viewer: Viewer | null): ContextLoaders;
+  /**
+   * Which rows a viewer's loaders read: viewers of one scope may share loaders (one subscription
+   * event read once for all of them).
+   */
+  loaderScope(viewer: Viewer | null): string;
 }
 
 export function createContext(
@@ -69,7 +82,7 @@ export function createContext(
   // Made on first use: a subscription's own context may never read (its events bring shared
   // loaders, and a grouped anonymous subscription runs on its group's context), and an idle
   // subscriber should cost little memory.
-  let loaders: Loaders | undefined;
+  let loaders: ContextLoaders | undefined;
   const context: Context = {
     requestId: request.requestId ?? randomUUID(),
     report: {},
@@ -80,13 +93,13 @@ export function createContext(
     services: deps.services,
     events: deps.events,
     get loaders() {
-      return (loaders ??= createLoaders(deps.prisma, context.viewer));
+      return (loaders ??= deps.createLoaders(context.viewer));
     },
-    set loaders(value: Loaders) {
+    set loaders(value: ContextLoaders) {
       loaders = value;
     },
     eventLoaders(event) {
-      return loadersForEvent(deps.prisma, event, context.viewer);
+      return loadersForEvent(deps, event, context.viewer);
     },
   };
   return context;
@@ -96,14 +109,14 @@ export function createContext(
 // one parse per message; in-process: one emit), so the object identifies the event. Entries go
 // with the event once every subscriber is done with it. Every subscriber of the event (in one
 // scope) sees the rows as the first read after the event found them, a few milliseconds apart at most.
-const sharedByEvent = new WeakMap<object, Map<string, Loaders>>();
+const sharedByEvent = new WeakMap<object, Map<string, ContextLoaders>>();
 
-function loadersForEvent(prisma: Prisma, event: unknown, viewer: Viewer | null): Loaders {
-  if (typeof event !== "object" || event === null) return createLoaders(prisma, viewer);
+function loadersForEvent(deps: ContextDeps, event: unknown, viewer: Viewer | null): ContextLoaders {
+  if (typeof event !== "object" || event === null) return deps.createLoaders(viewer);
   let byScope = sharedByEvent.get(event);
   if (!byScope) sharedByEvent.set(event, (byScope = new Map()));
-  const scope = loaderScope(viewer);
+  const scope = deps.loaderScope(viewer);
   let loaders = byScope.get(scope);
-  if (!loaders) byScope.set(scope, (loaders = createLoaders(prisma, viewer)));
+  if (!loaders) byScope.set(scope, (loaders = deps.createLoaders(viewer)));
   return loaders;
 }

@@ -3,20 +3,35 @@ import { MapperKind, mapSchema, printSchemaWithDirectives } from "@graphql-tools
 import { GraphQLEnumType, GraphQLInterfaceType, GraphQLSchema, lexicographicSortSchema, type GraphQLFieldResolver } from "graphql";
 import { buildSchema } from "type-graphql";
 import { transform } from "../events/iterators.ts";
-import { owners, plainResolvers, resolvers } from "../modules/index.ts";
-import { applyAuthDirective, authDirective } from "./auth-directive.ts";
+import { applyAuthDirective, authDirective, type OwnerResolvers } from "./auth-directive.ts";
 import { CacheControlScope, cacheControlDirective } from "./cache-control.ts";
 import type { Context } from "./context.ts";
 import { DateTimeScalar } from "./scalars.ts";
 import { resolveNodeType } from "./types.ts";
 
 /**
+ * What the domain registers with the schema (modules/index.ts `schemaParts`, handed over by the
+ * composition root: this layer imports no module).
+ */
+export interface SchemaParts {
+  /** The type-graphql resolver classes; at least one. */
+  resolvers: readonly Function[];
+  /** How `@auth(requires: OWNER)` finds the owner of a parent object, by type name. */
+  owners: OwnerResolvers;
+  /**
+   * Hot field resolvers installed as plain functions over the type-graphql ones of the same
+   * fields, by type then field. Naming a field the schema does not have fails the build.
+   */
+  plainResolvers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+/**
  * Builds the executable schema: type-graphql classes, the `@auth` directive definition, the one
  * transformer that enforces it, and fresh loaders for every subscription event.
  */
-export async function createSchema(): Promise<GraphQLSchema> {
+export async function createSchema(parts: SchemaParts): Promise<GraphQLSchema> {
   const built = await buildSchema({
-    resolvers: [...resolvers] as [Function, ...Function[]],
+    resolvers: [...parts.resolvers] as [Function, ...Function[]],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     validate: false,
     // Every subscription declares its own `subscribe` over the typed EventBus (context.events);
@@ -38,18 +53,18 @@ export async function createSchema(): Promise<GraphQLSchema> {
     types: [...config.types, CacheControlScope],
     directives: [...config.directives, authDirective(role), cacheControlDirective],
   });
-  return renewLoadersPerEvent(applyAuthDirective(leanResolvers(withDirective), owners));
+  return renewLoadersPerEvent(applyAuthDirective(leanResolvers(withDirective, parts.plainResolvers), parts.owners));
 }
 
 /**
  * Takes type-graphql's wrappers off where they only cost:
- * - the modules' plain field resolvers (modules/index.ts `plainResolvers`) replace the wrapped
+ * - the modules' plain field resolvers (SchemaParts.plainResolvers) replace the wrapped
  *   resolvers of the same fields (`@auth` is applied after, around them, as around any resolver);
  * - type-graphql wraps every `resolveType` in an async function; graphql-jit
  *   (server/compiled-executor.ts) takes only a type or a type name, not a promise of one, and
  *   graphql-js spends a tick on each. Node's own function is synchronous: it is used as declared.
  */
-function leanResolvers(schema: GraphQLSchema): GraphQLSchema {
+function leanResolvers(schema: GraphQLSchema, plainResolvers: SchemaParts["plainResolvers"]): GraphQLSchema {
   const unused = new Set(Object.entries(plainResolvers).flatMap(([type, fields]) => Object.keys(fields).map((field) => `${type}.${field}`)));
   const lean = mapSchema(schema, {
     [MapperKind.INTERFACE_TYPE]: (type) => (type.name === "Node" ? new GraphQLInterfaceType({ ...type.toConfig(), resolveType: resolveNodeType }) : type),

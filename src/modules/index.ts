@@ -5,6 +5,7 @@ import { pino } from "pino";
 import type { Config } from "../config.ts";
 import { EventBus } from "../events/bus.ts";
 import { OutboxStore } from "../events/outbox.ts";
+import type { SchemaParts } from "../graphql/schema.ts";
 import { AuditLog, auditResolvers, createAuditLoaders } from "./audit/index.ts";
 import { CartService, cartResolvers } from "./cart/index.ts";
 import { CatalogService, catalogPlainResolvers, catalogResolvers, categoryProducts, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
@@ -35,6 +36,9 @@ export const owners = { ...identityOwners, ...orderOwners };
  * (the same functions the resolver classes call): by type, then field.
  */
 export const plainResolvers = mergeByType(catalogPlainResolvers(categoryProducts), inventoryPlainResolvers);
+
+/** What the schema builder (graphql/schema.ts createSchema) takes from the domain. */
+export const schemaParts: SchemaParts = { resolvers, owners, plainResolvers };
 
 function mergeByType(...maps: Record<string, Record<string, unknown>>[]): Record<string, Record<string, unknown>> {
   const merged: Record<string, Record<string, unknown>> = {};
@@ -118,3 +122,10 @@ export function createLoaders(prisma: Prisma, viewer: Viewer | null) {
 
 export type Services = ReturnType<typeof createServices>;
 export type Loaders = ReturnType<typeof createLoaders>;
+
+// The platform's context declares `services` and `loaders` as open interfaces; the domain fills
+// them in here, so resolvers see them typed while graphql/ imports no module.
+declare module "../graphql/context.ts" {
+  interface ContextServices extends Services {}
+  interface ContextLoaders extends Loaders {}
+}

@@ -39,7 +39,7 @@ it("builds with tsconfig.build.json into a dist that serves, migrates and stops 
 
   const migrated = await runNode([join(outDir, "src/cli/migrate.js")], env);
   expect(migrated, migrated.stderr).toMatchObject({ code: 0, stdout: "database is up to date\n" });
-  const helps = await Promise.all([runNode([join(outDir, "src/cli/user-create.js"), "--help"], env), runNode([join(outDir, "prisma/seed.js"), "--help"], env)]);
+  const helps = await Promise.all([runNode([join(outDir, "src/cli/user-create.js"), "--help"], env), runNode([join(outDir, "src/cli/seed.js"), "--help"], env)]);
   expect(helps.map((h) => [h.code, h.stdout.split("\n")[0]])).toEqual([
     [0, expect.stringMatching(/^usage: npm run user:create/)],
     [0, "usage: npm run db:seed"],

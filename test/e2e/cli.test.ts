@@ -12,12 +12,12 @@ afterAll(() => dir.remove());
 const COMMANDS = [
   { script: "src/cli/user-create.ts", usage: "usage: npm run user:create -- --email EMAIL --password PASSWORD --name NAME" },
   { script: "src/cli/migrate.ts", usage: "usage: npm run db:migrate" },
-  { script: "prisma/seed.ts", usage: "usage: npm run db:seed" },
+  { script: "src/cli/seed.ts", usage: "usage: npm run db:seed" },
   { script: "src/cli/db-export.ts", usage: "usage: npm run db:export -- <file> [--force]" },
   { script: "src/cli/db-import.ts", usage: "usage: npm run db:import -- <file> [--replace]" },
   { script: "src/cli/partner-key.ts", usage: "usage: npm run partner:key -- <partner-id> [manifest]" },
   { script: "src/cli/category-create.ts", usage: "usage: npm run category:create -- --slug SLUG --name NAME" },
-  { script: "src/graphql/emit-schema.ts", usage: "usage: npm run schema:emit" },
+  { script: "src/cli/emit-schema.ts", usage: "usage: npm run schema:emit" },
 ];
 
 const STACK = /^\s+at /m;

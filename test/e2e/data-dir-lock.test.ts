@@ -53,7 +53,7 @@ it("while the server runs, user:create, db:seed, db:migrate and a second server 
     const pid = server.child.pid!;
     const [created, seeded, migrated] = await Promise.all([
       userCreate("lost@example.com"),
-      runScript("prisma/seed.ts", [], env),
+      runScript("src/cli/seed.ts", [], env),
       runScript("src/cli/migrate.ts", [], env),
     ]);
     for (const run of [created, seeded, migrated]) expectRefused(run, pid);

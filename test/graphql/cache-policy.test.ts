@@ -4,10 +4,11 @@ import { parse } from "graphql";
 import { beforeAll, expect, it } from "vitest";
 import { CachePolicies } from "../../src/graphql/cache-policy.ts";
 import { createSchema } from "../../src/graphql/schema.ts";
+import { schemaParts } from "../../src/modules/index.ts";
 
 let policies: CachePolicies;
 beforeAll(async () => {
-  policies = new CachePolicies(await createSchema());
+  policies = new CachePolicies(await createSchema(schemaParts));
 });
 const policy = (text: string, operationName?: string) => policies.of(parse(text), operationName);
 const PUBLIC = { maxAge: 10, scope: "PUBLIC" };

@@ -4,6 +4,7 @@ import { execute, getOperationAST, parse, print, responsePathAsArray, type Graph
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatError } from "../../src/graphql/errors.ts";
 import { createSchema } from "../../src/graphql/schema.ts";
+import { schemaParts } from "../../src/modules/index.ts";
 import { CompiledExecutor, fragmentsOf, type ExecutionPath, type OperationToRun } from "../../src/server/compiled-executor.ts";
 
 // What the selection-driven loaders read from the root catalog resolvers' info, as plain values.
@@ -71,7 +72,7 @@ function run(document: string, variables: Record<string, unknown> = {}, operatio
 describe("the graphql-jit executor (server/compiled-executor.ts)", () => {
   let schema: GraphQLSchema;
   beforeAll(async () => {
-    schema = await createSchema();
+    schema = await createSchema(schemaParts);
   });
 
   it("gives the root catalog resolvers the resolve info graphql-js gives: fieldNodes, fragments, variableValues, path", async () => {

@@ -4,9 +4,10 @@ import { parse } from "graphql";
 import { expect, it } from "vitest";
 import { selectsOwnerDependentFields } from "../../src/graphql/auth-directive.ts";
 import { createSchema } from "../../src/graphql/schema.ts";
+import { schemaParts } from "../../src/modules/index.ts";
 
 it("finds owner-dependent fields wherever they are selected", async () => {
-  const schema = await createSchema();
+  const schema = await createSchema(schemaParts);
   const owned = (text: string) => selectsOwnerDependentFields(schema, parse(text));
   expect(owned(`subscription { productUpdated(id: "x") { name costPrice { amountCents } category { name } } }`)).toBe(false);
   expect(owned(`subscription { stockChanged(productIds: ["x"]) { stock product { name } } }`)).toBe(false);

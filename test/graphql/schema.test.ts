@@ -2,10 +2,11 @@ import { readFileSync } from "node:fs";
 import { GraphQLObjectType, GraphQLSchema, buildSchema, getNamedType } from "graphql";
 import { expect, it } from "vitest";
 import { createSchema, printContract } from "../../src/graphql/schema.ts";
+import { schemaParts } from "../../src/modules/index.ts";
 
 it("schema.graphql is exactly the schema the server builds (run `npm run schema:emit` after changing it)", async () => {
   const committed = readFileSync(new URL("../../schema.graphql", import.meta.url), "utf8");
-  expect(printContract(await createSchema())).toBe(committed);
+  expect(printContract(await createSchema(schemaParts))).toBe(committed);
 });
 
 /** Root fields anyone may use, each with the reason; everything else at the root must carry @auth. */
@@ -55,7 +56,7 @@ function unguarded(schema: GraphQLSchema): string[] {
 }
 
 it("every root field, every field leading to private data and every private field carries an explicit auth decision", async () => {
-  const schema = await createSchema();
+  const schema = await createSchema(schemaParts);
   expect(unguarded(schema), "fields without @auth and not listed as public").toEqual([]);
   for (const name of Object.keys(PUBLIC_ROOT_FIELDS)) {
     const [typeName, fieldName] = name.split(".") as [string, string];
@@ -66,7 +67,7 @@ it("every root field, every field leading to private data and every private fiel
 });
 
 it("the policy check notices unguarded fields: a new root field, a path to private data, a private field", async () => {
-  const sdl = printContract(await createSchema())
+  const sdl = printContract(await createSchema(schemaParts))
     .replace("type Query {", "type Query {\n  secretOrders: OrderConnection!")
     .replace(/type Category implements Node[^{]*\{/, (head) => `${head}\n  topBuyers: UserConnection!`)
     .replace("email: String! @auth(ownerOrRole: ADMIN)", "email: String!");
@@ -74,7 +75,7 @@ it("the policy check notices unguarded fields: a new root field, a path to priva
 });
 
 it("plain properties of the types outside catalog and inventory resolve without a type-graphql wrapper (simpleResolvers)", async () => {
-  const schema = await createSchema();
+  const schema = await createSchema(schemaParts);
   const resolverOf = (name: string) => {
     const [typeName, fieldName] = name.split(".") as [string, string];
     const field = (schema.getType(typeName) as GraphQLObjectType).getFields()[fieldName];

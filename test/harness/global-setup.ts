@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { seedDemoShop } from "../../prisma/seed.ts";
+import { seedDemoShop } from "../../src/seed/demo.ts";
 import { AccessTokens, loadKeyRing } from "../../src/auth/index.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { applyMigrations } from "../../src/db/migrate.ts";

@@ -1,11 +1,11 @@
 // The demo shop: categories, products with stock, three demo accounts (README lists them), and
 // for the demo customer a delivered order, an open order, a filled cart and their notifications.
-// `npm run db:seed` runs it against any database (idempotent: existing rows are left alone);
-// the server runs it (SEED_DEMO) at a start that finds the catalog empty.
-import type { Database, Prisma } from "../src/db/client.ts";
-import { toGlobalId } from "../src/lib/ids.ts";
-import type { Viewer } from "../src/auth/roles.ts";
-import type { Services } from "../src/modules/index.ts";
+// `npm run db:seed` (cli/seed.ts) runs it against any database (idempotent: existing rows are
+// left alone); the server runs it (SEED_DEMO) at a start that finds the catalog empty.
+import type { Viewer } from "../auth/roles.ts";
+import type { Database, Prisma } from "../db/client.ts";
+import { toGlobalId } from "../lib/ids.ts";
+import type { Services } from "../modules/index.ts";
 
 /** What seeding uses: accounts through identity, demo orders through the same cart and checkout as customers. */
 export type SeedServices = Pick<Services, "identity" | "cart" | "orders">;
@@ -142,38 +142,6 @@ export async function seedIfEmpty(db: Database, services: SeedServices): Promise
       return true;
     } finally {
       await conn.query("SELECT pg_advisory_unlock($1)", [SEED_LOCK]);
-    }
-  });
-}
-
-// `npm run db:seed`
-if (process.argv[1]?.endsWith("seed.ts") || process.argv[1]?.endsWith("seed.js")) {
-  const { parseCommandLine, runCommand } = await import("../src/cli/cli.ts");
-  const command = {
-    name: "npm run db:seed --",
-    help: `usage: npm run db:seed
-
-Seeds the demo shop (categories, products, the demo accounts with their public passwords, and
-the demo customer's orders) into DATABASE_URL, or into the embedded database under DATA_DIR
-(which must not be in use by a running server: stop it first). Applies pending migrations first.
-Idempotent: what exists is left alone. Takes no arguments.
-
-  -h, --help  this text`,
-  };
-  parseCommandLine(command);
-  await runCommand(command, async () => {
-    const { loadConfig } = await import("../src/config.ts");
-    const { openDatabase } = await import("../src/db/client.ts");
-    const { applyMigrations } = await import("../src/db/migrate.ts");
-    const { seedServicesFor } = await import("../src/modules/index.ts");
-    const config = loadConfig();
-    const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:seed" });
-    try {
-      await applyMigrations(db.sql);
-      await seedDemoShop(db.prisma, await seedServicesFor(db, config));
-      console.log("demo shop seeded");
-    } finally {
-      await db.close();
     }
   });
 }

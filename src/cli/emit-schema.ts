@@ -1,7 +1,8 @@
 // `npm run schema:emit`: writes schema.graphql from the type-graphql classes.
 import { writeFileSync } from "node:fs";
-import { parseCommandLine } from "../cli/cli.ts";
-import { createSchema, printContract } from "./schema.ts";
+import { createSchema, printContract } from "../graphql/schema.ts";
+import { schemaParts } from "../modules/index.ts";
+import { parseCommandLine } from "./cli.ts";
 
 parseCommandLine({
   name: "npm run schema:emit --",
@@ -13,5 +14,5 @@ classes. Takes no arguments. Check it against the release with npm run schema:ch
   -h, --help  this text`,
 });
 const target = new URL("../../schema.graphql", import.meta.url);
-writeFileSync(target, printContract(await createSchema()));
+writeFileSync(target, printContract(await createSchema(schemaParts)));
 console.log(`wrote ${target.pathname}`);

@@ -19,7 +19,6 @@ import { AppError, badInput, conflict, notFound, unauthenticated } from "../../g
 import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
 import { keyOf, toGlobalId } from "../../lib/ids.ts";
-import type { AuditLog } from "../audit/index.ts";
 import type { UserRow } from "./user.type.ts";
 
 const USER_SELECT = { id: true, email: true, name: true, role: true, createdAt: true } as const;
@@ -41,6 +40,25 @@ export interface NewUser {
   role?: RoleName;
 }
 
+/**
+ * The audit log as identity writes to it: the audit module's AuditLog, which createServices
+ * hands in (and the compiler checks against this). Declared here rather than imported because
+ * the audit module shows identity's User: an import back would close an import cycle.
+ */
+export interface IdentityAudit {
+  record(tx: Tx, entry: IdentityAuditEntry): Promise<void>;
+  recordAlone(entry: IdentityAuditEntry): Promise<void>;
+}
+
+/** An audit row identity writes (a subset of the audit module's AuditEntry). */
+export interface IdentityAuditEntry {
+  action: "auth.logIn" | "auth.logInFailed" | "user.created" | "user.roleChanged" | "session.revoked" | "session.revokedAll";
+  /** Who did it; null for the system (CLIs, refresh-token reuse detection) and anonymous callers. */
+  actor: Viewer | string | null;
+  target?: string | null;
+  details?: Record<string, string | number | boolean | null | readonly string[]>;
+}
+
 export interface IdentityOptions {
   /** Where session revocations and role changes are announced to open sockets (all instances). */
   bus?: EventBus;
@@ -52,7 +70,7 @@ export interface IdentityOptions {
    * The security audit log: log-ins and their failures, role changes and session revocations are
    * recorded there, each in the transaction of its change. Without it (CLIs) nothing is recorded.
    */
-  audit?: AuditLog;
+  audit?: IdentityAudit;
 }
 
 /** Accounts, passwords and sessions. Knows nothing of GraphQL beyond the contract's error codes. */

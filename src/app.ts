@@ -108,12 +108,14 @@ async function startEvents(config: Config, log: Logger, db: Database, disposals:
   }
   const bus = config.redis ? EventBus.redis(config.redis, config.redisPrefix, log) : EventBus.inProcess(log);
   disposals.add(() => bus.close());
+  // Connected before the bus starts on the outbox, as the start expects of a Redis that is up
+  // (a start before its subscriber is ready delivers other instances' events late).
+  await Promise.all([bus.connected(REDIS_CONNECT_WAIT_MS), redis && whenReady(redis, REDIS_CONNECT_WAIT_MS)]);
   await bus.start(new OutboxStore(db.sql), config.outbox);
   if (process.env.CARTWHEEL_TEST_CRASH_AFTER_COMMIT === "1") {
     // Test hook (test/e2e/outbox.test.ts): die between a commit and its publish, as a crash would.
     setTransactionHooks({ afterCommit: async () => void process.kill(process.pid, "SIGKILL") });
   }
-  await Promise.all([bus.connected(REDIS_CONNECT_WAIT_MS), redis && whenReady(redis, REDIS_CONNECT_WAIT_MS)]);
   return { bus, redis };
 }
 

@@ -30,8 +30,24 @@ function documents(): string[] {
  * generated or ignored file (dist/, node_modules/, .data/) exists here but not in a clone.
  */
 function repositoryFiles(): Set<string> {
-  const out = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], { cwd: ROOT, encoding: "utf8" });
-  return new Set(out.split("\0").filter(Boolean));
+  try {
+    const out = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return new Set(out.split("\0").filter(Boolean));
+  } catch {
+    // No git here (an exported tree): every file but what is built, installed or generated.
+    const files = new Set<string>();
+    const skip = new Set([".git", "node_modules", "dist", ".data", "src/generated"]);
+    const walk = (dir: string) => {
+      for (const name of readdirSync(join(ROOT, dir))) {
+        const path = dir ? `${dir}/${name}` : name;
+        if (skip.has(path) || skip.has(name)) continue;
+        if (statSync(join(ROOT, path)).isDirectory()) walk(path);
+        else files.add(path);
+      }
+    };
+    walk("");
+    return files;
+  }
 }
 
 /** The text with fenced code blocks blanked (their lines kept, so line numbers stay right). */

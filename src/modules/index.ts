@@ -5,16 +5,24 @@ import { pino } from "pino";
 import type { Config } from "../config.ts";
 import { EventBus } from "../events/bus.ts";
 import { OutboxStore } from "../events/outbox.ts";
-import { AuditLog, auditNodeFetchers, auditResolvers, createAuditLoaders } from "./audit/index.ts";
-import { CartService, cartHoldersSql, cartResolvers } from "./cart/index.ts";
-import { CatalogService, catalogNodeFetchers, catalogPlainResolvers, catalogResolvers, categoryProducts, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
-import { IdentityService, createIdentityLoaders, identityNodeFetchers, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
-import { InventoryService, catalogStock, createInventoryLoaders, inventoryPlainResolvers, inventoryResolvers } from "./inventory/index.ts";
+import { AuditLog, auditResolvers, createAuditLoaders } from "./audit/index.ts";
+import { CartService, cartResolvers } from "./cart/index.ts";
+import { CatalogService, catalogPlainResolvers, catalogResolvers, categoryProducts, createCatalogLoaders, seesAllProducts } from "./catalog/index.ts";
+import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
+import { InventoryService, createInventoryLoaders, inventoryPlainResolvers, inventoryResolvers } from "./inventory/index.ts";
 import { EventCursorResolver } from "./event-cursor.resolver.ts";
 import { createNodeResolver } from "./node.resolver.ts";
+import { NotificationsService, createNotificationLoaders, notificationResolvers } from "./notifications/index.ts";
+import { OrdersService, createOrderLoaders, orderOwners, orderResolvers } from "./orders/index.ts";
+// Each module's node() fetchers and what it hands to the modules below it (they import no module above).
 import type { NodeFetchers } from "./node.ts";
-import { NotificationsService, createNotificationLoaders, notificationNodeFetchers, notificationResolvers } from "./notifications/index.ts";
-import { OrdersService, createOrderLoaders, orderNodeFetchers, orderOwners, orderResolvers } from "./orders/index.ts";
+import { auditNodeFetchers } from "./audit/index.ts";
+import { cartHoldersSql } from "./cart/index.ts";
+import { catalogNodeFetchers } from "./catalog/index.ts";
+import { identityNodeFetchers } from "./identity/index.ts";
+import { catalogStock } from "./inventory/index.ts";
+import { notificationNodeFetchers } from "./notifications/index.ts";
+import { orderNodeFetchers } from "./orders/index.ts";
 
 /** `node(id)` by type: each module fetches its own types, with its own visibility rule. */
 export const nodeFetchers: NodeFetchers = {

@@ -94,6 +94,46 @@ describe("errors (API.md Conventions)", () => {
   });
 });
 
+describe("every error carries a contract code (API.md Conventions)", () => {
+  const CODES = ["UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "INSUFFICIENT_STOCK", "CONFLICT", "RATE_LIMITED", "QUERY_TOO_COMPLEX", "PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_ALLOWED", "CURSOR_EXPIRED", "INTERNAL_SERVER_ERROR"];
+  // Each code's own cases are elsewhere; this sweeps the refusals of every layer (body reader, gates, Apollo, resolvers).
+  it("whichever layer refuses a request over HTTP, each error has extensions.code from the contract's list", async () => {
+    const json = { "content-type": "application/json" };
+    const deep = `{ categories { products { edges { node { category { products { edges { node { category { products { edges { node { id } } } } } } } } } } } } }`;
+    const requests: [string, RequestInit & { path?: string }][] = [
+      ["PUT", { method: "PUT", headers: json, body: "{}" }],
+      ["PUT on the stream", { method: "PUT", path: "/graphql/stream", headers: json, body: "{}" }],
+      ["invalid JSON", { method: "POST", headers: json, body: "{" }],
+      ["no query", { method: "POST", headers: json, body: "{}" }],
+      ["a form post", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ query: "{ __typename }" }) }],
+      ["parse error over GET", { method: "GET", path: "/graphql?query=%7B" }],
+      ["validation", { method: "POST", headers: json, body: JSON.stringify({ query: "{ noSuchField }" }) }],
+      ["variables", { method: "POST", headers: json, body: JSON.stringify({ query: "query($n: Int) { products(first: $n) { totalCount } }", variables: { n: "x" } }) }],
+      ["unknown operation", { method: "POST", headers: json, body: JSON.stringify({ query: "query A { __typename }", operationName: "B" }) }],
+      ["unknown APQ hash", { method: "POST", headers: json, body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } }) }],
+      ["too deep", { method: "POST", headers: json, body: JSON.stringify({ query: deep }) }],
+      ["bad token", { method: "POST", headers: { ...json, authorization: "Bearer x.y.z" }, body: JSON.stringify({ query: "{ __typename }" }) }],
+      ["anonymous cart", { method: "POST", headers: json, body: JSON.stringify({ query: "{ cart { id } }" }) }],
+      ["first out of range", { method: "POST", headers: json, body: JSON.stringify({ query: "{ products(first: 0) { totalCount } }" }) }],
+      ["not a cursor", { method: "POST", headers: json, body: JSON.stringify({ query: `{ products(after: "nope") { totalCount } }` }) }],
+      ["bad token on the stream", { method: "POST", path: "/graphql/stream", headers: { ...json, accept: "text/event-stream", authorization: "Bearer x.y.z" }, body: JSON.stringify({ query: "subscription { cartUpdated { id } }" }) }],
+    ];
+    for (const [name, { path = "/graphql", ...init }] of requests) {
+      const res = await fetch(`${origin()}${path}`, init);
+      const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+      expect(body.errors?.length, name).toBeGreaterThan(0);
+      for (const error of body.errors!) expect(CODES, `${name}: ${JSON.stringify(error)}`).toContain(error.extensions?.code);
+    }
+    // Signed in, refused by @auth and by a service.
+    const forbidden = await gql(state.app.url, `{ users(first: 1) { totalCount } }`, {}, state.customer);
+    const notFound = await gql(state.app.url, `mutation { markNotificationRead(id: "Tm90aWZpY2F0aW9uOm5vcGU") { id } }`, {}, state.customer);
+    for (const res of [forbidden, notFound]) {
+      expect(res.errors?.length).toBeGreaterThan(0);
+      for (const error of res.errors!) expect(CODES).toContain(error.extensions.code);
+    }
+  });
+});
+
 describe("GET /graphql: queries only (API.md Endpoints, v1.1)", () => {
   // Clients' view of it (urql, graphql-request) in e2e/clients.test.ts; /graphql/stream in e2e/sse.test.ts.
   it("a mutation over GET is refused with 405 and BAD_USER_INPUT, and does not run; a query over GET runs", async () => {

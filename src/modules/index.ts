@@ -12,13 +12,31 @@ import { CatalogService, catalogPlainResolvers, catalogResolvers, categoryProduc
 import { IdentityService, createIdentityLoaders, identityOwners, identityResolvers, accessTokensFor } from "./identity/index.ts";
 import { InventoryService, createInventoryLoaders, inventoryPlainResolvers, inventoryResolvers } from "./inventory/index.ts";
 import { EventCursorResolver } from "./event-cursor.resolver.ts";
-import { NodeResolver } from "./node.resolver.ts";
+import { createNodeResolver } from "./node.resolver.ts";
 import { NotificationsService, createNotificationLoaders, notificationResolvers } from "./notifications/index.ts";
 import { OrdersService, createOrderLoaders, orderOwners, orderResolvers } from "./orders/index.ts";
+// Each module's node() fetchers and what it hands to the modules below it (they import no module above).
+import type { NodeFetchers } from "./node.ts";
+import { auditNodeFetchers } from "./audit/index.ts";
+import { cartHoldersSql } from "./cart/index.ts";
+import { catalogNodeFetchers } from "./catalog/index.ts";
+import { identityNodeFetchers } from "./identity/index.ts";
+import { catalogStock } from "./inventory/index.ts";
+import { notificationNodeFetchers } from "./notifications/index.ts";
+import { orderNodeFetchers } from "./orders/index.ts";
+
+/** `node(id)` by type: each module fetches its own types, with its own visibility rule. */
+export const nodeFetchers: NodeFetchers = {
+  ...identityNodeFetchers,
+  ...catalogNodeFetchers,
+  ...orderNodeFetchers,
+  ...notificationNodeFetchers,
+  ...auditNodeFetchers,
+};
 
 /** The registration list: every module's resolvers, services, loaders and owner rules. */
 export const resolvers = [
-  NodeResolver,
+  createNodeResolver(nodeFetchers),
   EventCursorResolver,
   ...identityResolvers,
   ...catalogResolvers,
@@ -64,7 +82,8 @@ export interface ServiceDeps {
 /** Built once per process by main.ts. */
 export function createServices(deps: ServiceDeps) {
   const { prisma, bus } = deps;
-  const notifications = new NotificationsService(prisma);
+  // Who holds a product in their cart is the cart module's to say; notifications only write.
+  const notifications = new NotificationsService(prisma, { cartHoldersOf: cartHoldersSql });
   // Every module that records security-relevant changes writes to it inside its own transactions.
   const audit = new AuditLog(prisma);
   const inventory = new InventoryService(prisma, bus, notifications, audit);
@@ -76,7 +95,7 @@ export function createServices(deps: ServiceDeps) {
       ...(deps.loginLimiter ? { limiter: deps.loginLimiter } : {}),
       ...(deps.externalTokens ? { external: deps.externalTokens } : {}),
     }),
-    catalog: new CatalogService(prisma, bus, notifications, audit, { compiledReads: deps.catalogReads !== "general", directReads: (deps.catalogReads ?? "direct") === "direct", ...(deps.read ? { read: deps.read } : {}) }),
+    catalog: new CatalogService(prisma, bus, notifications, audit, { stock: catalogStock, compiledReads: deps.catalogReads !== "general", directReads: (deps.catalogReads ?? "direct") === "direct", ...(deps.read ? { read: deps.read } : {}) }),
     inventory,
     cart,
     orders: new OrdersService(prisma, bus, inventory, cart, notifications),

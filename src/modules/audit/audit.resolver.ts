@@ -1,9 +1,19 @@
 import { Args, Ctx, Directive, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
+import { hasRole, type Viewer } from "../../auth/roles.ts";
 import type { Context } from "../../graphql/context.ts";
 import { PageArgs } from "../../graphql/types.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { User } from "../identity/index.ts";
+import type { NodeFetchers } from "../node.ts";
 import { AuditEvent, AuditEventConnection, type AuditRow } from "./audit.type.ts";
+
+/** Whether `viewer` may read the audit log (as `auditEvents` requires with `@auth(requires: ADMIN)`). */
+export const canSeeAudit = (viewer: Viewer | null): boolean => viewer !== null && hasRole(viewer.role, "ADMIN");
+
+/** `node(id)` for log entries: the same null as for an unknown id; the log's ids say nothing to anyone but an ADMIN. */
+export const auditNodeFetchers: NodeFetchers = {
+  AuditEvent: async (key, ctx) => (canSeeAudit(ctx.viewer) ? ctx.loaders.audit.auditEventById.load(key) : null),
+};
 
 @Resolver(() => AuditEvent)
 export class AuditResolver {

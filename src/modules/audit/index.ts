@@ -5,3 +5,4 @@ export { AuditEvent, type AuditRow } from "./audit.type.ts";
 import { AuditResolver } from "./audit.resolver.ts";
 
 export const auditResolvers = [AuditResolver] as const;
+export { auditNodeFetchers, canSeeAudit } from "./audit.resolver.ts";

@@ -5,8 +5,10 @@ import { transactional } from "../../db/transaction.ts";
 import type { EventBus } from "../../events/bus.ts";
 import { event, type Event } from "../../events/topics.ts";
 import { AppError, badInput, notFound } from "../../graphql/errors.ts";
+import { Prisma as SQL } from "../../generated/prisma/client.ts";
 import { toGlobalId } from "../../lib/ids.ts";
-import { productKey } from "../catalog/index.ts";
+import { otherCurrency, productFacts, productFactsSql, productKey, type ProductFacts } from "../catalog/index.ts";
+import { onHandSql, unitsOnHand } from "../inventory/index.ts";
 import type { CartLine, CartView } from "./cart.type.ts";
 
 /** Most units of one product a cart line (and so an order line) may hold. */
@@ -14,12 +16,8 @@ export const MAX_LINE_QUANTITY = 99;
 /** Most distinct products in one cart. */
 export const MAX_LINES = 100;
 
-/** What checkout needs of a line's product, read with the line. */
-export interface CheckoutProduct {
-  name: string;
-  priceCents: number;
-  currency: string;
-  status: "ACTIVE" | "DRAFT" | "ARCHIVED";
+/** What checkout needs of a line's product (the catalog's facts and the inventory's stock), read with the line. */
+export interface CheckoutProduct extends ProductFacts {
   /** Units on hand as the same statement saw them (0 without a stock row): no lock, taking stock decides. */
   onHand: number;
 }
@@ -104,9 +102,10 @@ export class CartService {
    * For checkout, in its transaction, in one statement: bumps the user's cart (+1 version; the row
    * stays locked until commit, so a user's checkouts and cart changes run one after another),
    * deletes its lines and returns them ordered by product id, each with what checkout needs of
-   * its product and its stock. `emptied` is the cartUpdated event of the now empty cart, for the
-   * caller to emit once it keeps the change; a caller that does not must roll the transaction
-   * back. No cart: no lines.
+   * its product and its stock (the catalog's and the inventory's SQL, composed into this one
+   * statement). `emptied` is the cartUpdated event of the now empty cart, for the caller to emit
+   * once it keeps the change; a caller that does not must roll the transaction back. No cart: no
+   * lines.
    *
    * One statement reads with one snapshot: if the lock had to wait for another transaction that
    * then committed a change to this cart (every change bumps the version first), the lines read
@@ -121,9 +120,9 @@ export class CartService {
         UPDATE carts c SET version = c.version + 1, updated_at = now() FROM seen WHERE c.id = seen.id
         RETURNING c.id, c.version, c.updated_at AS "updatedAt", seen.version AS seen),
       taken AS (DELETE FROM cart_items i USING head WHERE i.cart_id = head.id RETURNING i.product_id, i.quantity)
-      SELECT head.*, t.product_id AS "productId", t.quantity, p.name, p.price_cents AS "priceCents", p.currency,
-             p.status::text AS status, coalesce(sl.on_hand, 0) AS "onHand"
-      FROM head LEFT JOIN (taken t JOIN products p ON p.id = t.product_id LEFT JOIN stock_levels sl ON sl.product_id = t.product_id) ON true
+      SELECT head.*, t.product_id AS "productId", t.quantity, p.name, p."priceCents", p.currency, p.status,
+             ${onHandSql(SQL.sql`t.product_id`)} AS "onHand"
+      FROM head LEFT JOIN (taken t CROSS JOIN LATERAL (${productFactsSql(SQL.sql`t.product_id`)}) p) ON true
       ORDER BY t.product_id`;
     const head = rows[0];
     if (!head) return { lines: [], emptied: null };
@@ -137,17 +136,14 @@ export class CartService {
   /** Sets one line to `quantity` (> 0); raising it requires an ACTIVE product, stock and room. */
   private async put(tx: Tx, cartId: string, lines: CartLine[], key: string, quantity: number): Promise<void> {
     const current = lines.find((l) => l.productId === key)?.quantity ?? 0;
-    const product = await tx.product.findUnique({
-      where: { id: key },
-      select: { name: true, status: true, currency: true, stockLevel: { select: { onHand: true } } },
-    });
+    const product = await productFacts(tx, key);
     if (!product) throw notFound("Product");
     if (quantity > current) {
       if (product.status !== "ACTIVE") throw badInput(`"${product.name}" is not for sale`, "productId");
       if (quantity > MAX_LINE_QUANTITY) {
         throw badInput(`At most ${MAX_LINE_QUANTITY} units of "${product.name}" fit in one cart line`, "quantity");
       }
-      const available = product.stockLevel?.onHand ?? 0;
+      const available = await unitsOnHand(tx, key);
       if (quantity > available) {
         throw new AppError("INSUFFICIENT_STOCK", `Only ${available} of "${product.name}" in stock; ${quantity} wanted`, {
           productId: toGlobalId("Product", key),
@@ -158,11 +154,8 @@ export class CartService {
     }
     if (current === 0) {
       if (lines.length >= MAX_LINES) throw badInput(`A cart holds at most ${MAX_LINES} different products`, "productId");
-      const others = await tx.product.findFirst({
-        where: { id: { in: lines.map((l) => l.productId) }, currency: { not: product.currency } },
-        select: { currency: true },
-      });
-      if (others) throw badInput(`"${product.name}" is priced in ${product.currency}; this cart holds ${others.currency.trim()} items`, "productId");
+      const others = await otherCurrency(tx, lines.map((l) => l.productId), product.currency);
+      if (others) throw badInput(`"${product.name}" is priced in ${product.currency}; this cart holds ${others} items`, "productId");
     }
     await tx.cartItem.upsert({
       where: { cartId_productId: { cartId, productId: key } },
@@ -240,6 +233,13 @@ function staleCart(expected: number, version: number, lines: readonly CartLine[]
     cart: { version, items: lines.map((l) => ({ productId: toGlobalId("Product", l.productId), quantity: l.quantity })) },
   });
 }
+
+/**
+ * The users with the product whose id is `productId` in their cart, as a query of one column,
+ * for the notifications module's `cartHoldersOf` audience (modules/index.ts hands it over).
+ */
+export const cartHoldersSql = (productId: string): SQL.Sql =>
+  SQL.sql`SELECT c.user_id FROM cart_items i JOIN carts c ON c.id = i.cart_id WHERE i.product_id = ${productId}::uuid`;
 
 export function cartEvent(view: CartView): Event<"CART_UPDATED"> {
   return event("CART_UPDATED", view.userId, {

@@ -1,4 +1,4 @@
-export { CartChangedError, CartService, cartHash, MAX_LINE_QUANTITY, type CheckoutLine, type TakenCart } from "./cart.service.ts";
+export { CartChangedError, CartService, cartHash, cartHoldersSql, MAX_LINE_QUANTITY, type CheckoutLine, type TakenCart } from "./cart.service.ts";
 export type { CartLine, CartView } from "./cart.type.ts";
 import { CartItemResolver, CartResolver } from "./cart.resolver.ts";
 

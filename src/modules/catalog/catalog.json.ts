@@ -1,6 +1,5 @@
 import { getArgumentValues, getVariableValues, type FieldNode, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode } from "graphql";
 import type { Viewer } from "../../auth/roles.ts";
-import { seesAllProducts } from "./catalog.loaders.ts";
 import { categoryPage, rootPage, type ProductsQuery } from "./catalog.pages.ts";
 import {
   CATEGORY_TYPES,
@@ -12,6 +11,7 @@ import {
 } from "./catalog.selection.ts";
 import { CatalogSql, PRODUCT_SQL, type PageSpec } from "./catalog.sql.ts";
 import { productKey } from "./catalog.validation.ts";
+import type { CatalogStock } from "./catalog.stock.ts";
 
 /**
  * The whole answer of a catalog query rendered by PostgreSQL: for an operation made only of the
@@ -118,19 +118,20 @@ export class CatalogJson {
     private readonly op: DirectOperation,
     variables: Record<string, unknown>,
     viewer: Viewer | null,
+    stock: CatalogStock,
   ) {
     this.variables = variables;
-    this.sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
+    this.sql = new CatalogSql(viewer, categoryPage, stock);
     this.planner = new SelectionPlanner({ fieldNodes: [], fragments: op.fragments, variableValues: variables, path: { prev: undefined, key: "", typename: undefined }, operation: op.operation });
   }
 
   /** The statement answering `op` for `viewer`, or undefined when the executor must answer it. */
-  static build(op: DirectOperation, viewer: Viewer | null): { text: string; values: unknown[] } | undefined {
+  static build(op: DirectOperation, viewer: Viewer | null, stock: CatalogStock): { text: string; values: unknown[] } | undefined {
     if (op.operation.operation !== "query") return undefined;
     const coerced = getVariableValues(op.schema, op.operation.variableDefinitions ?? [], op.variables ?? {});
     if (coerced.errors) return undefined;
     try {
-      const builder = new CatalogJson(op, coerced.coerced, viewer);
+      const builder = new CatalogJson(op, coerced.coerced, viewer, stock);
       const root = builder.root();
       return { text: `SELECT ${render(root)} AS r`, values: builder.sql.params.values };
     } catch (error) {
@@ -242,7 +243,7 @@ export class CatalogJson {
    */
   private product(nodes: readonly FieldNode[], a: string, joins: string[]): Json {
     const members: [string, Json][] = [];
-    const stock = `coalesce((SELECT s.on_hand FROM stock_levels s WHERE s.product_id = ${a}.id), 0)`;
+    const stock = `coalesce(${this.sql.stock.onHandSql(`${a}.id`)}, 0)`;
     for (const [key, fieldNodes] of this.planner.collect(nodes, PRODUCT_TYPES)) {
       const name = fieldNodes[0]!.name.value;
       switch (name) {

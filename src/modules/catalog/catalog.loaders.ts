@@ -1,12 +1,9 @@
 import DataLoader from "dataloader";
 import type { Viewer } from "../../auth/roles.ts";
-import { hasRole } from "../../auth/roles.ts";
 import type { Prisma } from "../../db/client.ts";
 import { Prisma as SQL } from "../../generated/prisma/client.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
-
-/** Whether this viewer may see products that are not ACTIVE (drafts, archived). */
-export const seesAllProducts = (viewer: Viewer | null) => viewer !== null && hasRole(viewer.role, "STAFF");
+import { visibleProductsSql, visibleProductsWhere } from "./catalog.visibility.ts";
 
 export interface CategoryPageKey {
   categoryId: string;
@@ -25,7 +22,7 @@ function byKey<K, V>(keys: readonly K[], rows: V[], keyOfRow: (row: V) => K): (V
 }
 
 export function createCatalogLoaders(prisma: Prisma, viewer: Viewer | null) {
-  const all = seesAllProducts(viewer);
+  const visible = visibleProductsWhere(viewer);
   return {
     /** Any product by id, whatever its status: callers decide visibility. */
     productById: new DataLoader<string, ProductRow | null>(async (ids) =>
@@ -38,7 +35,7 @@ export function createCatalogLoaders(prisma: Prisma, viewer: Viewer | null) {
     productCountByCategory: new DataLoader<string, number>(async (ids) => {
       const groups = await prisma.product.groupBy({
         by: ["categoryId"],
-        where: { categoryId: { in: [...ids] }, ...(all ? {} : { status: "ACTIVE" }) },
+        where: { categoryId: { in: [...ids] }, ...visible },
         _count: { _all: true },
       });
       const counts = new Map(groups.map((g) => [g.categoryId, g._count._all]));
@@ -64,7 +61,7 @@ export function createCatalogLoaders(prisma: Prisma, viewer: Viewer | null) {
               SELECT ${PRODUCT_COLUMNS}, row_number() OVER (PARTITION BY p.category_id ORDER BY p.name, p.id) AS rn
               FROM products p
               WHERE p.category_id = ANY(${ids}::uuid[])
-                AND (${all} OR p.status = 'ACTIVE')
+                AND ${SQL.raw(visibleProductsSql(viewer, "p"))}
                 AND (${after === null} OR (p.name, p.id) > (${after?.[0] ?? ""}, ${after?.[1] ?? "00000000-0000-0000-0000-000000000000"}::uuid))
             ) t WHERE t.rn <= ${take} ORDER BY t."categoryId", t.rn`;
           for (const key of group) {

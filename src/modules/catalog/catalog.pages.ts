@@ -36,8 +36,9 @@ export function rootPage(input: ProductsQuery, sql: CatalogSql): PageSpec {
   if (filter.minPriceCents !== undefined) where.push(`{p}.price_cents >= ${sql.params.add(filter.minPriceCents, "int")}`);
   if (filter.maxPriceCents !== undefined) where.push(`{p}.price_cents <= ${sql.params.add(filter.maxPriceCents, "int")}`);
   if (filter.inStock !== undefined) {
-    joins.push("LEFT JOIN stock_levels {p}_s ON {p}_s.product_id = {p}.id");
-    where.push(filter.inStock ? "{p}_s.on_hand > 0" : "({p}_s.on_hand IS NULL OR {p}_s.on_hand <= 0)");
+    const stock = sql.stock.inStockSql("{p}.id", "{p}_s", filter.inStock);
+    joins.push(stock.join);
+    where.push(stock.where);
   }
   return { limit, sort, descending, after: keyset(sort, input.after), where, joins };
 }

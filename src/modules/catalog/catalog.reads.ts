@@ -1,10 +1,10 @@
 import type { Viewer } from "../../auth/roles.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
-import { seesAllProducts } from "./catalog.loaders.ts";
 import { CatalogJson, type DirectOperation } from "./catalog.json.ts";
 import { categoryPage, rootPage, type ProductsQuery } from "./catalog.pages.ts";
 import { SelectionPlanner, type SelectionInfo } from "./catalog.selection.ts";
 import { CatalogSql, type CompiledCategory, type CompiledProduct } from "./catalog.sql.ts";
+import type { CatalogStock } from "./catalog.stock.ts";
 
 
 /** Runs one read-only statement (Database.read in the server; Prisma's raw query otherwise). */
@@ -19,10 +19,13 @@ export type Read = (text: string, values: readonly unknown[]) => Promise<unknown
 export type { ProductsQuery };
 
 export class CatalogReads {
-  constructor(private readonly read: Read) {}
+  constructor(
+    private readonly read: Read,
+    private readonly stock: CatalogStock,
+  ) {}
 
   async products(viewer: Viewer | null, input: ProductsQuery, info: SelectionInfo): Promise<ConnectionResult<CompiledProduct>> {
-    const sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
+    const sql = new CatalogSql(viewer, categoryPage, this.stock);
     const plan = new SelectionPlanner(info).connection();
     const spec = rootPage(input, sql);
     const built = sql.page(plan, spec, () => []);
@@ -32,7 +35,7 @@ export class CatalogReads {
 
   /** One product by id or slug, or null when there is none the viewer may see. */
   async product(viewer: Viewer | null, by: { id: string } | { slug: string }, info: SelectionInfo): Promise<CompiledProduct | null> {
-    const sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
+    const sql = new CatalogSql(viewer, categoryPage, this.stock);
     const plan = new SelectionPlanner(info).product();
     const a = sql.alias("p");
     const built = sql.product(plan, a);
@@ -43,7 +46,7 @@ export class CatalogReads {
 
   /** Every category (by position, then name), with what is selected below them. */
   async categories(viewer: Viewer | null, info: SelectionInfo): Promise<CompiledCategory[]> {
-    const sql = new CatalogSql(seesAllProducts(viewer), categoryPage);
+    const sql = new CatalogSql(viewer, categoryPage, this.stock);
     const plan = new SelectionPlanner(info).category();
     const c = sql.alias("c");
     const built = sql.category(plan, c);
@@ -59,7 +62,7 @@ export class CatalogReads {
    * when the executor must answer it.
    */
   async json(viewer: Viewer | null, op: DirectOperation): Promise<string | undefined> {
-    const statement = CatalogJson.build(op, viewer);
+    const statement = CatalogJson.build(op, viewer, this.stock);
     if (!statement) return undefined;
     const [text] = await this.run(statement.text, statement.values);
     return text as string;

@@ -11,7 +11,9 @@ import { toGlobalId } from "../../lib/ids.ts";
 import { formatMoney } from "../../lib/money.ts";
 import type { NotificationsService } from "../notifications/index.ts";
 import type { AuditDetails, AuditLog } from "../audit/index.ts";
-import { seesAllProducts, type CatalogLoaders } from "./catalog.loaders.ts";
+import type { CatalogLoaders } from "./catalog.loaders.ts";
+import type { CatalogStock } from "./catalog.stock.ts";
+import { canSeeProduct, seesAllProducts, visibleProductsWhere } from "./catalog.visibility.ts";
 import type { CategoryInput, CategoryPatch, ProductFilter, ProductInput, ProductOrder, ProductPatch } from "./catalog.args.ts";
 import {
   categoryKey,
@@ -41,6 +43,7 @@ export interface ListProductsInput {
 export class CatalogService {
   private readonly reads: CatalogReads | null;
   private readonly directReads: boolean;
+  private readonly stock: CatalogStock;
 
   /**
    * @param options.compiledReads whether the hot reads (products, product, node, categories) are
@@ -48,15 +51,19 @@ export class CatalogService {
    *   path below with its loaders (`CATALOG_READS=general`, kept to compare the two).
    * @param options.directReads whether an operation of only plain catalog fields gets its whole
    *   answer rendered by PostgreSQL (catalog.json.ts; the default `CATALOG_READS=direct`).
+   * @param options.stock the inventory module's stock for reads and new products (required: the
+   *   catalog never reads stock tables itself).
    */
   constructor(
     private readonly prisma: Prisma,
     private readonly bus: EventBus,
     private readonly notifications: NotificationsService,
     private readonly audit: AuditLog,
-    options: { compiledReads?: boolean; directReads?: boolean; read?: Read } = {},
+    options: { stock: CatalogStock; compiledReads?: boolean; directReads?: boolean; read?: Read },
   ) {
-    this.reads = options.compiledReads === false ? null : new CatalogReads(options.read ?? ((text, values) => prisma.$queryRawUnsafe(text, ...values)));
+    this.stock = options.stock;
+    this.reads =
+      options.compiledReads === false ? null : new CatalogReads(options.read ?? ((text, values) => prisma.$queryRawUnsafe(text, ...values)), options.stock);
     this.directReads = this.reads !== null && options.directReads === true;
   }
 
@@ -77,16 +84,12 @@ export class CatalogService {
   async product(viewer: Viewer | null, by: { id: string } | { slug: string }, loaders: CatalogLoaders, info?: SelectionInfo): Promise<ProductRow | null> {
     if (this.reads && info) return this.reads.product(viewer, by, info);
     const row = "id" in by ? await loaders.productById.load(by.id) : await this.prisma.product.findUnique({ where: { slug: by.slug } });
-    return row && this.isVisible(viewer, row) ? row : null;
+    return row && canSeeProduct(viewer, row) ? row : null;
   }
 
   /** Every category; with `info`, one statement that also reads their selected product pages. */
   categories(viewer: Viewer | null, info?: SelectionInfo): Promise<CategoryRow[]> {
     return this.reads && info ? this.reads.categories(viewer, info) : this.prisma.category.findMany({ orderBy: [{ position: "asc" }, { name: "asc" }] });
-  }
-
-  isVisible(viewer: Viewer | null, product: ProductRow): boolean {
-    return product.status === "ACTIVE" || seesAllProducts(viewer);
   }
 
   /**
@@ -96,7 +99,8 @@ export class CatalogService {
    */
   async isVisibleNow(viewer: Viewer | null, productId: string, loaders: CatalogLoaders): Promise<boolean> {
     if (seesAllProducts(viewer)) return true;
-    return (await loaders.productById.load(productId))?.status === "ACTIVE";
+    const row = await loaders.productById.load(productId);
+    return row !== null && canSeeProduct(viewer, row);
   }
 
   private async listProductsGeneral(viewer: Viewer | null, input: ListProductsInput): Promise<ConnectionResult<ProductRow>> {
@@ -121,8 +125,7 @@ export class CatalogService {
 
   private filterWhere(viewer: Viewer | null, input: ProductFilter): PrismaNS.ProductWhereInput {
     const filter = validFilter(input);
-    const and: PrismaNS.ProductWhereInput[] = [];
-    if (!seesAllProducts(viewer)) and.push({ status: "ACTIVE" });
+    const and: PrismaNS.ProductWhereInput[] = [visibleProductsWhere(viewer)];
     if (filter.categoryId !== undefined) and.push({ categoryId: filter.categoryId });
     if (filter.searchLiteral !== undefined) {
       // Prisma's `contains` puts its value within %…% as it is: escaped, % and _ match themselves.
@@ -137,8 +140,7 @@ export class CatalogService {
     const min = filter.minPriceCents;
     const max = filter.maxPriceCents;
     if (min !== undefined || max !== undefined) and.push({ priceCents: { gte: min, lte: max } });
-    if (filter.inStock === true) and.push({ stockLevel: { onHand: { gt: 0 } } });
-    if (filter.inStock === false) and.push({ OR: [{ stockLevel: null }, { stockLevel: { onHand: { lte: 0 } } }] });
+    if (filter.inStock !== undefined) and.push(this.stock.inStockWhere(filter.inStock));
     return { AND: and };
   }
 
@@ -160,7 +162,7 @@ export class CatalogService {
       // none for a draft or an archived one, which no shared answer can show.
       return await transactional(this.prisma, this.bus, async (tx, emit) => {
         const row = await tx.product.create({
-          data: { ...data, category: { connect: { id: categoryId } }, stockLevel: { create: { onHand: 0 } } },
+          data: { ...data, category: { connect: { id: categoryId } }, ...this.stock.newProduct() },
         });
         if (row.status === "ACTIVE") emit(event("CATALOG_CHANGED", ALL, { productId: row.id }));
         await this.audit.record(tx, {

@@ -1,8 +1,11 @@
 import { MAX_PAGE_SIZE, encodeCursor } from "../../graphql/pagination.ts";
 import type { ConnectionResult } from "../../graphql/types.ts";
+import type { Viewer } from "../../auth/roles.ts";
 import type { SortColumn } from "./catalog.paging.ts";
 import type { CategoryPlan, ConnectionPlan, ProductColumn, ProductPlan } from "./catalog.selection.ts";
 import type { CategoryRow, ProductRow } from "./product.type.ts";
+import type { CatalogStock } from "./catalog.stock.ts";
+import { visibleProductsSql } from "./catalog.visibility.ts";
 
 /**
  * Builds ONE SQL statement from a selection plan (catalog.selection.ts) and turns its answer into
@@ -75,13 +78,16 @@ export class CatalogSql {
   readonly params = new Params();
 
   /**
-   * @param allProducts whether the viewer sees drafts and archived products (staff).
+   * @param viewer whose visibility rule applies (catalog.visibility.ts: drafts and archived
+   *   products for staff only).
    * @param categoryPage how a Category.products connection's arguments become a page (it throws
    *   for arguments it refuses).
+   * @param stock the inventory module's SQL for Product.stock and the inStock filter.
    */
   constructor(
-    private readonly allProducts: boolean,
+    private readonly viewer: Viewer | null,
     private readonly categoryPage: (connection: ConnectionPlan) => PageSpec,
+    readonly stock: CatalogStock,
   ) {}
 
   alias(prefix: string): string {
@@ -90,7 +96,7 @@ export class CatalogSql {
   }
 
   visible(alias: string): string {
-    return this.allProducts ? "TRUE" : `${alias}.status = 'ACTIVE'`;
+    return visibleProductsSql(this.viewer, alias);
   }
 
   /**
@@ -101,7 +107,7 @@ export class CatalogSql {
     const parts = [`${a}.id`];
     const columns = [...plan.columns];
     for (const column of columns) parts.push(column === "status" ? `${a}.status::text` : `${a}.${PRODUCT_SQL[column]}`);
-    if (plan.stock) parts.push(`(SELECT s.on_hand FROM stock_levels s WHERE s.product_id = ${a}.id)`);
+    if (plan.stock) parts.push(this.stock.onHandSql(`${a}.id`));
     let category: { decode: Decode<CompiledCategory> } | undefined;
     let joins = "";
     if (plan.category) {

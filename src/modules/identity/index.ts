@@ -15,3 +15,4 @@ export async function accessTokensFor(config: Config): Promise<AccessTokens> {
   const keys = await loadKeyRing({ privateKey: config.jwtPrivateKey, verifyKeys: config.jwtVerifyKeys, dataDir: config.dataDir });
   return new AccessTokens(keys, { issuer: config.jwtIssuer, audience: config.jwtAudience, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
 }
+export { canSeeUser, identityNodeFetchers } from "./user.resolver.ts";

@@ -1,9 +1,20 @@
 import { Arg, Args, Ctx, Directive, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
-import type { RoleName } from "../../auth/roles.ts";
+import { hasRole, type RoleName, type Viewer } from "../../auth/roles.ts";
 import type { Context } from "../../graphql/context.ts";
 import { PageArgs } from "../../graphql/types.ts";
 import { toGlobalId } from "../../lib/ids.ts";
+import type { NodeFetchers } from "../node.ts";
 import { Role, User, UserConnection, type UserRow } from "./user.type.ts";
+
+/** Whether `viewer` may look up this account by id: their own, or any for staff (others' ids are not enumerable). */
+export function canSeeUser(viewer: Viewer | null, userId: string): boolean {
+  return viewer !== null && (viewer.userId === userId || hasRole(viewer.role, "STAFF"));
+}
+
+/** `node(id)` for accounts: the same null for someone else's as for an unknown id. */
+export const identityNodeFetchers: NodeFetchers = {
+  User: async (key, ctx) => (canSeeUser(ctx.viewer, key) ? ctx.loaders.identity.userById.load(key) : null),
+};
 
 @Resolver(() => User)
 export class UserResolver {

@@ -6,9 +6,10 @@ import { event, type Event } from "../../events/topics.ts";
 import { AppError, badInput, notFound } from "../../graphql/errors.ts";
 import type { StockMovementReason } from "../../generated/prisma/enums.ts";
 import { toGlobalId } from "../../lib/ids.ts";
-import { productKey, type ProductRow } from "../catalog/index.ts";
+import { findProduct, productFacts, productKey, type ProductRow } from "../catalog/index.ts";
 import type { NotificationsService } from "../notifications/index.ts";
 import type { AuditLog } from "../audit/index.ts";
+import { unitsOnHand } from "./inventory.sql.ts";
 
 export const MAX_ADJUSTMENT = 1_000_000;
 
@@ -54,6 +55,19 @@ export class InventoryService {
   }
 
   /**
+   * `move` for stock coming back (a cancelled order's lines): first gives the product a stock row
+   * if it has none, so the movement always applies. Returns the new on-hand figure.
+   */
+  async restock(tx: Tx, m: Movement, emit: (e: Event) => void): Promise<number | null> {
+    await this.ensureRow(tx, m.productId);
+    return this.move(tx, m, emit);
+  }
+
+  private async ensureRow(tx: Tx, productId: string): Promise<void> {
+    await tx.stockLevel.upsert({ where: { productId }, create: { productId, onHand: 0 }, update: {} });
+  }
+
+  /**
    * Takes the units of an order's lines in `tx`, in one statement: locks their stock rows in
    * product-id order (so concurrent checkouts cannot deadlock), decrements each that holds enough
    * (never below zero) with version +1, and writes each decrement's SALE movement. Emits
@@ -95,12 +109,12 @@ export class InventoryService {
   }
 
   /** On-hand units of a product now (0 without a stock row). */
-  async onHand(productId: string): Promise<number> {
-    return (await this.prisma.stockLevel.findUnique({ where: { productId }, select: { onHand: true } }))?.onHand ?? 0;
+  onHand(productId: string): Promise<number> {
+    return unitsOnHand(this.prisma, productId);
   }
 
   private async backInStock(tx: Tx, productId: string, emit: (e: Event) => void): Promise<void> {
-    const product = await tx.product.findUnique({ where: { id: productId }, select: { name: true, status: true } });
+    const product = await productFacts(tx, productId);
     if (product?.status !== "ACTIVE") return;
     await this.notifications.notify(tx, emit, "BACK_IN_STOCK", { cartHoldersOf: productId }, {
       title: `${product.name} is back in stock`,
@@ -116,9 +130,9 @@ export class InventoryService {
       throw badInput(`delta must be a non-zero whole number of at most ${MAX_ADJUSTMENT} units`, "delta");
     }
     return transactional(this.prisma, this.bus, async (tx, emit) => {
-      const product = await tx.product.findUnique({ where: { id: key } });
+      const product = await findProduct(tx, key);
       if (!product) throw notFound("Product");
-      await tx.stockLevel.upsert({ where: { productId: key }, create: { productId: key, onHand: 0 }, update: {} });
+      await this.ensureRow(tx, key);
       // Before the movement: a refused adjustment rolls the row back with everything else.
       await this.audit.record(tx, { action: "stock.adjusted", actor: viewer, target: toGlobalId("Product", key), details: { delta } });
       const onHand = await this.move(tx, { productId: key, delta, reason: "ADJUSTMENT", actorId: viewer.userId }, emit);

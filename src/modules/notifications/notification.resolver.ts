@@ -1,5 +1,7 @@
 import { Arg, Args, ArgsType, Ctx, Directive, Field, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import type { Viewer } from "../../auth/roles.ts";
 import type { Context } from "../../graphql/context.ts";
+import type { NodeFetchers } from "../node.ts";
 import { PageArgs } from "../../graphql/types.ts";
 import { SKIP, transform } from "../../events/iterators.ts";
 import type { Delivered } from "../../events/bus.ts";
@@ -13,6 +15,19 @@ import {
   type NotificationCategoryValue,
   type NotificationRow,
 } from "./notification.type.ts";
+
+/** Whether `viewer` may see this notification: only its recipient does (the same for lists, node(id) and every event). */
+export function canSeeNotification(viewer: Viewer | null, notification: { userId: string }): boolean {
+  return viewer !== null && notification.userId === viewer.userId;
+}
+
+/** `node(id)` for notifications: someone else's is the same null as an unknown id. */
+export const notificationNodeFetchers: NodeFetchers = {
+  Notification: async (key, ctx) => {
+    const row = await ctx.loaders.notifications.notificationById.load(key);
+    return row && canSeeNotification(ctx.viewer, row) ? row : null;
+  },
+};
 
 @ArgsType()
 class NotificationsArgs extends PageArgs {
@@ -56,7 +71,7 @@ export class NotificationResolver {
       const ctx = context as Context;
       // Re-checked per event: the connection's viewer is the only recipient this socket serves.
       return transform(await ctx.events.resume("NOTIFICATION_RECEIVED", [ctx.viewer!.userId], resumeCursor(args, ctx)), (p) =>
-        ctx.viewer && p.userId === ctx.viewer.userId ? p : SKIP,
+        canSeeNotification(ctx.viewer, p) ? p : SKIP,
       );
     },
   })

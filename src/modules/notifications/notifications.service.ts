@@ -43,11 +43,12 @@ export interface SqlMessage {
   data?: Record<string, string>;
 }
 
-/** The user ids of `audience`, as a query of one column. */
-function audienceQuery(audience: Audience): PrismaNS.Sql {
-  return "userIds" in audience
-    ? PrismaNS.sql`SELECT id FROM users WHERE id = ANY(${[...audience.userIds]}::uuid[])`
-    : PrismaNS.sql`SELECT c.user_id FROM cart_items i JOIN carts c ON c.id = i.cart_id WHERE i.product_id = ${audience.cartHoldersOf}::uuid`;
+/**
+ * The audiences other modules know: who holds a product in their cart is the cart module's to
+ * say (its `cartHoldersSql`, handed over by modules/index.ts), as a query of one column of user ids.
+ */
+export interface Audiences {
+  cartHoldersOf(productId: string): PrismaNS.Sql;
 }
 
 const ROW = { id: true, userId: true, category: true, title: true, body: true, readAt: true, createdAt: true } as const;
@@ -57,12 +58,20 @@ const ROW = { id: true, userId: true, category: true, title: true, body: true, r
  * exactly when the change does) and pushed to `notificationReceived` after its commit.
  */
 export class NotificationsService {
-  constructor(private readonly prisma: Prisma) {}
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly audiences: Audiences,
+  ) {}
+
+  /** The user ids of `audience`, as a query of one column (named users need no table: notifications refer to them). */
+  private audienceQuery(audience: Audience): PrismaNS.Sql {
+    return "userIds" in audience ? PrismaNS.sql`SELECT unnest(${[...audience.userIds]}::uuid[])` : this.audiences.cartHoldersOf(audience.cartHoldersOf);
+  }
 
   /** Writes one notification per audience member who has `category` enabled (one statement); returns how many. */
   async notify(tx: Tx, emit: (e: Event) => void, category: NotificationCategoryValue, audience: Audience, message: Message): Promise<number> {
     const rows = await tx.$queryRaw<Notified[]>(
-      this.insert(category, audienceQuery(audience), { title: PrismaNS.sql`${message.title}`, body: PrismaNS.sql`${message.body}`, data: message.data }),
+      this.insert(category, this.audienceQuery(audience), { title: PrismaNS.sql`${message.title}`, body: PrismaNS.sql`${message.body}`, data: message.data }),
     );
     this.emitReceived(emit, rows);
     return rows.length;

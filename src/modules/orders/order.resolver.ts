@@ -1,5 +1,4 @@
 import { Arg, Args, ArgsType, Ctx, Directive, Field, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
-import { hasRole } from "../../auth/roles.ts";
 import type { Context } from "../../graphql/context.ts";
 import { notFound } from "../../graphql/errors.ts";
 import { decodeTimeCursor, pageSize, timeCursor, toConnection } from "../../graphql/pagination.ts";
@@ -11,7 +10,9 @@ import { AFTER_DESCRIPTION, resumeCursor } from "../../graphql/resume.ts";
 import { toGlobalId } from "../../lib/ids.ts";
 import { User, type UserRow } from "../identity/index.ts";
 import { Order, OrderConnection, OrderItem, OrderStatus, type OrderItemRow, type OrderRow, type OrderStatusValue } from "./order.type.ts";
-import { canReadOrder, orderKey } from "./orders.service.ts";
+import { orderKey } from "./orders.service.ts";
+import { canSeeOrder, findVisibleOrder, seesAllOrders } from "./order.visibility.ts";
+import type { NodeFetchers } from "../node.ts";
 
 @ArgsType()
 class OrdersArgs extends PageArgs {
@@ -26,12 +27,17 @@ async function orderOfChange(change: Delivered<"ORDER_UPDATED">, ctx: Context): 
   return row && { ...row, status: change.status, version: change.version, updatedAt: new Date(change.updatedAt), cursor: ctx.events.cursor(change.position) };
 }
 
+/** `node(id)` for orders: the same visibility as `order(id)`. */
+export const orderNodeFetchers: NodeFetchers = {
+  Order: (key, ctx) => findVisibleOrder(ctx.viewer, key, ctx.loaders.orders),
+};
+
 @Resolver(() => Order)
 export class OrderResolver {
   @Query(() => Order, { nullable: true, description: "An order of the signed-in user (STAFF: any); null when there is none to see." })
   @Directive("@auth")
   order(@Arg("id", () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.orders.get(ctx.viewer!, id, (key) => ctx.loaders.orders.orderById.load(key));
+    return ctx.services.orders.get(ctx.viewer!, id, ctx.loaders.orders);
   }
 
   @Query(() => OrderConnection, { description: "The signed-in user's orders; STAFF and ADMIN see every order." })
@@ -70,16 +76,15 @@ export class OrderResolver {
       if (args.id != null) {
         // Someone else's order gets the same answer as one that does not exist.
         const key = orderKey(args.id as string);
-        const row = await ctx.loaders.orders.orderById.load(key);
-        if (!row || !canReadOrder(viewer, row)) throw notFound("Order");
+        if (!(await findVisibleOrder(viewer, key, ctx.loaders.orders))) throw notFound("Order");
         source = await ctx.events.resume("ORDER_UPDATED", [key], after);
       } else {
-        source = hasRole(viewer.role, "STAFF")
+        source = seesAllOrders(viewer)
           ? await ctx.events.resume("ANY_ORDER_UPDATED", [ALL], after)
           : await ctx.events.resume("USER_ORDER_UPDATED", [viewer.userId], after);
       }
       // Checked again per event, against the connection's viewer as it is then.
-      return transform(source, (change) => (canReadOrder(ctx.viewer, change) ? change : SKIP));
+      return transform(source, (change) => (canSeeOrder(ctx.viewer, change) ? change : SKIP));
     },
   })
   @Directive("@auth")

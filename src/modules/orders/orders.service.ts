@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { hasRole, type Viewer } from "../../auth/roles.ts";
+import type { Viewer } from "../../auth/roles.ts";
 import type { Prisma, Tx } from "../../db/client.ts";
 import { transactional } from "../../db/transaction.ts";
 import type { EventBus } from "../../events/bus.ts";
@@ -15,16 +15,12 @@ import type { InventoryService } from "../inventory/index.ts";
 import type { Notified, NotificationsService } from "../notifications/index.ts";
 import { canTransition, STATUS_WORDS } from "./order-status.ts";
 import type { OrderRow, OrderStatusValue } from "./order.type.ts";
-import { ORDER_ROW } from "./orders.loaders.ts";
+import { canSeeOrder, findVisibleOrder, visibleOrdersWhere } from "./order.visibility.ts";
+import { ORDER_ROW, type OrderLoaders } from "./orders.loaders.ts";
 
 const MAX_KEY_LENGTH = 200;
 /** Runs of a checkout whose cart changed while it waited for the cart's lock; then CONFLICT. */
 const MAX_ATTEMPTS = 5;
-
-/** Staff see every order; customers only their own. */
-export function canReadOrder(viewer: Viewer | null, order: { userId: string }): boolean {
-  return viewer !== null && (order.userId === viewer.userId || hasRole(viewer.role, "STAFF"));
-}
 
 /** An order's number: CW- and its seq, at least six digits. Checkout's INSERT writes the same in SQL. */
 export function orderNumber(seq: number): string {
@@ -67,18 +63,16 @@ export class OrdersService {
     private readonly notifications: NotificationsService,
   ) {}
 
-  /** The order if `viewer` may read it; null both when it does not exist and when it is someone else's. */
-  async get(viewer: Viewer, id: string, load: (key: string) => Promise<OrderRow | null>): Promise<OrderRow | null> {
+  /** The order if `viewer` may see it (read through this operation's loaders); null both when it does not exist and when it is someone else's. */
+  get(viewer: Viewer, id: string, loaders: OrderLoaders): Promise<OrderRow | null> {
     const key = keyOf(id, "Order");
-    if (!key) return null;
-    const row = await load(key);
-    return row && canReadOrder(viewer, row) ? row : null;
+    return key ? findVisibleOrder(viewer, key, loaders) : Promise.resolve(null);
   }
 
   async list(viewer: Viewer, input: ListOrdersInput): Promise<ConnectionResult<OrderRow>> {
     const limit = pageSize(input.first);
     const where: PrismaNS.OrderWhereInput = {
-      ...(hasRole(viewer.role, "STAFF") ? {} : { userId: viewer.userId }),
+      ...visibleOrdersWhere(viewer),
       ...(input.status ? { status: input.status } : {}),
     };
     const cursor = decodeTimeCursor(input.after);
@@ -221,7 +215,7 @@ export class OrdersService {
     return transactional(this.prisma, this.bus, async (tx, emit) => {
       const [locked] = await tx.$queryRaw<{ userId: string; status: OrderStatusValue }[]>`
         SELECT user_id AS "userId", status::text AS status FROM orders WHERE id = ${key}::uuid FOR UPDATE`;
-      if (!locked || !canReadOrder(viewer, locked)) throw notFound("Order");
+      if (!locked || !canSeeOrder(viewer, locked)) throw notFound("Order");
       if (!canTransition(locked.status, to)) {
         throw badInput(`An order that is ${locked.status} cannot become ${to}`, "status");
       }
@@ -229,8 +223,7 @@ export class OrdersService {
       if (to === "CANCELLED") {
         const items = await tx.orderItem.findMany({ where: { orderId: key }, orderBy: { productId: "asc" } });
         for (const item of items) {
-          await tx.stockLevel.upsert({ where: { productId: item.productId }, create: { productId: item.productId, onHand: 0 }, update: {} });
-          await this.inventory.move(
+          await this.inventory.restock(
             tx,
             { productId: item.productId, delta: item.quantity, reason: "CANCELLATION", orderId: key, actorId: viewer.userId },
             emit,

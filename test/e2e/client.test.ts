@@ -15,16 +15,30 @@ async function generated(overrides: { schema?: string } = {}) {
   return new Map<string, string>(files.map((f) => [relative(ROOT, resolve(ROOT, f.filename)), f.content]));
 }
 
+/** The output directories of codegen.ts: client/generated (the storefront's) and test/generated (the tests'). */
+const OUTPUTS = Object.keys(config.generates).map((dir) => dir.replace(/\/$/, ""));
+
 describe("typed client (GraphQL Code Generator)", () => {
-  it("the committed client/generated/ is what `npm run codegen` produces from schema.graphql and client/operations/", async () => {
-    const fresh = await generated();
-    const committed = readdirSync(join(ROOT, "client/generated")).map((name) => join("client/generated", name));
-    expect([...fresh.keys()].sort()).toEqual(committed.sort());
-    for (const [file, content] of fresh) {
+  let fresh: Promise<Map<string, string>> | undefined;
+
+  it("generates client/generated/ and test/generated/", () => {
+    expect([...OUTPUTS].sort()).toEqual(["client/generated", "test/generated"]);
+  });
+
+  it.each(OUTPUTS)("the committed %s/ is what `npm run codegen` produces from schema.graphql and its operations", async (dir) => {
+    const files = [...(await (fresh ??= generated()))].filter(([file]) => file.startsWith(`${dir}/`));
+    const committed = readdirSync(join(ROOT, dir)).map((name) => join(dir, name));
+    expect(files.map(([file]) => file).sort()).toEqual(committed.sort());
+    for (const [file, content] of files) {
       expect(readFileSync(join(ROOT, file), "utf8"), `${file} is stale: run npm run codegen`).toBe(content);
     }
-    const manifest = JSON.parse(fresh.get("client/generated/persisted-documents.json")!) as Record<string, string>;
-    expect(Object.keys(manifest).length).toBeGreaterThan(10);
+    if (dir === "client/generated") {
+      const manifest = JSON.parse(files.find(([file]) => file === "client/generated/persisted-documents.json")![1]) as Record<string, string>;
+      expect(Object.keys(manifest).length).toBeGreaterThan(10);
+    } else {
+      // Test documents are not trusted documents: no manifest of their own.
+      expect(files.map(([file]) => file)).not.toContain(`${dir}/persisted-documents.json`);
+    }
   });
 
   it("codegen rejects operations that no longer match the schema", async () => {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { AuditLog, PartnerAudit } from "../../src/modules/audit/index.ts";
-import { DEMO, gql, logIn, signUp, tempDir, useDatabase } from "../harness/index.ts";
+import { AuditActionsDocument, AuditActorsDocument } from "../generated/graphql.ts";
+import { DEMO, gql, logIn, ok, request, signUp, tempDir, useDatabase } from "../harness/index.ts";
 import { codeOf } from "../harness/shop.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -283,14 +284,15 @@ describe("paging", () => {
   it("reads the actors of a page in one batch: the same statements for 3 rows as for 30 rows of many actors", async () => {
     const accounts = await Promise.all(Array.from({ length: 8 }, (_, i) => signUp(app.url, `Audit Actor ${i}`)));
     for (const account of [...accounts, ...accounts]) await session(account.email, "correct horse battery");
-    const withActors = `query($first: Int) { auditEvents(first: $first) { edges { node { action actor { id name email } } } } }`;
-    const without = `query($first: Int) { auditEvents(first: $first) { edges { node { action } } } }`;
-    const statements = async (query: string, first: number) => {
+    const withActors = AuditActorsDocument;
+    const without = AuditActionsDocument;
+    const statements = async (document: typeof withActors | typeof without, first: number) => {
       const before = app.db.statementCount();
-      const res = await gql(app.url, query, { first }, admin);
-      expect(res.errors).toBeUndefined();
-      expect(res.data.auditEvents.edges).toHaveLength(first);
-      return { count: app.db.statementCount() - before, actors: new Set(res.data.auditEvents.edges.map((e: any) => e.node.actor?.id).filter(Boolean)).size };
+      const res = ok(await request(app.url, document, { first }, admin));
+      expect(res.auditEvents.edges).toHaveLength(first);
+      const nodes: { action: string; actor?: { id: string } | null }[] = res.auditEvents.edges.map((e) => e.node);
+      const actors = nodes.map((n) => n.actor?.id).filter(Boolean);
+      return { count: app.db.statementCount() - before, actors: new Set(actors).size };
     };
     const small = await statements(withActors, 3);
     const large = await statements(withActors, 30);

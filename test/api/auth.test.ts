@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { SignJWT, decodeJwt, decodeProtectedHeader, importPKCS8 } from "jose";
 import { describe, expect, it } from "vitest";
 import { GENERATED_KEY_FILE } from "../../src/auth/keys.ts";
-import { DEMO, gql, logIn, useTestServer } from "../harness/index.ts";
+import { ProductsCostPriceDocument } from "../generated/graphql.ts";
+import { DEMO, gql, logIn, request, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -89,18 +90,18 @@ describe("@auth on mutations and fields", () => {
   });
 
   it("costPrice: null with FORBIDDEN for customers (UNAUTHENTICATED anonymous), present for staff", async () => {
-    const q = `{ products(first: 2) { edges { node { name costPrice { amountCents currency } } } } }`;
-    const customer = await gql(server.app.url, q, {}, await logIn(server.app.url, DEMO.customer));
-    expect(customer.data.products.edges.map((e: any) => e.node.costPrice)).toEqual([null, null]);
+    const q = (token?: string) => request(server.app.url, ProductsCostPriceDocument, {}, token);
+    const customer = await q(await logIn(server.app.url, DEMO.customer));
+    expect(customer.data?.products.edges.map((e) => e.node.costPrice)).toEqual([null, null]);
     expect(customer.errors?.map((e) => [e.extensions.code, e.path?.at(-1)])).toEqual([
       ["FORBIDDEN", "costPrice"],
       ["FORBIDDEN", "costPrice"],
     ]);
-    const anonymous = await gql(server.app.url, q);
+    const anonymous = await q();
     expect(anonymous.errors?.every((e) => e.extensions.code === "UNAUTHENTICATED")).toBe(true);
-    const staff = await gql(server.app.url, q, {}, await logIn(server.app.url, DEMO.staff));
+    const staff = await q(await logIn(server.app.url, DEMO.staff));
     expect(staff.errors).toBeUndefined();
-    expect(staff.data.products.edges.every((e: any) => e.node.costPrice.amountCents > 0)).toBe(true);
+    expect(staff.data?.products.edges.every((e) => e.node.costPrice!.amountCents > 0)).toBe(true);
   });
 
   it("email and role of another user are not readable; own are", async () => {

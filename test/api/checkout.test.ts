@@ -67,7 +67,7 @@ describe("checkout under contention", () => {
     const won = results.filter((r) => r.data?.checkout);
     expect(won).toHaveLength(3);
     for (const r of won) {
-      const ids = r.data!.checkout.items.map((i: any) => i.product.id).sort();
+      const ids = r.data!.checkout.items.map((i) => i.product.id).sort();
       expect(ids).toEqual([plenty.id, scarce.id].sort());
       expect(r.data!.checkout.total.amountCents).toBe(2 * 1_250);
     }

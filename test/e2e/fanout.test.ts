@@ -7,7 +7,7 @@ import {
   CartVersionCountDocument,
   CreateProductDocument,
   FanoutStockDocument,
-  FanoutStockOnlyDocument,
+  StockOnlyDocument,
   MeRoleDocument,
   ProductCategoryIdDocument,
   ProductCostDocument,
@@ -215,7 +215,7 @@ describe("executions per event", () => {
     const iterators: Events<{ stockChanged: { stock: number } }>[] = Array.from({ length: 200 }, (_, i) =>
       i < 150
         ? subscribe(clients[i % 10]!, FanoutStockDocument, { productIds: [product!.id] })
-        : subscribe(clients[i % 10]!, FanoutStockOnlyDocument, { productIds: [product!.id] }),
+        : subscribe(clients[i % 10]!, StockOnlyDocument, { productIds: [product!.id] }),
     );
     try {
       await warmUp(product!.id, staff, iterators);

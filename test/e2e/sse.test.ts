@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
+import * as fixtures from "../harness/fixtures.ts";
+import { DEMO, gql, logIn, nextWithin, ok, signUp, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 import { asStream, openStream, sseClient, type OpenStream } from "../harness/sse.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -38,16 +39,10 @@ const streamUrl = (app: App) => `${app.url}/stream`;
 const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock cursor } }`;
 const CART = `subscription { cartUpdated { version cursor } }`;
 
-async function adjust(productId: string, delta = 1, app = a): Promise<number> {
-  const res = await gql(app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff);
-  expect(res.errors).toBeUndefined();
-  return res.data.adjustStock.stock as number;
-}
+const adjust = (productId: string, delta = 1, app = a): Promise<number> => fixtures.adjustStock(app.url, staff, productId, delta);
 
 async function addToCart(token: string, productId: string): Promise<number> {
-  const res = await gql(a.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
-  expect(res.errors).toBeUndefined();
-  return res.data.addToCart.version as number;
+  return ok(await fixtures.addToCart(a.url, token, productId, 1)).addToCart.version;
 }
 
 const metric = (app: App, name: string) => metricValue(app.url, name);

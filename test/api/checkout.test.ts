@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { orderNumber } from "../../src/modules/orders/orders.service.ts";
-import { DEMO, gql, logIn, signUp, useTestServer, type GqlResponse } from "../harness/index.ts";
-import { CART_FIELDS, codeOf, ORDER_FIELDS, shop, type TestProduct } from "../harness/shop.ts";
+import { CartDocument, CheckoutNumberDocument, ClearCartLinesDocument, OrderLinesByIdDocument, UpdateProductPriceReadDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, request, signUp, useTestServer, type GqlResponse } from "../harness/index.ts";
+import { codeOf, shop, type TestProduct } from "../harness/shop.ts";
 
 const server = useTestServer();
 
@@ -13,8 +14,6 @@ beforeAll(async () => {
 });
 
 const { newProduct, addToCart, setQuantity, cartOf, checkout, stockOf, ledger, shoppers } = shop(server, () => staff);
-const CART = `cart { ${CART_FIELDS} }`;
-const ORDER = ORDER_FIELDS;
 
 describe("checkout under contention", () => {
   it("never oversells a single line: 50 checkouts for 10 units", { timeout: 90_000 }, async () => {
@@ -171,7 +170,7 @@ describe("cart rules", () => {
     const draft = await newProduct(0, 500, "DRAFT");
     const { token } = await signUp(server.app.url);
 
-    const anonymous = await gql(server.app.url, `{ ${CART} }`);
+    const anonymous = await request(server.app.url, CartDocument);
     expect(codeOf(anonymous)).toBe("UNAUTHENTICATED");
     expect(codeOf(await checkout(token, `empty-${randomUUID()}`))).toBe("BAD_USER_INPUT");
 
@@ -221,7 +220,7 @@ describe("cart rules", () => {
     next = await accepted(await setQuantity(token, product.id, 0), "setCartItemQuantity");
     expect(next.items).toEqual([{ quantity: 2, product: { id: scarce.id } }]);
 
-    const cleared = await gql(server.app.url, `mutation { clearCart { ${CART_FIELDS} } }`, {}, token);
+    const cleared = await request(server.app.url, ClearCartLinesDocument, {}, token);
     next = await accepted(cleared, "clearCart");
     expect(next).toMatchObject({ items: [], itemCount: 0, subtotal: { amountCents: 0 } });
     expect(codeOf(await checkout(token, `empty-${randomUUID()}`))).toBe("BAD_USER_INPUT");
@@ -239,13 +238,13 @@ describe("orders keep checkout prices", () => {
     const order = placed.data!.checkout;
     expect(order.total.amountCents).toBe(6_000);
 
-    const patched = await gql(server.app.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { priceCents: 900 }) { price { amountCents } } }`, { id: product.id }, staff);
+    const patched = await request(server.app.url, UpdateProductPriceReadDocument, { id: product.id, priceCents: 900 }, staff);
     expect(patched.errors).toBeUndefined();
-    expect(patched.data.updateProduct.price.amountCents).toBe(900);
+    expect(patched.data?.updateProduct.price.amountCents).toBe(900);
 
-    const read = await gql(server.app.url, `query($id: ID!) { order(id: $id) { ${ORDER} } }`, { id: order.id }, token);
+    const read = await request(server.app.url, OrderLinesByIdDocument, { id: order.id }, token);
     expect(read.errors).toBeUndefined();
-    expect(read.data.order).toEqual({ ...order, items: [{ quantity: 3, unitPrice: { amountCents: 2_000 }, product: { id: product.id, stock: 2 } }] });
+    expect(read.data?.order).toEqual({ ...order, items: [{ quantity: 3, unitPrice: { amountCents: 2_000 }, product: { id: product.id, stock: 2 } }] });
   });
 });
 
@@ -253,7 +252,7 @@ describe("checkout statements", () => {
   /** Statements the server's Prisma client sent for one `checkout { id number }` request, and its answer. */
   async function counted(token: string, key: string) {
     const before = server.app.db.statementCount();
-    const res = await gql(server.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id number } }`, { k: key }, token);
+    const res = await request(server.app.url, CheckoutNumberDocument, { idempotencyKey: key }, token);
     return { res, statements: server.app.db.statementCount() - before };
   }
 
@@ -280,7 +279,7 @@ describe("checkout statements", () => {
     const placed = await counted(again!, key);
     expect(placed.statements).toBe(7);
     const replay = await counted(again!, key);
-    expect(replay.res.data.checkout).toEqual(placed.res.data.checkout);
+    expect(replay.res.data!.checkout).toEqual(placed.res.data!.checkout);
     expect(replay.statements).toBe(5);
   });
 });

@@ -8,9 +8,6 @@ import type { TestProduct } from "./fixtures.ts";
 import { ok, request } from "./http.ts";
 import { signUp } from "./index.ts";
 
-export const CART_FIELDS = `id version itemCount items { quantity product { id } } subtotal { amountCents }`;
-export const ORDER_FIELDS = `id number status total { amountCents } items { quantity unitPrice { amountCents } product { id stock } }`;
-
 export type { TestProduct } from "./fixtures.ts";
 export { codeOf } from "./http.ts";
 

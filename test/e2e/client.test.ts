@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import config from "../../codegen.ts";
 import { createCartwheelClient } from "../../client/index.ts";
 import { CategoriesDocument } from "../../client/generated/graphql.ts";
-import { DEMO, createTestDatabase, gql, startTestServer, tempDir, useTestServer } from "../harness/index.ts";
+import { MyLatestOrderDocument } from "../generated/graphql.ts";
+import { DEMO, createTestDatabase, logIn, ok, request, startTestServer, tempDir, useTestServer } from "../harness/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -137,16 +138,8 @@ describe("npm run example:storefront", () => {
     expect(output.stdout).toContain(`the missed change arrived first: cart v${offline} with 1 item(s)`);
 
     // The order it printed is really there, with the lines it added.
-    const orders = await gql(
-      server.app.url,
-      `query { orders(first: 1) { edges { node { number items { quantity } } } } }`,
-      {},
-      (await gql(server.app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, {
-        e: DEMO.customer.email,
-        p: DEMO.customer.password,
-      })).data.logIn.accessToken,
-    );
-    expect(orders.data.orders.edges[0].node.number).toBe(number);
-    expect(orders.data.orders.edges[0].node.items.map((i: { quantity: number }) => i.quantity).sort()).toEqual([1, 2]);
+    const orders = ok(await request(server.app.url, MyLatestOrderDocument, {}, await logIn(server.app.url, DEMO.customer)));
+    expect(orders.orders.edges[0]?.node.number).toBe(number);
+    expect(orders.orders.edges[0]?.node.items.map((i) => i.quantity).sort()).toEqual([1, 2]);
   }, 90_000);
 });

@@ -1,6 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+// Two projects, both run by `npm test` (`vitest run`): "unit" (test/unit/**: no database, no
+// Redis, no global setup) and "integration" (the rest, on the migrated, seeded template database
+// that test/harness/global-setup.ts builds). `npx vitest run --project unit` runs the fast half alone.
+const UNIT = ["test/unit/**/*.test.ts"];
+
 export default defineConfig({
   resolve: {
     alias: {
@@ -11,8 +16,6 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["test/**/*.test.ts"],
-    globalSetup: ["test/harness/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: "forks",
@@ -21,5 +24,12 @@ export default defineConfig({
     // Fail, never skip: a test that needs PostgreSQL or Redis fails when they are missing.
     allowOnly: false,
     passWithNoTests: false,
+    projects: [
+      { extends: true, test: { name: "unit", include: UNIT } },
+      {
+        extends: true,
+        test: { name: "integration", include: ["test/**/*.test.ts"], exclude: UNIT, globalSetup: ["test/harness/global-setup.ts"] },
+      },
+    ],
   },
 });

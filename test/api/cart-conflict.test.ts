@@ -1,13 +1,16 @@
-import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { keyOf } from "../../src/lib/ids.ts";
+import { CartUpdatedDocument, CartWithUpdatedAtDocument, ClearCartDocument } from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
 import {
-  gql,
   logIn,
   nextWithin,
+  ok,
+  request,
   signUp,
   someProducts,
   uniquePrefix,
+  subscribe,
   useTestServer,
   waitForSubscribers,
   wsClient,
@@ -18,8 +21,6 @@ import {
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix });
 
-const CART = `id version itemCount items { quantity product { id } }`;
-
 type Product = { id: string; name: string; stock: number };
 let products: Product[];
 
@@ -28,34 +29,21 @@ beforeAll(async () => {
 });
 
 const addToCart = (token: string, productId: string, quantity: number, expectedVersion?: number | null) =>
-  gql(
-    server.app.url,
-    `mutation($p: ID!, $q: Int!, $v: Int) { addToCart(productId: $p, quantity: $q, expectedVersion: $v) { ${CART} } }`,
-    { p: productId, q: quantity, v: expectedVersion },
-    token,
-  );
+  fixtures.addToCart(server.app.url, token, productId, quantity, expectedVersion);
 
 const setQuantity = (token: string, productId: string, quantity: number, expectedVersion?: number | null) =>
-  gql(
-    server.app.url,
-    `mutation($p: ID!, $q: Int!, $v: Int) { setCartItemQuantity(productId: $p, quantity: $q, expectedVersion: $v) { ${CART} } }`,
-    { p: productId, q: quantity, v: expectedVersion },
-    token,
-  );
+  fixtures.setCartItemQuantity(server.app.url, token, productId, quantity, expectedVersion);
 
 const clearCart = (token: string, expectedVersion?: number | null) =>
-  gql(server.app.url, `mutation($v: Int) { clearCart(expectedVersion: $v) { ${CART} } }`, { v: expectedVersion }, token);
+  request(server.app.url, ClearCartDocument, { expectedVersion }, token);
 
 /** The mutation's cart; fails the test with the errors when it was refused. */
-function cartOf(res: GqlResponse): any {
-  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-  return Object.values(res.data)[0];
+function cartOf<C>(res: GqlResponse<Record<string, C>>): C {
+  return Object.values(ok(res))[0]!;
 }
 
-async function currentCart(token: string): Promise<any> {
-  const res = await gql(server.app.url, `{ cart { ${CART} updatedAt } }`, {}, token);
-  expect(res.errors).toBeUndefined();
-  return res.data.cart;
+async function currentCart(token: string) {
+  return ok(await request(server.app.url, CartWithUpdatedAtDocument, {}, token)).cart;
 }
 
 /** Asserts a CONFLICT carrying `cart` as the contract shapes it; returns the error. */
@@ -79,7 +67,7 @@ describe("cart changes with expectedVersion", () => {
     expect(cartOf(await setQuantity(u.token, p1!.id, 3, 1))).toMatchObject({ version: 2, itemCount: 3 });
     expect(cartOf(await addToCart(u.token, p2!.id, 1, 2))).toMatchObject({ version: 3, itemCount: 4 });
     expect(cartOf(await setQuantity(u.token, p2!.id, 0, 3))).toMatchObject({ version: 4, items: [{ quantity: 3, product: { id: p1!.id } }] });
-    expect(cartOf(await clearCart(u.token, 4))).toEqual({ id: added.id, version: 5, itemCount: 0, items: [] });
+    expect(cartOf(await clearCart(u.token, 4))).toEqual({ id: added.id, version: 5, itemCount: 0, items: [], subtotal: { amountCents: 0 } });
     expect(await currentCart(u.token)).toMatchObject({ id: added.id, version: 5, items: [] });
   });
 
@@ -114,7 +102,7 @@ describe("cart changes with expectedVersion", () => {
     };
 
     const client = wsClient(server.app.wsUrl, u.token);
-    const events = client.iterate<any>({ query: `subscription { cartUpdated { ${CART} } }` });
+    const events = subscribe(client, CartUpdatedDocument);
     try {
       await waitForSubscribers(`${prefix}CART_UPDATED:${keyOf(u.userId, "User")}`);
 
@@ -135,7 +123,7 @@ describe("cart changes with expectedVersion", () => {
       // Had any refused attempt emitted, its event would arrive before this change's.
       const cleared = cartOf(await clearCart(u.token, 2));
       expect(cleared).toMatchObject({ version: 3, items: [] });
-      expect((await nextWithin(events)).data.cartUpdated).toEqual(cleared);
+      expect((await nextWithin(events)).data?.cartUpdated).toEqual(cleared);
     } finally {
       await events.return?.();
       await client.dispose();
@@ -160,7 +148,7 @@ describe("cart changes with expectedVersion", () => {
     expect(winner.items).toEqual([{ quantity: 1, product: { id: first!.id } }, winnerLine]);
 
     // Every loser waited for the winner's commit and was shown the cart it left.
-    const committed = { version: 2, items: winner.items.map((l: any) => ({ productId: l.product.id, quantity: l.quantity })) };
+    const committed = { version: 2, items: winner.items.map((l) => ({ productId: l.product.id, quantity: l.quantity })) };
     for (const r of lost) expectConflict(r, committed);
     expect(await currentCart(u.token)).toMatchObject({ version: 2, items: winner.items });
   });
@@ -169,7 +157,7 @@ describe("cart changes with expectedVersion", () => {
     const [p1] = products;
     const u = await signUp(server.app.url, "Checked Out Elsewhere");
     cartOf(await addToCart(u.token, p1!.id, 1, 0));
-    const placed = await gql(server.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: randomUUID() }, u.token);
+    const placed = await fixtures.checkout(server.app.url, u.token);
     expect(placed.errors).toBeUndefined();
     expectConflict(await addToCart(u.token, p1!.id, 1, 1), { version: 2, items: [] });
     expect(cartOf(await addToCart(u.token, p1!.id, 1, 2))).toMatchObject({ version: 3, itemCount: 1 });

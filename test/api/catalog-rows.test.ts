@@ -1,7 +1,9 @@
 import pg from "pg";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { App } from "../../src/app.ts";
-import { gql, useDatabase } from "../harness/index.ts";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { CategoryListDocument, RowsCategoryListingDocument, RowsFlatDocument, RowsNestedDocument, RowsSkippedRepeatDocument } from "../generated/graphql.ts";
+import { gql, ok, request, textOf, useDatabase } from "../harness/index.ts";
 
 // Rows read by the catalog's one statement (src/modules/catalog/catalog.sql.ts): the very statement
 // the server sent, run again and counted in its transaction's table statistics, on a catalog big
@@ -11,8 +13,6 @@ let app: App;
 let compiled: App;
 let categoryKey: string;
 
-const FLAT = `query($n: Int) { products(first: $n, orderBy: {field: CREATED_AT, direction: ASC}) { edges { node { id name price { amountCents } category { name } stock } } } }`;
-const NESTED = `query($n: Int) { categories { id name products(first: $n) { edges { node { id name price { amountCents } stock } } } } }`;
 const STAFF_COST = { COST_LIMIT: "1000000", RESPONSE_CACHE: "false" }; // 26 categories x 50 products is over an anonymous budget
 
 beforeAll(async () => {
@@ -35,11 +35,11 @@ beforeAll(async () => {
   } finally {
     await client.end();
   }
-  categoryKey = (await gql(app.url, `{ categories { id slug } }`)).data.categories.find((c: any) => c.slug === "rows-category-2").id;
+  categoryKey = ok(await request(app.url, CategoryListDocument)).categories.find((c) => c.slug === "rows-category-2")!.id;
 }, 60_000);
 
 /** The catalog statement `app` sends for `query` (caught at the pg driver) and the table rows it reads. */
-async function explainRead(app: App, query: string, variables: Record<string, unknown>): Promise<{ read: number; data: any }> {
+async function explainRead<R, V>(app: App, document: TypedDocumentNode<R, V>, variables: V): Promise<{ read: number; data: R }> {
   const sent: { text: string; values: unknown[] }[] = [];
   const catch_ = (target: { query: (...args: any[]) => any }) => {
     const original = target.query;
@@ -53,7 +53,7 @@ async function explainRead(app: App, query: string, variables: Record<string, un
   const spies = [catch_(pg.Pool.prototype), catch_(pg.Client.prototype)];
   let res;
   try {
-    res = await gql(app.url, query, variables);
+    res = await gql<R>(app.url, textOf(document), variables as Record<string, unknown>);
   } finally {
     for (const spy of spies) spy.mockRestore();
   }
@@ -71,7 +71,7 @@ async function explainRead(app: App, query: string, variables: Record<string, un
       `SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) AS n FROM pg_stat_xact_user_tables WHERE relname IN ('products', 'categories', 'stock_levels')`,
     );
     await client.query("ROLLBACK");
-    return { read: Number(rows[0].n), data: res.data };
+    return { read: Number(rows[0].n), data: res.data! };
   } finally {
     await client.end();
   }
@@ -82,7 +82,7 @@ describe.each([
   ["compiled reads", () => compiled],
 ] as const)("rows read stay within 5%% of the rows returned: %s", (_name, server) => {
   it("flat: 50 products, their categories and stock", async () => {
-    const { read, data } = await explainRead(server(), FLAT, { n: 50 });
+    const { read, data } = await explainRead(server(), RowsFlatDocument, { first: 50 });
     const returned = data.products.edges.length * 3; // product, category, stock level
     expect(returned).toBe(150);
     expect(read).toBeGreaterThanOrEqual(100); // each category is read once, however many of its products are shown
@@ -92,8 +92,8 @@ describe.each([
   // Each page also reads one row past its end (hasNextPage): 5% of a page of 20 or more.
   it("nested: every category and a page of its products with stock", async () => {
     for (const n of [20, 50]) {
-      const { read, data } = await explainRead(server(), NESTED, { n });
-      const products = data.categories.reduce((sum: number, c: any) => sum + c.products.edges.length, 0);
+      const { read, data } = await explainRead(server(), RowsNestedDocument, { first: n });
+      const products = data.categories.reduce((sum, c) => sum + c.products.edges.length, 0);
       const returned = data.categories.length + products * 2; // category; product and its stock level
       expect(products).toBeGreaterThan(data.categories.length);
       expect(read).toBeGreaterThanOrEqual(returned);
@@ -103,15 +103,13 @@ describe.each([
 
   it("a root field repeated under @include(if: false) costs nothing: what it would read is not read", async () => {
     // graphql-jit hands the resolver both nodes of the merged field; the skipped one must not be planned.
-    const q = `query($f: Boolean = false) { products(first: 3) { edges { node { id } } } products(first: 3) @include(if: $f) { edges { node { category { products(first: 100) { totalCount edges { node { description stock } } } } } } } }`;
-    const { read, data } = await explainRead(server(), q, {});
+    const { read, data } = await explainRead(server(), RowsSkippedRepeatDocument, {});
     expect(data.products.edges).toHaveLength(3);
     expect(read).toBeLessThanOrEqual(4);
   });
 
   it("a customer's listing skips drafts through the index, not by reading them", async () => {
-    const q = `query($c: ID) { products(first: 30, filter: { categoryId: $c }) { edges { node { id name } } } }`;
-    const { read, data } = await explainRead(server(), q, { c: categoryKey });
+    const { read, data } = await explainRead(server(), RowsCategoryListingDocument, { categoryId: categoryKey });
     expect(data.products.edges).toHaveLength(30);
     expect(read).toBe(31);
   });

@@ -1,38 +1,45 @@
 import { describe, expect, it } from "vitest";
 import { toGlobalId } from "../../src/lib/ids.ts";
-import { gql, useTestServer } from "../harness/index.ts";
+import {
+  CategoryFirstProductsDocument,
+  CategoryListDocument,
+  CategoryProductCountDocument,
+  CategoryProductsAfterDocument,
+  FirstProductSlugDocument,
+  ProductAndNodeDocument,
+  ProductByIdAndSlugDocument,
+  ProductPageDocument,
+  type ProductFilter,
+  type ProductOrder,
+  type ProductPageQuery,
+  type ProductPageQueryVariables,
+} from "../generated/graphql.ts";
+import { codeOf, gql, ok, request, textOf, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
-const PAGE = `query($first: Int, $after: String, $filter: ProductFilter, $orderBy: ProductOrder) {
-  products(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {
-    totalCount
-    pageInfo { hasNextPage endCursor hasPreviousPage startCursor }
-    edges { cursor node { id name price { amountCents currency } stock inStock category { id slug } createdAt } }
-  }
-}`;
+const PAGE = textOf(ProductPageDocument);
+const page = (variables: ProductPageQueryVariables) => request(server.app.url, ProductPageDocument, variables);
 
-async function all(filter?: unknown, orderBy?: unknown, first = 7) {
-  const nodes: any[] = [];
+async function all(filter?: ProductFilter, orderBy?: ProductOrder, first = 7) {
+  const nodes: ProductPageQuery["products"]["edges"][number]["node"][] = [];
   let after: string | null = null;
   let totalCount = -1;
-  for (let page = 0; page < 50; page++) {
-    const res: { data?: any; errors?: unknown } = await gql(server.app.url, PAGE, { first, after, filter, orderBy });
-    expect(res.errors).toBeUndefined();
-    const conn: any = res.data.products;
+  for (let n = 0; n < 50; n++) {
+    const conn: ProductPageQuery["products"] = ok(await page({ first, after, filter, orderBy })).products;
     totalCount = conn.totalCount;
-    nodes.push(...conn.edges.map((e: any) => e.node));
+    nodes.push(...conn.edges.map((e) => e.node));
     if (!conn.pageInfo.hasNextPage) return { nodes, totalCount };
-    after = conn.pageInfo.endCursor;
+    after = conn.pageInfo.endCursor ?? null;
   }
   throw new Error("pagination did not end");
 }
 
 describe("products over HTTP, anonymous", () => {
   it("returns seeded products with cursors", async () => {
-    const res = await gql(server.app.url, PAGE, { first: 5 });
+    const res = await page({ first: 5 });
     expect(res.status).toBe(200);
-    const conn = res.data.products;
+    const conn = res.data!.products;
     expect(conn.totalCount).toBeGreaterThanOrEqual(50);
     expect(conn.edges).toHaveLength(5);
     for (const edge of conn.edges) {
@@ -41,15 +48,15 @@ describe("products over HTTP, anonymous", () => {
       expect(Number.isInteger(edge.node.price.amountCents)).toBe(true);
       expect(edge.node.category.slug).toBeTruthy();
     }
-    expect(conn.pageInfo).toEqual({ hasNextPage: true, endCursor: conn.edges[4].cursor, hasPreviousPage: false, startCursor: conn.edges[0].cursor });
+    expect(conn.pageInfo).toEqual({ hasNextPage: true, endCursor: conn.edges[4]!.cursor, hasPreviousPage: false, startCursor: conn.edges[0]!.cursor });
   });
 
   it("PageInfo per the Relay spec: startCursor is the first edge's, hasPreviousPage false when paging forward, null cursors when empty", async () => {
-    const first = (await gql(server.app.url, PAGE, { first: 3 })).data.products;
-    const second = (await gql(server.app.url, PAGE, { first: 3, after: first.pageInfo.endCursor })).data.products;
-    expect(second.edges[0].cursor).not.toBe(first.edges[0].cursor);
-    expect(second.pageInfo).toEqual({ hasNextPage: true, endCursor: second.edges[2].cursor, hasPreviousPage: false, startCursor: second.edges[0].cursor });
-    const none = (await gql(server.app.url, PAGE, { filter: { search: "no product is called this" } })).data.products;
+    const first = (await page({ first: 3 })).data!.products;
+    const second = (await page({ first: 3, after: first.pageInfo.endCursor })).data!.products;
+    expect(second.edges[0]!.cursor).not.toBe(first.edges[0]!.cursor);
+    expect(second.pageInfo).toEqual({ hasNextPage: true, endCursor: second.edges[2]!.cursor, hasPreviousPage: false, startCursor: second.edges[0]!.cursor });
+    const none = (await page({ filter: { search: "no product is called this" } })).data!.products;
     expect(none.edges).toEqual([]);
     expect(none.pageInfo).toEqual({ hasNextPage: false, endCursor: null, hasPreviousPage: false, startCursor: null });
   });
@@ -74,9 +81,9 @@ describe("products over HTTP, anonymous", () => {
   });
 
   it("filters by category, search, price range and stock", async () => {
-    const categories = (await gql(server.app.url, `{ categories { id slug name } }`)).data.categories;
+    const categories = (await request(server.app.url, CategoryListDocument)).data!.categories;
     expect(categories.length).toBeGreaterThanOrEqual(5);
-    const kitchen = categories.find((c: any) => c.slug === "kitchen");
+    const kitchen = categories.find((c) => c.slug === "kitchen")!;
     const byCategory = await all({ categoryId: kitchen.id });
     expect(byCategory.nodes.length).toBeGreaterThan(0);
     expect(byCategory.nodes.every((n) => n.category.id === kitchen.id)).toBe(true);
@@ -99,35 +106,31 @@ describe("products over HTTP, anonymous", () => {
   });
 
   it("Category.products pages through one category", async () => {
-    const res = await gql(server.app.url, `{ categories { slug products(first: 3) { totalCount pageInfo { hasNextPage endCursor } edges { node { name category { slug } } } } } }`);
+    const res = await request(server.app.url, CategoryFirstProductsDocument);
     expect(res.errors).toBeUndefined();
-    const cat = res.data.categories[0];
+    const cat = res.data!.categories[0]!;
     expect(cat.products.edges).toHaveLength(3);
-    expect(cat.products.edges.every((e: any) => e.node.category.slug === cat.slug)).toBe(true);
-    const next = await gql(server.app.url, `query($a: String) { categories { slug products(first: 50, after: $a) { edges { node { name } } } } }`, {
-      a: cat.products.pageInfo.endCursor,
-    });
-    const rest = next.data.categories.find((c: any) => c.slug === cat.slug).products.edges;
+    expect(cat.products.edges.every((e) => e.node.category.slug === cat.slug)).toBe(true);
+    const next = await request(server.app.url, CategoryProductsAfterDocument, { after: cat.products.pageInfo.endCursor });
+    const rest = next.data!.categories.find((c) => c.slug === cat.slug)!.products.edges;
     expect(rest.length + 3).toBe(cat.products.totalCount);
     const forged = Buffer.from(JSON.stringify(["Aurora", "not-a-uuid"])).toString("base64url");
-    const bad = await gql(server.app.url, `query($a: String) { categories { products(after: $a) { totalCount } } }`, { a: forged });
-    expect(bad.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
+    const bad = await request(server.app.url, CategoryProductCountDocument, { after: forged });
+    expect(codeOf(bad)).toBe("BAD_USER_INPUT");
   });
 
   it("an unknown id is null without an error; product and node agree", async () => {
     const missing = toGlobalId("Product", "00000000-0000-4000-8000-000000000000");
-    const res = await gql(server.app.url, `query($id: ID!) { product(id: $id) { id } node(id: $id) { id } }`, { id: missing });
+    const res = await request(server.app.url, ProductAndNodeDocument, { id: missing });
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual({ product: null, node: null });
-    const first = (await gql(server.app.url, `{ products(first: 1) { edges { node { id slug } } } }`)).data.products.edges[0].node;
-    const found = await gql(server.app.url, `query($id: ID!, $slug: String) { product(id: $id) { id } node(id: $id) { ... on Product { slug } } bySlug: product(slug: $slug) { id } }`, {
-      id: first.id,
-      slug: first.slug,
-    });
+    const first = (await request(server.app.url, FirstProductSlugDocument)).data!.products.edges[0]!.node;
+    const found = await request(server.app.url, ProductByIdAndSlugDocument, { id: first.id, slug: first.slug });
     expect(found.data).toEqual({ product: { id: first.id }, node: { slug: first.slug }, bySlug: { id: first.id } });
   });
 
   it("bad arguments give BAD_USER_INPUT", async () => {
+    // Arguments the server must refuse (one not even an Int): sent as text, untyped.
     const cases: [string, Record<string, unknown>][] = [
       [PAGE, { first: 500 }],
       [PAGE, { first: 0 }],

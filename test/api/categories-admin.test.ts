@@ -3,8 +3,16 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { toGlobalId } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, useTestServer } from "../harness/index.ts";
-import { codeOf } from "../harness/shop.ts";
+import {
+  CategoryListDocument,
+  CreateCategoryReadDocument,
+  CreateProductCategoryDocument,
+  NodeCategoryProductCountDocument,
+  UpdateCategoryReadDocument,
+  type CategoryInput,
+  type CategoryPatch,
+} from "../generated/graphql.ts";
+import { DEMO, codeOf, logIn, ok, request, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 let staff: string;
@@ -13,32 +21,31 @@ beforeAll(async () => {
   [staff, customer] = await Promise.all([logIn(server.app.url, DEMO.staff), logIn(server.app.url, DEMO.customer)]);
 });
 
-const CREATE = `mutation($i: CategoryInput!) { createCategory(input: $i) { id slug name products(first: 5) { totalCount } } }`;
-const UPDATE = `mutation($id: ID!, $p: CategoryPatch!) { updateCategory(id: $id, patch: $p) { id slug name } }`;
 // `null`: anonymous (undefined would take the default).
-const create = (input: Record<string, unknown>, token: string | null = staff) => gql(server.app.url, CREATE, { i: input }, token ?? undefined);
-const update = (id: string, patch: Record<string, unknown>, token: string | null = staff) => gql(server.app.url, UPDATE, { id, p: patch }, token ?? undefined);
+const create = (input: CategoryInput, token: string | null = staff) => request(server.app.url, CreateCategoryReadDocument, { input }, token ?? undefined);
+const update = (id: string, patch: CategoryPatch, token: string | null = staff) => request(server.app.url, UpdateCategoryReadDocument, { id, patch }, token ?? undefined);
 const freshSlug = () => `cat-${randomUUID().slice(0, 8)}`;
 
 /** Every category's slug and name, in list order, as the database holds them. */
 const rows = () => server.app.db.sql.query(`SELECT id, slug, name FROM categories ORDER BY position, name`);
-const categories = async () => (await gql(server.app.url, `{ categories { id slug name } }`)).data.categories as { id: string; slug: string; name: string }[];
+const categories = async () => ok(await request(server.app.url, CategoryListDocument)).categories;
 
 describe("createCategory", () => {
   it("STAFF creates a category, last in the list, empty, and can put a product in it at once", async () => {
     const slug = freshSlug();
     const made = await create({ slug, name: "  Garden Tools  " });
     expect(made.errors).toBeUndefined();
-    expect(made.data.createCategory).toMatchObject({ slug, name: "Garden Tools", products: { totalCount: 0 } });
+    const category = made.data!.createCategory;
+    expect(category).toMatchObject({ slug, name: "Garden Tools", products: { totalCount: 0 } });
     const listed = await categories();
-    expect(listed.at(-1)).toEqual({ id: made.data.createCategory.id, slug, name: "Garden Tools" });
-    const product = await gql(
+    expect(listed.at(-1)).toEqual({ id: category.id, slug, name: "Garden Tools" });
+    const product = await request(
       server.app.url,
-      `mutation($i: ProductInput!) { createProduct(input: $i) { category { id } } }`,
-      { i: { slug: `${slug}-rake`, name: "Rake", description: "", priceCents: 1500, categoryId: made.data.createCategory.id } },
+      CreateProductCategoryDocument,
+      { input: { slug: `${slug}-rake`, name: "Rake", description: "", priceCents: 1500, categoryId: category.id } },
       staff,
     );
-    expect(product.data.createProduct.category.id).toBe(made.data.createCategory.id);
+    expect(product.data?.createProduct.category.id).toBe(category.id);
   });
 
   it("CUSTOMER gets FORBIDDEN and anonymous UNAUTHENTICATED; nothing is written", async () => {
@@ -73,13 +80,17 @@ describe("createCategory", () => {
 describe("updateCategory", () => {
   it("renames and re-slugs; the category keeps its id, place and products", async () => {
     const [first] = await categories();
-    const products = async () => (await gql(server.app.url, `query($id: ID!) { node(id: $id) { ... on Category { products(first: 100) { totalCount } } } }`, { id: first!.id })).data.node.products.totalCount;
+    const products = async () => {
+      const node = ok(await request(server.app.url, NodeCategoryProductCountDocument, { id: first!.id })).node;
+      if (!node || !("products" in node)) throw new Error(`not a category: ${JSON.stringify(node)}`);
+      return node.products.totalCount;
+    };
     const count = await products();
     const slug = freshSlug();
     const renamed = await update(first!.id, { name: "Renamed" });
-    expect(renamed.data.updateCategory).toEqual({ id: first!.id, slug: first!.slug, name: "Renamed" });
+    expect(renamed.data?.updateCategory).toEqual({ id: first!.id, slug: first!.slug, name: "Renamed" });
     const reslugged = await update(first!.id, { slug, name: null });
-    expect(reslugged.data.updateCategory).toEqual({ id: first!.id, slug, name: "Renamed" });
+    expect(reslugged.data?.updateCategory).toEqual({ id: first!.id, slug, name: "Renamed" });
     expect((await categories())[0]).toEqual({ id: first!.id, slug, name: "Renamed" });
     expect(await products()).toBe(count);
   });

@@ -139,7 +139,7 @@ describe("the cart checkout takes", () => {
     );
 
     expect(res.errors).toBeUndefined();
-    const items = res.data.checkout.items.map((i: any) => [i.product.id, i.quantity]).sort();
+    const items = res.data!.checkout.items.map((i) => [i.product.id, i.quantity]).sort();
     expect(items).toEqual([[a!.id, 1], [b!.id, 3]].sort());
     const cart = await cartOf(token);
     expect(cart).toMatchObject({ version: before.version + 2, items: [] });

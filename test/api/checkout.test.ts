@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { orderNumber } from "../../src/modules/orders/orders.service.ts";
-import { DEMO, gql, logIn, signUp, useTestServer, type GqlResponse } from "../harness/index.ts";
-import { CART_FIELDS, codeOf, ORDER_FIELDS, shop, type TestProduct } from "../harness/shop.ts";
+import { CartDocument, CheckoutNumberDocument, ClearCartLinesDocument, OrderLinesByIdDocument, UpdateProductPriceReadDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, request, signUp, useTestServer, type GqlResponse } from "../harness/index.ts";
+import { codeOf, shop, type TestProduct } from "../harness/shop.ts";
 
 const server = useTestServer();
 
@@ -13,8 +14,6 @@ beforeAll(async () => {
 });
 
 const { newProduct, addToCart, setQuantity, cartOf, checkout, stockOf, ledger, shoppers } = shop(server, () => staff);
-const CART = `cart { ${CART_FIELDS} }`;
-const ORDER = ORDER_FIELDS;
 
 describe("checkout under contention", () => {
   it("never oversells a single line: 50 checkouts for 10 units", { timeout: 90_000 }, async () => {
@@ -33,12 +32,12 @@ describe("checkout under contention", () => {
       expect(r.errors![0]!.extensions).toMatchObject({ productId: product.id, available: 0, requested: 1 });
     }
     for (const r of won) {
-      expect(r.data.checkout.status).toBe("PLACED");
-      expect(r.data.checkout.number).toMatch(/^CW-\d{6,}$/);
-      expect(r.data.checkout.items).toEqual([expect.objectContaining({ quantity: 1, unitPrice: { amountCents: 1_250 } })]);
+      expect(r.data!.checkout.status).toBe("PLACED");
+      expect(r.data!.checkout.number).toMatch(/^CW-\d{6,}$/);
+      expect(r.data!.checkout.items).toEqual([expect.objectContaining({ quantity: 1, unitPrice: { amountCents: 1_250 } })]);
     }
-    expect(new Set(won.map((r) => r.data.checkout.number)).size).toBe(10);
-    expect(new Set(won.map((r) => r.data.checkout.id)).size).toBe(10);
+    expect(new Set(won.map((r) => r.data!.checkout.number)).size).toBe(10);
+    expect(new Set(won.map((r) => r.data!.checkout.id)).size).toBe(10);
 
     expect(await stockOf(product.id)).toBe(0);
     expect(await ledger(product.key)).toEqual({ total: 0, sales: -10, saleRows: 10, onHand: 0 });
@@ -67,9 +66,9 @@ describe("checkout under contention", () => {
     const won = results.filter((r) => r.data?.checkout);
     expect(won).toHaveLength(3);
     for (const r of won) {
-      const ids = r.data.checkout.items.map((i: any) => i.product.id).sort();
+      const ids = r.data!.checkout.items.map((i) => i.product.id).sort();
       expect(ids).toEqual([plenty.id, scarce.id].sort());
-      expect(r.data.checkout.total.amountCents).toBe(2 * 1_250);
+      expect(r.data!.checkout.total.amountCents).toBe(2 * 1_250);
     }
     for (const r of results.filter((x) => !x.data?.checkout)) {
       expect(codeOf(r)).toBe("INSUFFICIENT_STOCK");
@@ -106,9 +105,9 @@ describe("idempotent checkout", () => {
 
     const results = await Promise.all(Array.from({ length: 20 }, () => checkout(token, key)));
     for (const r of results) expect(r.errors).toBeUndefined();
-    const first = results[0]!.data.checkout;
+    const first = results[0]!.data!.checkout;
     expect(first.total.amountCents).toBe(1_400);
-    for (const r of results) expect({ id: r.data.checkout.id, number: r.data.checkout.number }).toEqual({ id: first.id, number: first.number });
+    for (const r of results) expect({ id: r.data!.checkout.id, number: r.data!.checkout.number }).toEqual({ id: first.id, number: first.number });
 
     const [rows] = await server.app.db.sql.query(`SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1`, [key]);
     expect(rows).toEqual({ n: 1 });
@@ -119,7 +118,7 @@ describe("idempotent checkout", () => {
     expect((await cartOf(token)).items).toEqual([]);
     const again = await checkout(token, key);
     expect(again.errors).toBeUndefined();
-    expect(again.data.checkout.id).toBe(first.id);
+    expect(again.data!.checkout.id).toBe(first.id);
 
     // The same key with a different cart: CONFLICT, nothing taken.
     expect((await addToCart(token, other.id, 1)).errors).toBeUndefined();
@@ -132,9 +131,9 @@ describe("idempotent checkout", () => {
     // A new key places a new order.
     const fresh = await checkout(token, `retry-${randomUUID()}`);
     expect(fresh.errors).toBeUndefined();
-    expect(fresh.data.checkout.id).not.toBe(first.id);
-    expect(fresh.data.checkout.number).not.toBe(first.number);
-    expect(fresh.data.checkout.items).toEqual([{ quantity: 1, unitPrice: { amountCents: 300 }, product: { id: other.id, stock: 4 } }]);
+    expect(fresh.data!.checkout.id).not.toBe(first.id);
+    expect(fresh.data!.checkout.number).not.toBe(first.number);
+    expect(fresh.data!.checkout.items).toEqual([{ quantity: 1, unitPrice: { amountCents: 300 }, product: { id: other.id, stock: 4 } }]);
     expect(await ledger(product.key)).toEqual({ total: 8, sales: -2, saleRows: 1, onHand: 8 });
   });
 });
@@ -152,7 +151,7 @@ describe("idempotent checkout, cart refilled", () => {
     const cart = await cartOf(token);
     const again = await checkout(token, key);
     expect(again.errors).toBeUndefined();
-    expect(again.data.checkout.id).toBe(first.data.checkout.id);
+    expect(again.data!.checkout.id).toBe(first.data!.checkout.id);
     expect(await cartOf(token)).toEqual(cart);
     expect(await ledger(product.key)).toEqual({ total: 8, sales: -2, saleRows: 1, onHand: 8 });
 
@@ -160,7 +159,7 @@ describe("idempotent checkout, cart refilled", () => {
     const next = await checkout(token, `refill-${randomUUID()}`);
     expect(next.errors).toBeUndefined();
     const seq = (number: string) => Number(number.slice("CW-".length));
-    expect(seq(next.data.checkout.number)).toBe(seq(first.data.checkout.number) + 1);
+    expect(seq(next.data!.checkout.number)).toBe(seq(first.data!.checkout.number) + 1);
   });
 });
 
@@ -171,7 +170,7 @@ describe("cart rules", () => {
     const draft = await newProduct(0, 500, "DRAFT");
     const { token } = await signUp(server.app.url);
 
-    const anonymous = await gql(server.app.url, `{ ${CART} }`);
+    const anonymous = await request(server.app.url, CartDocument);
     expect(codeOf(anonymous)).toBe("UNAUTHENTICATED");
     expect(codeOf(await checkout(token, `empty-${randomUUID()}`))).toBe("BAD_USER_INPUT");
 
@@ -221,7 +220,7 @@ describe("cart rules", () => {
     next = await accepted(await setQuantity(token, product.id, 0), "setCartItemQuantity");
     expect(next.items).toEqual([{ quantity: 2, product: { id: scarce.id } }]);
 
-    const cleared = await gql(server.app.url, `mutation { clearCart { ${CART_FIELDS} } }`, {}, token);
+    const cleared = await request(server.app.url, ClearCartLinesDocument, {}, token);
     next = await accepted(cleared, "clearCart");
     expect(next).toMatchObject({ items: [], itemCount: 0, subtotal: { amountCents: 0 } });
     expect(codeOf(await checkout(token, `empty-${randomUUID()}`))).toBe("BAD_USER_INPUT");
@@ -236,16 +235,16 @@ describe("orders keep checkout prices", () => {
     expect((await addToCart(token, product.id, 3)).errors).toBeUndefined();
     const placed = await checkout(token, `price-${randomUUID()}`);
     expect(placed.errors).toBeUndefined();
-    const order = placed.data.checkout;
+    const order = placed.data!.checkout;
     expect(order.total.amountCents).toBe(6_000);
 
-    const patched = await gql(server.app.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { priceCents: 900 }) { price { amountCents } } }`, { id: product.id }, staff);
+    const patched = await request(server.app.url, UpdateProductPriceReadDocument, { id: product.id, priceCents: 900 }, staff);
     expect(patched.errors).toBeUndefined();
-    expect(patched.data.updateProduct.price.amountCents).toBe(900);
+    expect(patched.data?.updateProduct.price.amountCents).toBe(900);
 
-    const read = await gql(server.app.url, `query($id: ID!) { order(id: $id) { ${ORDER} } }`, { id: order.id }, token);
+    const read = await request(server.app.url, OrderLinesByIdDocument, { id: order.id }, token);
     expect(read.errors).toBeUndefined();
-    expect(read.data.order).toEqual({ ...order, items: [{ quantity: 3, unitPrice: { amountCents: 2_000 }, product: { id: product.id, stock: 2 } }] });
+    expect(read.data?.order).toEqual({ ...order, items: [{ quantity: 3, unitPrice: { amountCents: 2_000 }, product: { id: product.id, stock: 2 } }] });
   });
 });
 
@@ -253,7 +252,7 @@ describe("checkout statements", () => {
   /** Statements the server's Prisma client sent for one `checkout { id number }` request, and its answer. */
   async function counted(token: string, key: string) {
     const before = server.app.db.statementCount();
-    const res = await gql(server.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id number } }`, { k: key }, token);
+    const res = await request(server.app.url, CheckoutNumberDocument, { idempotencyKey: key }, token);
     return { res, statements: server.app.db.statementCount() - before };
   }
 
@@ -280,7 +279,7 @@ describe("checkout statements", () => {
     const placed = await counted(again!, key);
     expect(placed.statements).toBe(7);
     const replay = await counted(again!, key);
-    expect(replay.res.data.checkout).toEqual(placed.res.data.checkout);
+    expect(replay.res.data!.checkout).toEqual(placed.res.data!.checkout);
     expect(replay.statements).toBe(5);
   });
 });
@@ -295,7 +294,7 @@ describe("order numbers", () => {
     await server.app.db.sql.query(`SELECT setval(pg_get_serial_sequence('orders', 'seq'), 1234566)`);
     expect((await addToCart(token!, product.id, 1)).errors).toBeUndefined();
     const longer = await checkout(token!, `number-${randomUUID()}`);
-    expect(longer.data.checkout.number).toBe("CW-1234567");
+    expect(longer.data!.checkout.number).toBe("CW-1234567");
     const rows = await server.app.db.sql.query(`SELECT seq, number FROM orders`);
     expect(rows.length).toBeGreaterThan(2);
     for (const row of rows) expect(row.number).toBe(orderNumber(row.seq as number));

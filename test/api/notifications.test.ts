@@ -2,79 +2,62 @@ import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { keyOf, toGlobalId } from "../../src/lib/ids.ts";
 import {
+  CancelOrderWithStockDocument,
+  InboxDocument,
+  MarkNotificationReadDocument,
+  NotificationNodeDocument,
+  NotificationPreferencesDocument,
+  NotificationReceivedDocument,
+  RenameProductDocument,
+  SetNotificationPreferenceDocument,
+  type NoteFieldsFragment as Note,
+  type NotificationCategory as Category,
+} from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
+import {
   DEMO,
-  gql,
+  codeOf,
   logIn,
   nextWithin,
+  ok,
+  request,
   signUp,
+  subscribe,
   uniquePrefix,
   useTestServer,
   waitForSubscribers,
   wsClient,
-  type GqlResponse,
 } from "../harness/index.ts";
 
 // Events go through Redis so a test can wait until a subscription is really listening.
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix });
 
-type Category = "ORDER_UPDATES" | "BACK_IN_STOCK" | "PRICE_DROPS" | "PROMOTIONS";
-interface Note {
-  id: string;
-  category: Category;
-  title: string;
-  body: string;
-  readAt: string | null;
-}
-
 let staff: string;
-let categoryId: string;
 
 beforeAll(async () => {
   staff = await logIn(server.app.url, DEMO.staff);
-  categoryId = (await gql(server.app.url, `{ categories { id } }`)).data.categories[0].id;
 });
 
-function ok<T>(res: GqlResponse<T>): T {
-  expect(res.errors).toBeUndefined();
-  return res.data!;
-}
-
 /** A fresh ACTIVE product with `stock` units. */
-async function newProduct(stock: number, priceCents = 2_000): Promise<{ id: string; name: string }> {
-  const slug = `notif-${randomUUID().slice(0, 12)}`;
-  const name = `Notif Gadget ${slug.slice(-12)}`;
-  const { createProduct } = ok(
-    await gql(server.app.url, `mutation($input: ProductInput!) { createProduct(input: $input) { id name } }`, {
-      input: { slug, name, description: "made by notifications.test", priceCents, categoryId },
-    }, staff),
-  );
-  if (stock > 0) await adjust(createProduct.id, stock);
-  return createProduct;
-}
+const newProduct = (stock: number, priceCents = 2_000) => fixtures.newProduct(server.app.url, staff, { stock, priceCents, label: "notif" });
 
-async function adjust(productId: string, delta: number): Promise<number> {
-  const res = await gql(server.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff);
-  return ok(res).adjustStock.stock;
-}
+const adjust = (productId: string, delta: number): Promise<number> => fixtures.adjustStock(server.app.url, staff, productId, delta);
 
-async function setPrice(productId: string, priceCents: number): Promise<void> {
-  ok(await gql(server.app.url, `mutation($id: ID!, $c: Int!) { updateProduct(id: $id, patch: { priceCents: $c }) { id } }`, { id: productId, c: priceCents }, staff));
-}
+const setPrice = (productId: string, priceCents: number): Promise<void> => fixtures.setPrice(server.app.url, staff, productId, priceCents);
 
 async function addToCart(token: string, productId: string, quantity = 1): Promise<void> {
-  ok(await gql(server.app.url, `mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { version } }`, { p: productId, q: quantity }, token));
+  ok(await fixtures.addToCart(server.app.url, token, productId, quantity));
 }
 
 async function setPref(token: string, category: Category, enabled: boolean): Promise<void> {
-  const res = await gql(server.app.url, `mutation($c: NotificationCategory!, $e: Boolean!) { setNotificationPreference(category: $c, enabled: $e) { category enabled } }`, { c: category, e: enabled }, token);
+  const res = await request(server.app.url, SetNotificationPreferenceDocument, { category, enabled }, token);
   expect(ok(res).setNotificationPreference).toEqual({ category, enabled });
 }
 
 async function inbox(token: string, unreadOnly = false): Promise<{ totalCount: number; notes: Note[] }> {
-  const res = await gql(server.app.url, `query($u: Boolean) { notifications(first: 100, unreadOnly: $u) { totalCount edges { node { id category title body readAt } } } }`, { u: unreadOnly }, token);
-  const { notifications } = ok(res);
-  return { totalCount: notifications.totalCount, notes: notifications.edges.map((e: any) => e.node) };
+  const { notifications } = ok(await request(server.app.url, InboxDocument, { unreadOnly }, token));
+  return { totalCount: notifications.totalCount, notes: notifications.edges.map((e) => e.node) };
 }
 
 async function ofCategory(token: string, category: Category): Promise<Note[]> {
@@ -84,16 +67,15 @@ async function ofCategory(token: string, category: Category): Promise<Note[]> {
 }
 
 async function checkout(token: string): Promise<{ id: string; number: string }> {
-  const res = await gql(server.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id number } }`, { k: randomUUID() }, token);
-  return ok(res).checkout;
+  return ok(await fixtures.checkout(server.app.url, token)).checkout;
 }
 
-const NOTE = `id category title body readAt`;
+const markRead = (id: string, token: string) => request(server.app.url, MarkNotificationReadDocument, { id }, token);
 
 describe("preferences", () => {
   it("lists all four categories with their defaults, and remembers changes", async () => {
     const user = await signUp(server.app.url);
-    const prefs = async () => ok(await gql(server.app.url, `{ notificationPreferences { category enabled } }`, {}, user.token)).notificationPreferences;
+    const prefs = async (token = user.token) => ok(await request(server.app.url, NotificationPreferencesDocument, {}, token)).notificationPreferences;
     expect(await prefs()).toEqual([
       { category: "ORDER_UPDATES", enabled: true },
       { category: "BACK_IN_STOCK", enabled: true },
@@ -102,13 +84,13 @@ describe("preferences", () => {
     ]);
     await setPref(user.token, "BACK_IN_STOCK", false);
     await setPref(user.token, "PROMOTIONS", true);
-    const after = Object.fromEntries((await prefs()).map((p: any) => [p.category, p.enabled]));
+    const after = Object.fromEntries((await prefs()).map((p) => [p.category, p.enabled]));
     expect(after).toEqual({ ORDER_UPDATES: true, BACK_IN_STOCK: false, PRICE_DROPS: true, PROMOTIONS: true });
     // Another user's defaults are untouched.
     const other = await signUp(server.app.url);
-    const theirs = ok(await gql(server.app.url, `{ notificationPreferences { category enabled } }`, {}, other.token)).notificationPreferences;
-    expect(theirs.find((p: any) => p.category === "BACK_IN_STOCK").enabled).toBe(true);
-    expect((await gql(server.app.url, `{ notificationPreferences { category } }`)).errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
+    const theirs = await prefs(other.token);
+    expect(theirs.find((p) => p.category === "BACK_IN_STOCK")?.enabled).toBe(true);
+    expect(codeOf(await request(server.app.url, NotificationPreferencesDocument))).toBe("UNAUTHENTICATED");
   });
 });
 
@@ -145,10 +127,10 @@ describe("BACK_IN_STOCK", () => {
     await addToCart(b.token, product.id, 1); // B holds one while stock is 2
     await addToCart(a.token, product.id, 2);
     const order = await checkout(a.token); // takes the rest: stock 0
-    expect(ok(await gql(server.app.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product.id })).product.stock).toBe(0);
+    expect(await fixtures.stockOf(server.app.url, product.id)).toBe(0);
     expect(await ofCategory(b.token, "BACK_IN_STOCK")).toEqual([]);
 
-    const cancelled = await gql(server.app.url, `mutation($id: ID!) { cancelOrder(id: $id) { status items { product { stock } } } }`, { id: order.id }, a.token);
+    const cancelled = await request(server.app.url, CancelOrderWithStockDocument, { id: order.id }, a.token);
     expect(ok(cancelled).cancelOrder).toEqual({ status: "CANCELLED", items: [{ product: { stock: 2 } }] });
 
     const forB = await ofCategory(b.token, "BACK_IN_STOCK");
@@ -179,7 +161,7 @@ describe("PRICE_DROPS", () => {
     expect((await inbox(d.token)).totalCount).toBe(0);
 
     await setPrice(product.id, 1_800); // increase
-    ok(await gql(server.app.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { name: "Renamed, same price" }) { id } }`, { id: product.id }, staff));
+    ok(await request(server.app.url, RenameProductDocument, { id: product.id, name: "Renamed, same price" }, staff));
     for (const u of [a, b]) expect(await ofCategory(u.token, "PRICE_DROPS")).toHaveLength(1);
     expect((await inbox(c.token)).totalCount).toBe(0);
   });
@@ -193,11 +175,10 @@ describe("notificationReceived over a WebSocket", () => {
     await addToCart(v.token, product.id);
     await setPref(v.token, "PRICE_DROPS", false);
 
-    const query = `subscription { notificationReceived { ${NOTE} } }`;
     const clientU = wsClient(server.app.wsUrl, u.token);
     const clientV = wsClient(server.app.wsUrl, v.token);
-    const eventsU = clientU.iterate<any>({ query });
-    const eventsV = clientV.iterate<any>({ query });
+    const eventsU = subscribe(clientU, NotificationReceivedDocument);
+    const eventsV = subscribe(clientV, NotificationReceivedDocument);
     try {
       const nextU = nextWithin(eventsU, 10_000);
       const nextV = nextWithin(eventsV, 10_000);
@@ -208,14 +189,14 @@ describe("notificationReceived over a WebSocket", () => {
       const got = await nextU;
       expect(got.errors).toBeUndefined();
       const [stored] = await ofCategory(u.token, "PRICE_DROPS");
-      expect(got.data.notificationReceived).toEqual({ ...stored, category: "PRICE_DROPS", readAt: null });
-      expect(got.data.notificationReceived.title).toBe(`Price drop: ${product.name}`);
+      expect(got.data?.notificationReceived).toEqual({ ...stored, category: "PRICE_DROPS", readAt: null });
+      expect(got.data?.notificationReceived.title).toBe(`Price drop: ${product.name}`);
 
       // V disabled PRICE_DROPS: no row, and the first thing V's socket hears is V's own order.
       expect(await ofCategory(v.token, "PRICE_DROPS")).toEqual([]);
       const order = await checkout(v.token);
       const heardByV = await nextV;
-      expect(heardByV.data.notificationReceived).toMatchObject({ category: "ORDER_UPDATES", title: `Order ${order.number} placed` });
+      expect(heardByV.data?.notificationReceived).toMatchObject({ category: "ORDER_UPDATES", title: `Order ${order.number} placed` });
     } finally {
       await eventsU.return?.();
       await eventsV.return?.();
@@ -237,32 +218,32 @@ describe("markNotificationRead and node", () => {
     expect(before.totalCount).toBe(2);
     const [newer, older] = before.notes as [Note, Note];
 
-    const marked = await gql(server.app.url, `mutation($id: ID!) { markNotificationRead(id: $id) { ${NOTE} } }`, { id: older.id }, owner.token);
+    const marked = await markRead(older.id, owner.token);
     const read = ok(marked).markNotificationRead;
     expect(read.id).toBe(older.id);
     expect(read.readAt).not.toBeNull();
-    expect(Date.parse(read.readAt)).not.toBeNaN();
+    expect(Date.parse(read.readAt!)).not.toBeNaN();
     const unread = await inbox(owner.token, true);
     expect(unread.totalCount).toBe(1);
     expect(unread.notes.map((n) => n.id)).toEqual([newer.id]);
     // Marking again keeps the first read time.
-    const again = await gql(server.app.url, `mutation($id: ID!) { markNotificationRead(id: $id) { readAt } }`, { id: older.id }, owner.token);
+    const again = await markRead(older.id, owner.token);
     expect(ok(again).markNotificationRead.readAt).toBe(read.readAt);
 
-    const theirs = await gql(server.app.url, `mutation($id: ID!) { markNotificationRead(id: $id) { id readAt } }`, { id: newer.id }, stranger.token);
-    const unknown = await gql(server.app.url, `mutation($id: ID!) { markNotificationRead(id: $id) { id } }`, { id: toGlobalId("Notification", randomUUID()) }, stranger.token);
+    const theirs = await markRead(newer.id, stranger.token);
+    const unknown = await markRead(toGlobalId("Notification", randomUUID()), stranger.token);
     expect(theirs.data).toBeNull();
-    expect(theirs.errors?.[0]?.extensions.code).toBe("NOT_FOUND");
-    expect(unknown.errors?.[0]?.extensions.code).toBe("NOT_FOUND");
+    expect(codeOf(theirs)).toBe("NOT_FOUND");
+    expect(codeOf(unknown)).toBe("NOT_FOUND");
     expect(theirs.errors?.[0]?.message).toBe(unknown.errors?.[0]?.message);
     // ...and the owner's notification is still unread.
     expect((await inbox(owner.token, true)).notes.map((n) => n.id)).toEqual([newer.id]);
     expect((await inbox(stranger.token)).totalCount).toBe(0);
 
-    const node = `query($id: ID!) { node(id: $id) { id ... on Notification { title } } }`;
-    expect(ok(await gql(server.app.url, node, { id: newer.id }, owner.token)).node).toEqual({ id: newer.id, title: newer.title });
-    expect(ok(await gql(server.app.url, node, { id: newer.id }, stranger.token)).node).toBeNull();
-    expect(ok(await gql(server.app.url, node, { id: newer.id }, staff)).node).toBeNull();
-    expect(ok(await gql(server.app.url, node, { id: newer.id })).node).toBeNull();
+    const node = async (token?: string) => ok(await request(server.app.url, NotificationNodeDocument, { id: newer.id }, token)).node;
+    expect(await node(owner.token)).toEqual({ id: newer.id, title: newer.title });
+    expect(await node(stranger.token)).toBeNull();
+    expect(await node(staff)).toBeNull();
+    expect(await node()).toBeNull();
   });
 });

@@ -3,7 +3,8 @@ import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { DEMO, createTestDatabase, gql, logIn, startTestServer, tempDir } from "../harness/index.ts";
+import { AuditRecentDocument, MeRoleDocument, ProductCountDocument } from "../generated/graphql.ts";
+import { DEMO, createTestDatabase, logIn, ok, request, startTestServer, tempDir } from "../harness/index.ts";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
@@ -26,7 +27,7 @@ it("health: live and ready answer 200; metrics count HTTP requests and SQL state
   const base = app.url.replace("/graphql", "");
   expect((await fetch(`${base}/health/live`)).status).toBe(200);
   expect((await fetch(`${base}/health/ready`)).status).toBe(200);
-  await gql(app.url, `{ products(first: 1) { totalCount } }`);
+  await request(app.url, ProductCountDocument);
   const metrics = await (await fetch(`${base}/metrics`)).text();
   expect(metrics).toMatch(/cartwheel_sql_statements_total \d+/);
   expect(metrics).toMatch(/cartwheel_http_requests_total\{route="\/graphql",status="200"\} [1-9]/);
@@ -56,14 +57,14 @@ it("user:create makes an account on the configured database that can log in", as
   const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/user-create.ts", "--email", email, "--password", "ops-password-1", "--name", "Ops", "--role", "STAFF"], { cwd: root, env });
   expect(stdout).toContain(`created STAFF ${email}`);
   const token = await logIn(app.url, { email, password: "ops-password-1" });
-  const me = (await gql(app.url, `{ me { id role } }`, {}, token)).data.me;
+  const me = ok(await request(app.url, MeRoleDocument, {}, token)).me!;
   expect(me.role).toBe("STAFF");
   // A privileged account made from the command line is in the audit log, with its role, by no one.
   const admin = await logIn(app.url, DEMO.admin);
-  const audit = await gql(app.url, `{ auditEvents(first: 50) { edges { node { action actor { id } target details } } } }`, {}, admin);
-  const created = audit.data.auditEvents.edges
-    .map((e: { node: { details: string } }) => ({ ...e.node, details: JSON.parse(e.node.details) }))
-    .filter((n: { action: string; target: string }) => n.action === "user.created" && n.target === me.id);
+  const audit = ok(await request(app.url, AuditRecentDocument, {}, admin));
+  const created = audit.auditEvents.edges
+    .map((e) => ({ ...e.node, details: JSON.parse(e.node.details!) as unknown }))
+    .filter((n) => n.action === "user.created" && n.target === me.id);
   expect(created).toEqual([{ action: "user.created", actor: null, target: me.id, details: { role: "STAFF", via: "user:create" } }]);
   await expect(
     run(process.execPath, ["--import", "tsx", "src/cli/user-create.ts", "--email", email, "--password", "ops-password-1", "--name", "Ops"], { cwd: root, env }),

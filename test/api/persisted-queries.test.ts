@@ -119,8 +119,8 @@ describe("Automatic Persisted Queries", () => {
       await waitForSubscribers(channel, 2);
       const adjusted = await gql(pair.a.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 2) { stock } }`, { id: product!.id }, staff);
       const expected = { stockChanged: { product: { id: product!.id, stock: adjusted.data.adjustStock.stock } } };
-      expect(((await nextWithin(registering)) as any).data).toEqual(expected);
-      expect(((await nextWithin(byHash)) as any).data).toEqual(expected);
+      expect((await nextWithin(registering)).data).toEqual(expected);
+      expect((await nextWithin(byHash)).data).toEqual(expected);
       await Promise.all([registering.return?.(), byHash.return?.()]);
 
       const mismatched = a.iterate({ query, extensions: apq(sha256(`${query} `)) });
@@ -181,8 +181,8 @@ describe("APQ edge cases", () => {
       const empty = client.iterate({ query: "" });
       await expect(nextWithin(empty)).rejects.toMatchObject([{ extensions: { code: "BAD_USER_INPUT" } }]);
       // The socket survived both: it still serves operations.
-      const after = client.iterate({ query: "{ categories { id } }" });
-      expect(((await nextWithin(after)) as any).data.categories.length).toBeGreaterThan(0);
+      const after = client.iterate<{ categories: { id: string }[] }>({ query: "{ categories { id } }" });
+      expect((await nextWithin(after)).data?.categories.length).toBeGreaterThan(0);
     } finally {
       await client.dispose();
     }
@@ -286,11 +286,12 @@ describe("trusted documents for partners", () => {
     const client = socket(pair.a.wsUrl, { partnerKey: PARTNER_KEY });
     const stranger = socket(pair.a.wsUrl, { partnerKey: "not-a-key" });
     try {
-      const events = client.iterate({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
+      // By hash alone: the shape is the app manifest's StockChanged.
+      const events = client.iterate<{ stockChanged: { product: { id: string; stock: number } } }>({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
       await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
       const adjusted = await gql(pair.b.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: product!.id }, staff);
-      const event = (await nextWithin(events)) as any;
-      expect(event.data.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data.adjustStock.stock });
+      const event = await nextWithin(events);
+      expect(event.data?.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data.adjustStock.stock });
       await events.return?.();
 
       const refused = client.iterate({ query: `subscription { stockChanged(productIds: ["${product!.id}"]) { inStock } }` });
@@ -407,8 +408,8 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
     });
     try {
       // Arbitrary text: allowed only because this user is staff.
-      const running = ws.iterate({ query: "{ orders(first: 1) { totalCount } }" });
-      expect(((await nextWithin(running)) as any).data.orders.totalCount).toBeGreaterThanOrEqual(0);
+      const running = ws.iterate<{ orders: { totalCount: number } }>({ query: "{ orders(first: 1) { totalCount } }" });
+      expect((await nextWithin(running)).data?.orders.totalCount).toBeGreaterThanOrEqual(0);
       expect((await post(app.url, { query: setRole, variables: { id: userId, role: "CUSTOMER" } }, asAdmin)).data.setUserRole.role).toBe("CUSTOMER");
       const code = await Promise.race([closedWith, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("socket not closed within 5 s")), 5_000))]);
       expect(code).toBe(4403);

@@ -1,32 +1,26 @@
 import { expect, it } from "vitest";
-import { DEMO, gql, logIn, useTestServer } from "../harness/index.ts";
+import { DemoCustomerShopDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, request, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
 it("the demo customer has a delivered order, an open order, a cart and notifications to look at", async () => {
   const token = await logIn(server.app.url, DEMO.customer);
-  const res = await gql(
-    server.app.url,
-    `{ orders { edges { node { number status items { quantity unitPrice { amountCents } } total { amountCents } } } }
-       cart { itemCount }
-       notifications { totalCount edges { node { category title readAt } } }
-       unread: notifications(unreadOnly: true) { totalCount } }`,
-    {},
-    token,
-  );
+  const res = await request(server.app.url, DemoCustomerShopDocument, {}, token);
   expect(res.errors).toBeUndefined();
-  const orders = res.data.orders.edges.map((e: any) => e.node);
-  expect(orders.map((o: any) => o.status).sort()).toEqual(["DELIVERED", "PLACED"]);
+  const data = res.data!;
+  const orders = data.orders.edges.map((e) => e.node);
+  expect(orders.map((o) => o.status).sort()).toEqual(["DELIVERED", "PLACED"]);
   for (const order of orders) {
     expect(order.number).toMatch(/^CW-\d{6}$/);
-    const sum = order.items.reduce((s: number, i: any) => s + i.quantity * i.unitPrice.amountCents, 0);
+    const sum = order.items.reduce((s, i) => s + i.quantity * i.unitPrice.amountCents, 0);
     expect(order.total.amountCents).toBe(sum);
   }
-  expect(res.data.cart.itemCount).toBeGreaterThan(0);
+  expect(data.cart.itemCount).toBeGreaterThan(0);
   // placed, paid, shipped, delivered for the first order (read), placed for the second (unread).
-  expect(res.data.notifications.totalCount).toBe(5);
-  expect(res.data.unread.totalCount).toBe(1);
-  expect(res.data.notifications.edges.every((e: any) => e.node.category === "ORDER_UPDATES")).toBe(true);
+  expect(data.notifications.totalCount).toBe(5);
+  expect(data.unread.totalCount).toBe(1);
+  expect(data.notifications.edges.every((e) => e.node.category === "ORDER_UPDATES")).toBe(true);
 });
 
 it("after seeding, every product's stock equals the sum of its ledger", async () => {

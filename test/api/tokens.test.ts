@@ -5,16 +5,21 @@ import { Redis } from "ioredis";
 import { SignJWT, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { App } from "../../src/app.ts";
-import { REDIS_URL, createTestDatabase, gql, signUp, startTestServer, tempDir, uniquePrefix, type TestServerOptions } from "../harness/index.ts";
+import {
+  LogInPayloadDocument,
+  LogOutEverywhereDocument,
+  MeFullDocument,
+  MeIdDocument,
+  RefreshSessionPayloadDocument,
+  UserCountDocument,
+} from "../generated/graphql.ts";
+import { REDIS_URL, codeOf, createTestDatabase, ok, request, signUp, startTestServer, tempDir, uniquePrefix, type TestServerOptions } from "../harness/index.ts";
 
 // ---------------------------------------------------------------- helpers
 type Keys = Awaited<ReturnType<typeof generateKeyPair>>;
 type Signer = Keys["privateKey"] | Uint8Array;
 const PASSWORD = "correct horse battery";
-const ME = `{ me { id } }`;
-const PAYLOAD = `accessToken refreshToken accessTokenExpiresAt user { id }`;
-const LOGIN = `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { ${PAYLOAD} } }`;
-const REFRESH = `mutation($t: String!) { refreshSession(refreshToken: $t) { ${PAYLOAD} } }`;
+const refresh = (url: string, refreshToken: string) => request(url, RefreshSessionPayloadDocument, { refreshToken });
 const IDP = "https://idp.example.test";
 const IDP_AUDIENCE = "cartwheel-api";
 
@@ -58,22 +63,20 @@ async function jwksOf(app: App): Promise<{ keys: (JWK & { d?: string })[] }> {
 
 /** HTTP 401, no data, UNAUTHENTICATED: a bad token is never treated as anonymous. */
 async function expectRejected(url: string, token: string) {
-  const res = await gql(url, ME, {}, token);
+  const res = await request(url, MeIdDocument, {}, token);
   expect(res.status).toBe(401);
   expect(res.data ?? null).toBeNull();
-  expect(res.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
+  expect(codeOf(res)).toBe("UNAUTHENTICATED");
 }
 async function meId(url: string, token: string): Promise<string> {
-  const res = await gql(url, ME, {}, token);
-  expect(res.errors).toBeUndefined();
-  return res.data.me.id as string;
+  return ok(await request(url, MeIdDocument, {}, token)).me!.id;
 }
 async function logInFull(url: string, email: string, password = PASSWORD) {
-  const res = await gql(url, LOGIN, { e: email, p: password });
+  const res = await request(url, LogInPayloadDocument, { email, password });
   if (!res.data?.logIn) throw new Error(`logIn failed: ${JSON.stringify(res.errors)}`);
-  return res.data.logIn as { accessToken: string; refreshToken: string; user: { id: string } };
+  return res.data.logIn;
 }
-const refreshCode = async (url: string, token: string) => (await gql(url, REFRESH, { t: token })).errors?.[0]?.extensions.code;
+const refreshCode = async (url: string, token: string) => codeOf(await refresh(url, token));
 
 /** An OIDC provider's JWKS endpoint on 127.0.0.1:0 that counts its requests. */
 async function fakeIdp() {
@@ -129,7 +132,7 @@ describe("access tokens: forgeries and invalid claims are rejected with 401", ()
     expect(await meId(app.url, await mint(serverKey.privateKey, header(), claims()))).toBe(victim.userId);
     // The role claim is not trusted: the stored role decides.
     const admin = await mint(serverKey.privateKey, header(), claims({ role: "ADMIN" }));
-    expect((await gql(app.url, `{ users(first: 1) { totalCount } }`, {}, admin)).errors?.[0]?.extensions.code).toBe("FORBIDDEN");
+    expect(codeOf(await request(app.url, UserCountDocument, {}, admin))).toBe("FORBIDDEN");
   });
 
   it("HS256 keyed with the server's public key (algorithm confusion)", async () => {
@@ -240,17 +243,17 @@ describe("refresh tokens and sessions", () => {
     );
     expect(expiredSession).toHaveLength(1);
     expect(await refreshCode(app.url, b.refreshToken)).toBe("UNAUTHENTICATED");
-    const ok = await gql(app.url, REFRESH, { t: control.refreshToken });
-    expect(ok.errors).toBeUndefined();
-    expect(ok.data.refreshSession.user.id).toBe(user.userId);
+    const refreshed = await refresh(app.url, control.refreshToken);
+    expect(refreshed.errors).toBeUndefined();
+    expect(refreshed.data?.refreshSession.user.id).toBe(user.userId);
   });
 
   it("reusing a token two rotations old revokes that whole family, and only it", async () => {
     const user = await signUp(app.url);
     const first = await logInFull(app.url, user.email);
     const other = await logInFull(app.url, user.email);
-    const second = (await gql(app.url, REFRESH, { t: first.refreshToken })).data.refreshSession;
-    const third = (await gql(app.url, REFRESH, { t: second.refreshToken })).data.refreshSession;
+    const second = (await refresh(app.url, first.refreshToken)).data!.refreshSession;
+    const third = (await refresh(app.url, second.refreshToken)).data!.refreshSession;
     expect(await meId(app.url, third.accessToken)).toBe(user.userId);
 
     expect(await refreshCode(app.url, first.refreshToken)).toBe("UNAUTHENTICATED");
@@ -260,26 +263,26 @@ describe("refresh tokens and sessions", () => {
     expect(rows[0]?.revoked_at).not.toBeNull();
 
     expect(await meId(app.url, other.accessToken)).toBe(user.userId);
-    expect((await gql(app.url, REFRESH, { t: other.refreshToken })).errors).toBeUndefined();
+    expect((await refresh(app.url, other.refreshToken)).errors).toBeUndefined();
   });
 
   it("logOutEverywhere revokes every session of the user and no other user's", async () => {
     const x = await signUp(app.url);
     const y = await signUp(app.url);
     const [x1, x2, y1] = [await logInFull(app.url, x.email), await logInFull(app.url, x.email), await logInFull(app.url, y.email)];
-    const anonymous = await gql(app.url, `mutation { logOutEverywhere }`);
-    expect(anonymous.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
+    const anonymous = await request(app.url, LogOutEverywhereDocument);
+    expect(codeOf(anonymous)).toBe("UNAUTHENTICATED");
 
-    const res = await gql(app.url, `mutation { logOutEverywhere }`, {}, x1.accessToken);
+    const res = await request(app.url, LogOutEverywhereDocument, {}, x1.accessToken);
     expect(res.errors).toBeUndefined();
-    expect(res.data.logOutEverywhere).toBe(true);
+    expect(res.data?.logOutEverywhere).toBe(true);
     for (const token of [x.token, x1.accessToken, x2.accessToken]) await expectRejected(app.url, token);
     expect(await refreshCode(app.url, x1.refreshToken)).toBe("UNAUTHENTICATED");
     expect(await refreshCode(app.url, x2.refreshToken)).toBe("UNAUTHENTICATED");
 
     expect(await meId(app.url, y1.accessToken)).toBe(y.userId);
     expect(await meId(app.url, y.token)).toBe(y.userId);
-    expect((await gql(app.url, REFRESH, { t: y1.refreshToken })).errors).toBeUndefined();
+    expect((await refresh(app.url, y1.refreshToken)).errors).toBeUndefined();
     // Sessions, not the account, are gone: x can sign in again.
     expect(await meId(app.url, (await logInFull(app.url, x.email)).accessToken)).toBe(x.userId);
   });
@@ -290,26 +293,26 @@ describe("external OIDC provider", () => {
     mint(key, header, { iss: IDP, aud: IDP_AUDIENCE, sub: "ext-ada", ...claims });
   const idpToken = idpTokenOf;
   const links = (subject: string) => app.db.sql.query(`SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2`, [IDP, subject]);
-  const ME_FULL = `{ me { id name role email } }`;
+  const meFull = (token: string) => request(app.url, MeFullDocument, {}, token);
 
   it("a valid IdP token signs in a new CUSTOMER, then the same user again; the JWKS is fetched once", async () => {
     expect(idp.requests).toBe(0);
-    const first = await gql(app.url, ME_FULL, {}, await idpToken({ name: "Ada External", email: "Ada@Idp.Example" }));
+    const first = await meFull(await idpToken({ name: "Ada External", email: "Ada@Idp.Example" }));
     expect(first.errors).toBeUndefined();
-    expect(first.data.me).toMatchObject({ name: "Ada External", role: "CUSTOMER", email: "ada@idp.example" });
+    expect(first.data?.me).toMatchObject({ name: "Ada External", role: "CUSTOMER", email: "ada@idp.example" });
     expect(idp.requests).toBe(1);
-    const again = await gql(app.url, ME_FULL, {}, await idpToken({ name: "Renamed" }));
-    expect(again.data.me.id).toBe(first.data.me.id);
-    expect(await links("ext-ada")).toEqual([{ user_id: uuidOf(first.data.me.id) }]);
+    const again = await meFull(await idpToken({ name: "Renamed" }));
+    expect(again.data?.me?.id).toBe(first.data?.me?.id);
+    expect(await links("ext-ada")).toEqual([{ user_id: uuidOf(first.data!.me!.id) }]);
     expect(idp.requests).toBe(1);
   });
 
   it("an email already used locally is not taken over", async () => {
     const local = await signUp(app.url);
-    const res = await gql(app.url, ME_FULL, {}, await idpToken({ sub: "ext-squatter", email: local.email, name: "Squatter" }));
+    const res = await meFull(await idpToken({ sub: "ext-squatter", email: local.email, name: "Squatter" }));
     expect(res.errors).toBeUndefined();
-    expect(res.data.me.id).not.toBe(local.userId);
-    expect(res.data.me.email).not.toBe(local.email);
+    expect(res.data?.me?.id).not.toBe(local.userId);
+    expect(res.data?.me?.email).not.toBe(local.email);
     expect(await meId(app.url, (await logInFull(app.url, local.email)).accessToken)).toBe(local.userId);
   });
 
@@ -342,11 +345,11 @@ describe("external OIDC provider", () => {
     try {
       vi.setSystemTime(Date.now() + 31_000);
       const ada = await idpToken({}, { alg: "RS256", kid: "idp-2" }, idpKey2.privateKey);
-      const first = await gql(app.url, ME_FULL, {}, ada);
+      const first = await meFull(ada);
       expect(first.errors).toBeUndefined();
-      expect(first.data.me.name).toBe("Ada External");
+      expect(first.data?.me?.name).toBe("Ada External");
       expect(idp.requests).toBe(base + 1);
-      expect(await meId(app.url, await idpToken({ sub: "ext-bob" }, { alg: "RS256", kid: "idp-2" }, idpKey2.privateKey))).not.toBe(first.data.me.id);
+      expect(await meId(app.url, await idpToken({ sub: "ext-bob" }, { alg: "RS256", kid: "idp-2" }, idpKey2.privateKey))).not.toBe(first.data?.me?.id);
       expect(idp.requests).toBe(base + 1);
       const stranger = await keyPair("RS256");
       await expectRejected(app.url, await idpToken({}, { alg: "RS256", kid: "idp-3" }, stranger.privateKey));
@@ -365,7 +368,7 @@ describe("failed log-in limits", () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let dir: string;
   const prefix = uniquePrefix();
-  const attempt = (url: string, email: string, password: string) => gql(url, LOGIN, { e: email, p: password });
+  const attempt = (url: string, email: string, password: string) => request(url, LogInPayloadDocument, { email, password });
   const fail = async (url: string, email: string, times: number) => {
     for (let i = 0; i < times; i++) expect((await attempt(url, i % 2 ? email.toUpperCase() : email, `wrong password ${i}`)).errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
   };

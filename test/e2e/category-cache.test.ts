@@ -5,7 +5,8 @@ import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { ALL } from "../../src/events/topics.ts";
-import { DEMO, gql, logIn, metricValue, nextWithin, useInstancePair } from "../harness/index.ts";
+import { CategoryListDocument, CreateCategoryDocument, UpdateCategoryDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, metricValue, nextWithin, ok, request, useInstancePair } from "../harness/index.ts";
 
 const pair = useInstancePair();
 let staff: string;
@@ -16,12 +17,7 @@ beforeAll(async () => {
 const metric = (app: App, name: string) => metricValue(app.url, name).then((v) => (Number.isNaN(v) ? 0 : v));
 const hits = (app: App) => metric(app, `cartwheel_response_cache_hits_total{layer="http"`);
 const stale = (app: App) => metric(app, "cartwheel_response_cache_stale_total");
-const CATEGORIES = `{ categories { id slug name } }`;
-const list = async (app: App) => {
-  const res = await gql(app.url, CATEGORIES);
-  expect(res.errors).toBeUndefined();
-  return res.data.categories as { id: string; slug: string; name: string }[];
-};
+const list = async (app: App) => ok(await request(app.url, CategoryListDocument)).categories;
 
 /** Resolves once B's bus has handed out the next catalog change (its cache has been told by then). */
 function toldOnB() {
@@ -49,11 +45,11 @@ describe("categories cached on another instance", () => {
     const warm = await warmOnB();
     const told = toldOnB();
     const slug = `cached-${randomUUID().slice(0, 8)}`;
-    const made = await gql(pair.a.url, `mutation($i: CategoryInput!) { createCategory(input: $i) { id } }`, { i: { slug, name: "Cached New" } }, staff);
+    const made = await request(pair.a.url, CreateCategoryDocument, { input: { slug, name: "Cached New" } }, staff);
     expect(made.errors).toBeUndefined();
     expect(await told()).toMatchObject({ categoryId: expect.any(String) });
     const fresh = await list(pair.b);
-    expect(fresh).toEqual([...warm.cached, { id: made.data.createCategory.id, slug, name: "Cached New" }]);
+    expect(fresh).toEqual([...warm.cached, { id: made.data!.createCategory.id, slug, name: "Cached New" }]);
     expect(await stale(pair.b)).toBe(warm.stale + 1);
   });
 
@@ -62,7 +58,7 @@ describe("categories cached on another instance", () => {
     const target = warm.cached[0]!;
     const told = toldOnB();
     const name = `Renamed ${randomUUID().slice(0, 6)}`;
-    expect((await gql(pair.a.url, `mutation($id: ID!, $n: String!) { updateCategory(id: $id, patch: { name: $n }) { id } }`, { id: target.id, n: name }, staff)).errors).toBeUndefined();
+    expect((await request(pair.a.url, UpdateCategoryDocument, { id: target.id, patch: { name } }, staff)).errors).toBeUndefined();
     await told();
     expect((await list(pair.b))[0]).toEqual({ ...target, name });
     expect(await stale(pair.b)).toBe(warm.stale + 1);

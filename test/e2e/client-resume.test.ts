@@ -11,7 +11,9 @@ import { CartUpdatedDocument, StockChangedDocument } from "../../client/generate
 import type { App } from "../../src/app.ts";
 import { decodeCursor } from "../../src/events/outbox.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, subscriberCount, tempDir, useDatabase, useInstancePair, waitForPruned, waitForSubscribers } from "../harness/index.ts";
+import { AdjustStockDocument, LogInSessionDocument, LogOutDocument, LogOutEverywhereDocument } from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
+import { DEMO, logIn, nextWithin, request, signUp, someProducts, subscriberCount, tempDir, useDatabase, useInstancePair, waitForPruned, waitForSubscribers } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const EVENT_MS = 10_000;
@@ -37,9 +39,9 @@ async function proxyTo(app: App): Promise<{ proxy: TcpProxy; url: string }> {
 }
 
 const addToCart = async (app: App, token: string, productId: string): Promise<number> => {
-  const res = await gql(app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
+  const res = await fixtures.addToCart(app.url, token, productId, 1);
   if (res.errors) throw new Error(JSON.stringify(res.errors));
-  return res.data.addToCart.version as number;
+  return res.data!.addToCart.version;
 };
 const position = (cursor: string | null | undefined) => decodeCursor(cursor!)!.position;
 
@@ -107,8 +109,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
     const user = await signUp(pair.a.url);
     const [product] = await someProducts(pair.a.url, 1);
     const staff = await logIn(pair.a.url, DEMO.staff);
-    const adjust = async () =>
-      (await gql(pair.b.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff)).data.adjustStock.stock as number;
+    const adjust = async () => (await request(pair.b.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff)).data!.adjustStock.stock;
     const { proxy, url } = await proxyTo(pair.a);
     const c = client(transport, url, { token: () => user.token });
     const cart = c.subscribe(CartUpdatedDocument);
@@ -202,7 +203,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
     reads = 0;
     const events = client(transport, pair.a.url, { token: () => (reads++, user.token) }).subscribe(CartUpdatedDocument);
     await waitForSubscribers(cartChannel(user.userId));
-    expect((await gql(pair.b.url, "mutation { logOutEverywhere }", {}, user.token)).data.logOutEverywhere).toBe(true);
+    expect((await request(pair.b.url, LogOutEverywhereDocument, {}, user.token)).data?.logOutEverywhere).toBe(true);
     const closed = await nextWithin(events, EVENT_MS).catch((error: unknown) => error);
     expect(closed).toMatchObject({ code: "UNAUTHENTICATED" });
     expect(JSON.stringify(closed)).toMatch(/revoked/);
@@ -212,9 +213,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
   it("credentials that stop being good when the app already holds new ones: it reconnects with those and resumes", async () => {
     const user = await signUp(pair.a.url);
     const [product] = await someProducts(pair.a.url, 1);
-    const session = async () =>
-      (await gql(pair.a.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken } }`, { e: user.email, p: "correct horse battery" }))
-        .data.logIn as { accessToken: string; refreshToken: string };
+    const session = async () => (await request(pair.a.url, LogInSessionDocument, { email: user.email, password: "correct horse battery" })).data!.logIn;
     const [first, second] = [await session(), await session()];
     let token = first.accessToken;
     const events = client(transport, pair.a.url, { token: () => token }).subscribe(CartUpdatedDocument);
@@ -224,7 +223,7 @@ describe.each(TRANSPORTS)("the typed client over %s resumes after a dropped conn
     // The app has moved to another token (a refresh), then the old one's session ends: the
     // WebSocket is closed with 4403, the stream ends with UNAUTHENTICATED.
     token = second.accessToken;
-    expect((await gql(pair.b.url, "mutation($r: String!) { logOut(refreshToken: $r) }", { r: first.refreshToken })).errors).toBeUndefined();
+    expect((await request(pair.b.url, LogOutDocument, { refreshToken: first.refreshToken })).errors).toBeUndefined();
     const missed = await addToCart(pair.b, user.token, product!.id);
     expect((await nextWithin(events, EVENT_MS)).cartUpdated.version).toBe(missed);
     const live = await addToCart(pair.b, user.token, product!.id);
@@ -269,7 +268,7 @@ describe("the typed client and CURSOR_EXPIRED", () => {
 
   it.each(TRANSPORTS)("over %s: a start cursor older than the retention, and a reconnection after it, end the iterator with CartwheelError CURSOR_EXPIRED", async (transport) => {
     const [product] = await someProducts(app.url, 1);
-    const bump = () => gql(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff);
+    const bump = () => request(app.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff);
     const { proxy, url } = await proxyTo(app);
     const events = client(transport, url).subscribe(StockChangedDocument, { productIds: [product!.id] });
     await waitForSubscribers(`STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
@@ -307,8 +306,7 @@ describe("a partner's typed client (trusted documents: hash only)", () => {
     const app = await db.start({ env: { PARTNERS_FILE: join(dir.path, "partners.json") } });
     const staff = await logIn(app.url, DEMO.staff);
     const [product] = await someProducts(app.url, 1);
-    const adjust = async () =>
-      (await gql(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff)).data.adjustStock.stock as number;
+    const adjust = async () => (await request(app.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff)).data!.adjustStock.stock;
     const { proxy, url } = await proxyTo(app);
     const events = client(transport, url, { partnerKey: key }).subscribe(StockChangedDocument, { productIds: [product!.id] });
     await waitForSubscribers(`STOCK_CHANGED:${keyOf(product!.id, "Product")}`);

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import config from "../../codegen.ts";
 import { createCartwheelClient } from "../../client/index.ts";
 import { CategoriesDocument } from "../../client/generated/graphql.ts";
-import { DEMO, createTestDatabase, gql, startTestServer, tempDir, useTestServer } from "../harness/index.ts";
+import { MyLatestOrderDocument } from "../generated/graphql.ts";
+import { DEMO, createTestDatabase, logIn, ok, request, startTestServer, tempDir, useTestServer } from "../harness/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -15,16 +16,30 @@ async function generated(overrides: { schema?: string } = {}) {
   return new Map<string, string>(files.map((f) => [relative(ROOT, resolve(ROOT, f.filename)), f.content]));
 }
 
+/** The output directories of codegen.ts: client/generated (the storefront's) and test/generated (the tests'). */
+const OUTPUTS = Object.keys(config.generates).map((dir) => dir.replace(/\/$/, ""));
+
 describe("typed client (GraphQL Code Generator)", () => {
-  it("the committed client/generated/ is what `npm run codegen` produces from schema.graphql and client/operations/", async () => {
-    const fresh = await generated();
-    const committed = readdirSync(join(ROOT, "client/generated")).map((name) => join("client/generated", name));
-    expect([...fresh.keys()].sort()).toEqual(committed.sort());
-    for (const [file, content] of fresh) {
+  let fresh: Promise<Map<string, string>> | undefined;
+
+  it("generates client/generated/ and test/generated/", () => {
+    expect([...OUTPUTS].sort()).toEqual(["client/generated", "test/generated"]);
+  });
+
+  it.each(OUTPUTS)("the committed %s/ is what `npm run codegen` produces from schema.graphql and its operations", async (dir) => {
+    const files = [...(await (fresh ??= generated()))].filter(([file]) => file.startsWith(`${dir}/`));
+    const committed = readdirSync(join(ROOT, dir)).map((name) => join(dir, name));
+    expect(files.map(([file]) => file).sort()).toEqual(committed.sort());
+    for (const [file, content] of files) {
       expect(readFileSync(join(ROOT, file), "utf8"), `${file} is stale: run npm run codegen`).toBe(content);
     }
-    const manifest = JSON.parse(fresh.get("client/generated/persisted-documents.json")!) as Record<string, string>;
-    expect(Object.keys(manifest).length).toBeGreaterThan(10);
+    if (dir === "client/generated") {
+      const manifest = JSON.parse(files.find(([file]) => file === "client/generated/persisted-documents.json")![1]) as Record<string, string>;
+      expect(Object.keys(manifest).length).toBeGreaterThan(10);
+    } else {
+      // Test documents are not trusted documents: no manifest of their own.
+      expect(files.map(([file]) => file)).not.toContain(`${dir}/persisted-documents.json`);
+    }
   });
 
   it("codegen rejects operations that no longer match the schema", async () => {
@@ -123,16 +138,8 @@ describe("npm run example:storefront", () => {
     expect(output.stdout).toContain(`the missed change arrived first: cart v${offline} with 1 item(s)`);
 
     // The order it printed is really there, with the lines it added.
-    const orders = await gql(
-      server.app.url,
-      `query { orders(first: 1) { edges { node { number items { quantity } } } } }`,
-      {},
-      (await gql(server.app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, {
-        e: DEMO.customer.email,
-        p: DEMO.customer.password,
-      })).data.logIn.accessToken,
-    );
-    expect(orders.data.orders.edges[0].node.number).toBe(number);
-    expect(orders.data.orders.edges[0].node.items.map((i: { quantity: number }) => i.quantity).sort()).toEqual([1, 2]);
+    const orders = ok(await request(server.app.url, MyLatestOrderDocument, {}, await logIn(server.app.url, DEMO.customer)));
+    expect(orders.orders.edges[0]?.node.number).toBe(number);
+    expect(orders.orders.edges[0]?.node.items.map((i) => i.quantity).sort()).toEqual([1, 2]);
   }, 90_000);
 });

@@ -3,9 +3,8 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { DEMO, gql, logIn, nextWithin, tempDir, wsClient } from "../harness/index.ts";
-
-const STOCK = `subscription($ids: [ID!]!, $after: String) { stockChanged(productIds: $ids, after: $after) { stock version cursor } }`;
+import { AdjustStockDocument, EmbeddedCatalogDocument, MeEmailDocument, StockResumeDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, nextWithin, ok, request, subscribe, tempDir, wsClient } from "../harness/index.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const dir = tempDir("cartwheel-embedded-");
@@ -49,31 +48,29 @@ async function startEmbedded(): Promise<{ url: string; stop(): Promise<number | 
   };
 }
 
-const LIST = `{ products(first: 100) { totalCount edges { node { id name stock } } } categories { id } }`;
-
 it("runs on PGlite with in-process pub/sub, seeds once, and keeps data, signing key and resumable events across restarts", async () => {
   const first = await startEmbedded();
-  const before = await gql(first.url, LIST);
-  expect(before.errors).toBeUndefined();
-  expect(before.data.products.totalCount).toBeGreaterThanOrEqual(50);
-  expect(before.data.categories.length).toBeGreaterThanOrEqual(5);
+  const before = ok(await request(first.url, EmbeddedCatalogDocument));
+  expect(before.products.totalCount).toBeGreaterThanOrEqual(50);
+  expect(before.categories.length).toBeGreaterThanOrEqual(5);
   expect(existsSync(join(dir.path, "jwt-signing-key.pem"))).toBe(true);
 
   const staff = await logIn(first.url, DEMO.staff);
-  const product = before.data.products.edges[0].node;
+  const product = before.products.edges[0]!.node;
   const watcher = wsClient(first.url.replace("http", "ws"));
-  const events = watcher.iterate({ query: STOCK, variables: { ids: [product.id] } }) as AsyncIterableIterator<any>;
+  const events = subscribe(watcher, StockResumeDocument, { productIds: [product.id] });
   const pending = events.next();
   // The subscription is live once a change reaches it; bounded by the attempts.
-  let event: any;
+  let event: Awaited<typeof pending> | undefined;
   for (let attempt = 0; !event && attempt < 20; attempt++) {
-    await gql(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 7) { stock } }`, { p: product.id }, staff);
-    event = await Promise.race([pending, new Promise((r) => setTimeout(r, 500))]);
+    await request(first.url, AdjustStockDocument, { productId: product.id, delta: 7 }, staff);
+    event = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(r, 500))]);
   }
-  const seenStock = (event as { value: any }).value.data.stockChanged.stock as number;
+  const seen = event?.done ? undefined : event?.value.data?.stockChanged;
+  const seenStock = seen!.stock;
   await watcher.dispose();
-  const missed = await gql(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product.id }, staff);
-  expect(missed.data.adjustStock.stock).toBeGreaterThan(seenStock);
+  const missed = (await request(first.url, AdjustStockDocument, { productId: product.id, delta: 1 }, staff)).data!.adjustStock.stock;
+  expect(missed).toBeGreaterThan(seenStock);
   expect(await first.stop()).toBe(0);
 
   const second = await startEmbedded();
@@ -81,20 +78,20 @@ it("runs on PGlite with in-process pub/sub, seeds once, and keeps data, signing 
     // A cursor from before the restart resumes: the change made after it is replayed from the embedded outbox.
     const resumed = wsClient(second.url.replace("http", "ws"));
     try {
-      const replay = resumed.iterate({ query: STOCK, variables: { ids: [product.id], after: (event as { value: any }).value.data.stockChanged.cursor } }) as AsyncIterableIterator<any>;
-      let last = (await nextWithin(replay)).data.stockChanged;
-      while (last.stock !== missed.data.adjustStock.stock) last = (await nextWithin(replay)).data.stockChanged;
+      const replay = subscribe(resumed, StockResumeDocument, { productIds: [product.id], after: seen!.cursor });
+      let last = (await nextWithin(replay)).data!.stockChanged;
+      while (last.stock !== missed) last = (await nextWithin(replay)).data!.stockChanged;
       expect(last.version).toBeGreaterThan(0);
     } finally {
       await resumed.dispose();
     }
-    const after = await gql(second.url, LIST);
-    expect(after.data.products.totalCount).toBe(before.data.products.totalCount);
-    expect(after.data.products.edges.map((e: any) => e.node.id)).toEqual(before.data.products.edges.map((e: any) => e.node.id));
-    expect(after.data.products.edges[0].node.stock).toBe(missed.data.adjustStock.stock);
+    const after = (await request(second.url, EmbeddedCatalogDocument)).data!;
+    expect(after.products.totalCount).toBe(before.products.totalCount);
+    expect(after.products.edges.map((e) => e.node.id)).toEqual(before.products.edges.map((e) => e.node.id));
+    expect(after.products.edges[0]!.node.stock).toBe(missed);
     // The same signing key: a token from the first run is still valid.
-    const me = await gql(second.url, `{ me { email } }`, {}, staff);
-    expect(me.data.me.email).toBe(DEMO.staff.email);
+    const me = await request(second.url, MeEmailDocument, {}, staff);
+    expect(me.data?.me?.email).toBe(DEMO.staff.email);
   } finally {
     expect(await second.stop()).toBe(0);
   }

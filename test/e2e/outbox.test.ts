@@ -9,14 +9,31 @@ import { transactional } from "../../src/db/transaction.ts";
 import { decodeCursor } from "../../src/events/outbox.ts";
 import { event } from "../../src/events/topics.ts";
 import { keyOf } from "../../src/lib/ids.ts";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import type { FormattedExecutionResult } from "graphql";
+import type { Client } from "graphql-ws";
+import {
+  AdjustStockDocument,
+  CartResumeDocument,
+  EventCursorStockDocument,
+  OrderPlacedAfterDocument,
+  OrderUpdatedAfterDocument,
+  ProductStockDocument,
+  SetUserRoleDocument,
+  StockResumeDocument,
+  type Role,
+  type StockResumeSubscription,
+} from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
 import {
   DEMO,
   REDIS_URL,
-  gql,
   logIn,
   metricValue,
   nextWithin,
+  request,
   signUp,
+  textOf,
   someProducts,
   uniquePrefix,
   useDatabase,
@@ -55,25 +72,29 @@ afterEach(async () => {
   expect(unhandled).toEqual([]);
 });
 
-const STOCK = `subscription($ids: [ID!]!, $after: String) { stockChanged(productIds: $ids, after: $after) { stock version cursor } }`;
-const CART = `subscription($after: String) { cartUpdated(after: $after) { version cursor items { quantity } } }`;
+const STOCK = StockResumeDocument;
+const CART = CartResumeDocument;
 
-function subscribe(app: App, query: string, variables: Record<string, unknown>, token?: string) {
+/** Events with the cursor every event carries in its extensions. */
+type Events<T> = AsyncIterableIterator<FormattedExecutionResult<T, { cursor?: string }>>;
+
+function subscribe<R, V>(app: App, document: TypedDocumentNode<R, V>, variables: V, token?: string) {
   const client = wsClient(app.wsUrl, token);
   clients.push(client);
-  return { client, events: client.iterate({ query, variables }) as AsyncIterableIterator<any> };
+  return { client, events: client.iterate<R, { cursor?: string }>({ query: textOf(document), variables: variables as Record<string, unknown> }) };
 }
 
-const adjust = (app: App, productId: string, delta: number) =>
-  gql(app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, state.staff);
-const addToCart = (app: App, token: string, productId: string) =>
-  gql(app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
+const adjust = (app: { url: string }, productId: string, delta: number) => request(app.url, AdjustStockDocument, { productId, delta }, state.staff);
+const addToCart = (app: App, token: string, productId: string) => fixtures.addToCart(app.url, token, productId, 1);
 const position = (cursor: string) => decodeCursor(cursor)!.position;
+/** stockChanged (with its cursor) on a client of the test's own server. */
+const subscribeTo = (client: Client, variables: { productIds: string[]; after?: string }) =>
+  client.iterate<StockResumeSubscription, { cursor?: string }>({ query: textOf(STOCK), variables });
 const metric = (app: App, name: string) => metricValue(app.url, name);
 const stockChannel = (productId: string) => `${state.prefix}STOCK_CHANGED:${keyOf(productId, "Product")}`;
 
 /** What a subscription answered first, an event or the errors it was refused with; bounded. */
-async function refusal(events: AsyncIterableIterator<any>, ms = 10_000): Promise<unknown> {
+async function refusal(events: AsyncIterator<unknown>, ms = 10_000): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
   try {
@@ -84,16 +105,17 @@ async function refusal(events: AsyncIterableIterator<any>, ms = 10_000): Promise
 }
 
 /** The next event's data, or the error that ended the subscription. */
-async function next(events: AsyncIterableIterator<any>, ms = 10_000) {
+async function next<T>(events: Events<T>, ms = 10_000) {
   const result = await nextWithin(events, ms);
-  return result as { data?: any; errors?: { message: string; extensions: { code: string } }[]; extensions?: { cursor?: string } };
+  // A delivered event: its data is there (an error would fail the assertion reading it).
+  return result as typeof result & { data: T };
 }
 
 describe("the outbox", () => {
   it("a Redis outage loses nothing: events committed on B while Redis is cut reach A's subscriber, in order, once", async () => {
     const [product] = await someProducts(state.a.url, 1);
     const user = await signUp(state.a.url);
-    const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
+    const stock = subscribe(state.a, STOCK, { productIds: [product!.id] });
     const cart = subscribe(state.a, CART, {}, user.token);
     await waitForSubscribers(stockChannel(product!.id));
     await waitForSubscribers(`${state.prefix}CART_UPDATED:${keyOf(user.userId, "User")}`);
@@ -108,14 +130,14 @@ describe("the outbox", () => {
 
     const stockEvent = await next(stock.events);
     const cartEvent = await next(cart.events);
-    expect(stockEvent.data.stockChanged.stock).toBe(adjusted.data.adjustStock.stock);
-    expect(cartEvent.data.cartUpdated.version).toBe(added.data.addToCart.version);
+    expect(stockEvent.data.stockChanged.stock).toBe(adjusted.data!.adjustStock.stock);
+    expect(cartEvent.data.cartUpdated.version).toBe(added.data!.addToCart.version);
     // In commit order: the stock change was committed first.
-    expect(position(stockEvent.data.stockChanged.cursor)).toBeLessThan(position(cartEvent.data.cartUpdated.cursor));
+    expect(position(stockEvent.data.stockChanged.cursor)).toBeLessThan(position(cartEvent.data.cartUpdated.cursor!));
     expect(stockEvent.extensions?.cursor).toBe(stockEvent.data.stockChanged.cursor);
     // Once: the next event is the next change, not a second copy (the relay may also have published it).
     const later = await adjust(state.a, product!.id, 1);
-    expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
+    expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data!.adjustStock.stock);
   });
 
   it("only this instance's Redis connection cut: what it missed on Redis it reads from the outbox", async () => {
@@ -124,17 +146,17 @@ describe("the outbox", () => {
     const c = await shared.start({ redisPrefix: state.prefix });
     try {
       const [product] = await someProducts(state.a.url, 1);
-      const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
+      const stock = subscribe(state.a, STOCK, { productIds: [product!.id] });
       await waitForSubscribers(stockChannel(product!.id));
       const read = await metric(state.a, "cartwheel_outbox_read_events_total");
       state.proxy.cut();
       const changes = [await adjust(c, product!.id, 1), await adjust(c, product!.id, 1)];
       const received = [await next(stock.events), await next(stock.events)];
-      expect(received.map((e) => e.data.stockChanged.stock)).toEqual(changes.map((r) => r.data.adjustStock.stock));
+      expect(received.map((e) => e.data.stockChanged.stock)).toEqual(changes.map((r) => r.data!.adjustStock.stock));
       expect((await metric(state.a, "cartwheel_outbox_read_events_total")) - read).toBeGreaterThanOrEqual(2);
       state.proxy.restore();
       const later = await adjust(c, product!.id, 1);
-      expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
+      expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data!.adjustStock.stock);
     } finally {
       await c.stop();
     }
@@ -144,18 +166,18 @@ describe("the outbox", () => {
     const c = await shared.start({ redisPrefix: state.prefix });
     try {
       const [product] = await someProducts(state.a.url, 1);
-      const onC = subscribe(c, STOCK, { ids: [product!.id] });
+      const onC = subscribe(c, STOCK, { productIds: [product!.id] });
       await waitForSubscribers(stockChannel(product!.id));
       // A misses C's events on Redis (its connection is cut) and learns of them only by its catch-up.
       state.proxy.cut();
       const seen = await adjust(c, product!.id, 1);
       const event = (await next(onC.events)).data.stockChanged;
-      expect(event.stock).toBe(seen.data.adjustStock.stock);
+      expect(event.stock).toBe(seen.data!.adjustStock.stock);
       // A really is behind the cursor's event (else this would test nothing).
       expect(state.a.bus.stats().position).toBeLessThan(position(event.cursor));
-      const resumed = subscribe(state.a, STOCK, { ids: [product!.id], after: event.cursor });
+      const resumed = subscribe(state.a, STOCK, { productIds: [product!.id], after: event.cursor });
       const later = await adjust(c, product!.id, 1);
-      expect((await next(resumed.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
+      expect((await next(resumed.events)).data.stockChanged.stock).toBe(later.data!.adjustStock.stock);
     } finally {
       state.proxy.restore();
       await c.stop();
@@ -173,7 +195,7 @@ describe("the outbox", () => {
       LOG_LEVEL: "info",
       CARTWHEEL_TEST_CRASH_AFTER_COMMIT: "1",
     });
-    const stock = subscribe(state.a, STOCK, { ids: [product!.id] });
+    const stock = subscribe(state.a, STOCK, { productIds: [product!.id] });
     await waitForSubscribers(stockChannel(product!.id));
     // Listen on Redis itself: the orphaned event must be published there (by the relay), not only
     // read from the outbox by each instance.
@@ -186,7 +208,7 @@ describe("the outbox", () => {
     listener.on("message", (_channel: string, message: string) => published.push(...(JSON.parse(message) as { position: number }[]).map((e) => e.position)));
     await listener.subscribe(`${state.prefix}outbox:${stream}`);
     clients.push({ dispose: () => listener.disconnect() });
-    const before = (await gql(state.a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product!.id })).data.product.stock as number;
+    const before = await fixtures.stockOf(state.a.url, product!.id);
     const relayed = async () => (await metric(state.a, "cartwheel_outbox_relayed_events_total")) + (await metric(state.b, "cartwheel_outbox_relayed_events_total"));
     const relayedBefore = await relayed();
     // The server commits, then dies before publishing: the client sees the connection drop.
@@ -194,14 +216,14 @@ describe("the outbox", () => {
     expect(await crashing.exited(10_000)).toBeNull();
     // Read as staff, past the response cache: no instance has been told of this commit yet (its
     // event waits for the relay), so an anonymous read may still be answered from before it.
-    expect((await gql(state.a.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product!.id }, state.staff)).data.product.stock).toBe(before + 5);
+    expect((await request(state.a.url, ProductStockDocument, { id: product!.id }, state.staff)).data?.product?.stock).toBe(before + 5);
 
     const delivered = (await next(stock.events, 15_000)).data.stockChanged;
     expect(delivered.stock).toBe(before + 5);
     expect(published).toContain(position(delivered.cursor));
     expect((await relayed()) - relayedBefore).toBeGreaterThanOrEqual(1);
     const later = await adjust(state.a, product!.id, 1);
-    expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data.adjustStock.stock);
+    expect((await next(stock.events)).data.stockChanged.stock).toBe(later.data!.adjustStock.stock);
   });
 
   it("the outbox write is one statement per transaction, however many events it carries", async () => {
@@ -223,20 +245,20 @@ describe("the outbox", () => {
 describe("resuming", () => {
   it("over WebSocket: events 1-3, disconnect, 4-6 happen, resume after 3 on the other instance: exactly 4, 5, 6, then live ones", async () => {
     const [product] = await someProducts(state.a.url, 1);
-    const first = subscribe(state.a, STOCK, { ids: [product!.id] });
+    const first = subscribe(state.a, STOCK, { productIds: [product!.id] });
     await waitForSubscribers(stockChannel(product!.id));
     const seen: { stock: number; version: number; cursor: string }[] = [];
     for (let i = 0; i < 3; i++) {
       const done = await adjust(state.a, product!.id, 1);
       const e = await next(first.events);
-      expect(e.data.stockChanged.stock).toBe(done.data.adjustStock.stock);
+      expect(e.data.stockChanged.stock).toBe(done.data!.adjustStock.stock);
       seen.push(e.data.stockChanged);
     }
     await first.client.dispose();
     const missed: number[] = [];
-    for (let i = 0; i < 3; i++) missed.push((await adjust(state.a, product!.id, 1)).data.adjustStock.stock);
+    for (let i = 0; i < 3; i++) missed.push((await adjust(state.a, product!.id, 1)).data!.adjustStock.stock);
 
-    const resumed = subscribe(state.b, STOCK, { ids: [product!.id], after: seen[2]!.cursor });
+    const resumed = subscribe(state.b, STOCK, { productIds: [product!.id], after: seen[2]!.cursor });
     const replayed = [await next(resumed.events), await next(resumed.events), await next(resumed.events)].map((e) => e.data.stockChanged);
     expect(replayed.map((e) => e.stock)).toEqual(missed);
     expect(replayed.map((e) => e.version)).toEqual([seen[2]!.version + 1, seen[2]!.version + 2, seen[2]!.version + 3]);
@@ -244,19 +266,19 @@ describe("resuming", () => {
     await waitForSubscribers(stockChannel(product!.id));
     const live = await adjust(state.a, product!.id, 1);
     const liveEvent = (await next(resumed.events)).data.stockChanged;
-    expect(liveEvent.stock).toBe(live.data.adjustStock.stock);
+    expect(liveEvent.stock).toBe(live.data!.adjustStock.stock);
     expect(liveEvent.version).toBe(seen[2]!.version + 4);
   });
 
   it("events committed while a resumed subscription replays are delivered once, in order", async () => {
     const [product] = await someProducts(state.a.url, 1);
-    const first = subscribe(state.a, STOCK, { ids: [product!.id] });
+    const first = subscribe(state.a, STOCK, { productIds: [product!.id] });
     await waitForSubscribers(stockChannel(product!.id));
     await adjust(state.a, product!.id, 1);
     const start = (await next(first.events)).data.stockChanged;
     await first.client.dispose();
     for (let i = 0; i < 20; i++) await adjust(state.b, product!.id, 1);
-    const resumed = subscribe(state.a, STOCK, { ids: [product!.id], after: start.cursor });
+    const resumed = subscribe(state.a, STOCK, { productIds: [product!.id], after: start.cursor });
     // More changes race the replay, from both instances.
     const racing = Promise.all(Array.from({ length: 10 }, (_, i) => adjust(i % 2 ? state.a : state.b, product!.id, 1)));
     const versions: number[] = [];
@@ -276,19 +298,19 @@ describe("resuming", () => {
     await first.client.dispose();
     // Y's cart changes and orders, then one change of X's, all after X's cursor.
     await addToCart(state.a, y.token, product!.id);
-    const order = await gql(state.a.url, `mutation { checkout(idempotencyKey: "y-1") { id } }`, {}, y.token);
+    const order = await fixtures.checkout(state.a.url, y.token, "y-1");
     expect(order.errors).toBeUndefined();
     const mine = await addToCart(state.a, x.token, product!.id);
 
     const cart = subscribe(state.b, CART, { after: mark.cursor }, x.token);
     const replayed = (await next(cart.events)).data.cartUpdated;
-    expect(replayed.version).toBe(mine.data.addToCart.version);
-    const orders = subscribe(state.b, `subscription($after: String) { orderUpdated(after: $after) { id customer { id } } }`, { after: mark.cursor }, x.token);
+    expect(replayed.version).toBe(mine.data!.addToCart.version);
+    const orders = subscribe(state.b, OrderUpdatedAfterDocument, { after: mark.cursor }, x.token);
     // X placed no order: the first orderUpdated X sees is X's own checkout, made now.
     await waitForSubscribers(`${state.prefix}USER_ORDER_UPDATED:${keyOf(x.userId, "User")}`);
-    const placed = await gql(state.a.url, `mutation { checkout(idempotencyKey: "x-1") { id } }`, {}, x.token);
+    const placed = await fixtures.checkout(state.a.url, x.token, "x-1");
     const seen = (await next(orders.events)).data.orderUpdated;
-    expect(seen.id).toBe(placed.data.checkout.id);
+    expect(seen.id).toBe(placed.data!.checkout.id);
     expect(seen.customer.id).toBe(x.userId);
     // And X's cart replay held nothing of Y's: the next cart event is the checkout's emptying of X's cart.
     expect((await next(cart.events)).data.cartUpdated.items).toEqual([]);
@@ -297,18 +319,17 @@ describe("resuming", () => {
   it("a demoted staff member cannot resume orderPlaced; staff resuming from the same cursor get every order since", async () => {
     const [product] = await someProducts(state.a.url, 1);
     const member = await signUp(state.a.url, "Soon demoted");
-    const promote = (role: string) =>
-      gql(state.a.url, `mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { role } }`, { u: member.userId, r: role }, state.admin);
+    const promote = (role: Role) => request(state.a.url, SetUserRoleDocument, { userId: member.userId, role }, state.admin);
     expect((await promote("STAFF")).errors).toBeUndefined();
     const staffToken = await logIn(state.a.url, { email: member.email, password: "correct horse battery" });
     const placedBy = async () => {
       const buyer = await signUp(state.a.url);
       await addToCart(state.a, buyer.token, product!.id);
-      const res = await gql(state.a.url, `mutation { checkout(idempotencyKey: "k") { id } }`, {}, buyer.token);
+      const res = await fixtures.checkout(state.a.url, buyer.token, "k");
       expect(res.errors).toBeUndefined();
-      return res.data.checkout.id as string;
+      return res.data!.checkout.id;
     };
-    const PLACED = `subscription($after: String) { orderPlaced(after: $after) { id cursor } }`;
+    const PLACED = OrderPlacedAfterDocument;
     const live = subscribe(state.a, PLACED, {}, staffToken);
     await waitForSubscribers(`${state.prefix}ORDER_PLACED:all`);
     await placedBy();
@@ -329,20 +350,20 @@ describe("resuming", () => {
 
   it("eventCursor read with the data: a subscription after it gets every change made since the read", async () => {
     const [product] = await someProducts(state.a.url, 1);
-    const read = await gql(state.a.url, `query($id: ID!) { eventCursor product(id: $id) { stock } }`, { id: product!.id });
+    const read = await request(state.a.url, EventCursorStockDocument, { id: product!.id });
     expect(read.errors).toBeUndefined();
     // Changed between the read and the subscription, on the other instance.
     const missed = await adjust(state.b, product!.id, 3);
-    const s = subscribe(state.b, STOCK, { ids: [product!.id], after: read.data.eventCursor });
+    const s = subscribe(state.b, STOCK, { productIds: [product!.id], after: read.data!.eventCursor });
     const first = (await next(s.events)).data.stockChanged;
-    expect(first.stock).toBe(missed.data.adjustStock.stock);
-    expect(first.stock).toBe(read.data.product.stock + 3);
+    expect(first.stock).toBe(missed.data!.adjustStock.stock);
+    expect(first.stock).toBe(read.data!.product!.stock + 3);
   });
 
   it("a cursor that is not ours is BAD_USER_INPUT", async () => {
     const [product] = await someProducts(state.a.url, 1);
     for (const after of ["nonsense", Buffer.from("o1:00000000:1").toString("base64url"), "x".repeat(100)]) {
-      const s = subscribe(state.a, STOCK, { ids: [product!.id], after });
+      const s = subscribe(state.a, STOCK, { productIds: [product!.id], after });
       const answer = await refusal(s.events);
       expect(JSON.stringify(answer)).toContain("BAD_USER_INPUT");
     }
@@ -356,23 +377,23 @@ describe("retention", () => {
     const app = await db.start({ env: { OUTBOX_RETENTION: "1s" } });
     const staff = await logIn(app.url, DEMO.staff);
     const [product] = await someProducts(app.url, 1);
-    const bump = () => gql(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, staff);
+    const bump = () => request(app.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff);
     const client = wsClient(app.wsUrl);
     clients.push(client);
-    const events = client.iterate({ query: STOCK, variables: { ids: [product!.id] } }) as AsyncIterableIterator<any>;
+    const events = subscribeTo(client, { productIds: [product!.id] });
     await waitForSubscribers(`STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
     await bump();
-    const old = (await next(events)).data.stockChanged.cursor as string;
+    const old = (await next(events)).data.stockChanged.cursor;
     await bump();
-    const kept = (await next(events)).data.stockChanged.cursor as string;
+    const kept = (await next(events)).data.stockChanged.cursor;
     const newest = await bump();
     // Wait on the pruning itself (bounded): the relay prunes once the events are older than 1 s.
     await waitForPruned(db.url, position(old));
-    const expired = client.iterate({ query: STOCK, variables: { ids: [product!.id], after: old } }) as AsyncIterableIterator<any>;
+    const expired = subscribeTo(client, { productIds: [product!.id], after: old });
     const answer = await refusal(expired);
     expect(JSON.stringify(answer)).toContain("CURSOR_EXPIRED");
     // The newest event is never pruned: a cursor right before it still resumes, with it.
-    const resumed = client.iterate({ query: STOCK, variables: { ids: [product!.id], after: kept } }) as AsyncIterableIterator<any>;
-    expect((await next(resumed)).data.stockChanged.stock).toBe(newest.data.adjustStock.stock);
+    const resumed = subscribeTo(client, { productIds: [product!.id], after: kept });
+    expect((await next(resumed)).data.stockChanged.stock).toBe(newest.data!.adjustStock.stock);
   });
 });

@@ -8,7 +8,8 @@ import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { gql, logIn, metricValue, nextWithin, someProducts, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { AdjustStockDocument, StockProductIdDocument } from "../generated/graphql.ts";
+import { gql, logIn, metricValue, nextWithin, ok, request, someProducts, subscribe, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startRedisCluster, useInstancesOnRedis } from "../harness/redis-topology.ts";
 
 const state = useInstancesOnRedis(() => startRedisCluster(3), {
@@ -88,14 +89,13 @@ async function subscribedOnCluster(ports: number[]): Promise<void> {
 async function eventFromAReachesB(): Promise<void> {
   const [product] = await someProducts(state.a.url, 1);
   const client = wsClient(state.b.wsUrl);
-  const events = client.iterate({ query: `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock product { id } } }`, variables: { ids: [product!.id] } });
+  const events = subscribe(client, StockProductIdDocument, { productIds: [product!.id] });
   try {
     await waitForSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1);
     const readFromOutbox = state.b.bus.stats().readFromOutbox;
-    const changed = await gql(state.a.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 2) { stock } }`, { p: product!.id }, state.staff);
-    expect(changed.errors).toBeUndefined();
-    const event = (await nextWithin(events, 5_000)) as any;
-    expect(event.data.stockChanged).toEqual({ stock: changed.data.adjustStock.stock, product: { id: product!.id } });
+    const changed = ok(await request(state.a.url, AdjustStockDocument, { productId: product!.id, delta: 2 }, state.staff));
+    const event = await nextWithin(events, 5_000);
+    expect(event.data?.stockChanged).toEqual({ stock: changed.adjustStock.stock, product: { id: product!.id } });
     expect(state.b.bus.stats().readFromOutbox).toBe(readFromOutbox);
   } finally {
     await events.return?.();

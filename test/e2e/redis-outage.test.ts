@@ -4,7 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, REDIS_URL, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { ProductCountDocument, StockOnlyDocument } from "../generated/graphql.ts";
+import { DEMO, REDIS_URL, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, subscribe, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const unhandled: unknown[] = [];
@@ -39,7 +40,6 @@ afterEach(() => {
   expect(unhandled).toEqual([]);
 });
 
-const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`;
 const adjust = (productId: string, delta: number) =>
   gql(state.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, state.staff);
 
@@ -68,7 +68,7 @@ describe("Redis cut while the instance runs", () => {
     const [, product] = await someProducts(state.app.url, 2);
     state.proxy.cut();
     const client = wsClient(state.app.wsUrl);
-    const events = client.iterate({ query: STOCK, variables: { ids: [product!.id] } });
+    const events = subscribe(client, StockOnlyDocument, { productIds: [product!.id] });
     try {
       // Before the fix, the queued SUBSCRIBE failed after two reconnection attempts and its
       // rejection ended the process; let the client retry well past that.
@@ -85,7 +85,7 @@ describe("Redis cut while the instance runs", () => {
       // The queued SUBSCRIBE reaches Redis once the subscriber has reconnected.
       await waitForSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1, 15_000);
       const expected = (await adjust(product!.id, 1)).data.adjustStock.stock;
-      expect(((await nextWithin(events)) as any).data.stockChanged.stock).toBe(expected);
+      expect((await nextWithin(events)).data?.stockChanged.stock).toBe(expected);
     } finally {
       await events.return?.();
       await client.dispose();
@@ -139,7 +139,7 @@ describe("Redis unreachable from the start", () => {
     const client = wsClient(app.wsUrl);
     try {
       const [product] = await someProducts(app.url, 1);
-      const events = client.iterate({ query: STOCK, variables: { ids: [product!.id] } });
+      const events = subscribe(client, StockOnlyDocument, { productIds: [product!.id] });
       void events.next().catch(() => {});
       const before = dead.refused;
       await dead.refusedAtLeast(before + 6, 15_000);
@@ -147,8 +147,8 @@ describe("Redis unreachable from the start", () => {
       const res = await fetch(app.url.replace("/graphql", "/health/ready"));
       expect(res.status).toBe(503);
       expect(((await res.json()) as { reason: string }).reason).toMatch(/^redis: /);
-      const query = await nextWithin(client.iterate({ query: "{ products(first: 1) { totalCount } }" }));
-      expect((query as any).data.products.totalCount).toBeGreaterThan(0);
+      const query = await nextWithin(subscribe(client, ProductCountDocument));
+      expect(query.data?.products.totalCount).toBeGreaterThan(0);
       await events.return?.();
     } finally {
       await client.dispose();

@@ -8,7 +8,8 @@ import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { gql, logIn, nextWithin, someProducts, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { AdjustStockDocument, StockOnlyDocument } from "../generated/graphql.ts";
+import { gql, logIn, nextWithin, ok, request, someProducts, subscribe, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startRedisSentinel, useInstancesOnRedis } from "../harness/redis-topology.ts";
 
 const state = useInstancesOnRedis(() => startRedisSentinel(), {
@@ -56,13 +57,12 @@ async function onMaster(port: number): Promise<void> {
 async function eventFromAReachesB(): Promise<void> {
   const [product] = await someProducts(state.a.url, 1);
   const client = wsClient(state.b.wsUrl);
-  const events = client.iterate({ query: `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`, variables: { ids: [product!.id] } });
+  const events = subscribe(client, StockOnlyDocument, { productIds: [product!.id] });
   try {
     await waitForSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1);
     const readFromOutbox = state.b.bus.stats().readFromOutbox;
-    const changed = await gql(state.a.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, state.staff);
-    expect(changed.errors).toBeUndefined();
-    expect(((await nextWithin(events, 5_000)) as any).data.stockChanged.stock).toBe(changed.data.adjustStock.stock);
+    const changed = ok(await request(state.a.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, state.staff));
+    expect((await nextWithin(events, 5_000)).data?.stockChanged.stock).toBe(changed.adjustStock.stock);
     expect(state.b.bus.stats().readFromOutbox).toBe(readFromOutbox);
   } finally {
     await events.return?.();

@@ -4,7 +4,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { App } from "../../src/app.ts";
 import { CLOSE_TOO_SLOW } from "../../src/server/fanout.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useDatabase, wsClient, metricValue } from "../harness/index.ts";
+import {
+  MeRoleDocument,
+  ProductUpdatedCostDocument,
+  RenameProductDocument,
+  SetUserRoleDocument,
+  StockWithDescriptionDocument,
+  type Role,
+  type StockWithDescriptionSubscription,
+} from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
+import { DEMO, logIn, nextWithin, request, signUp, someProducts, subscribe, textOf, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 
 const db = useDatabase();
 let app: App;
@@ -15,9 +25,9 @@ beforeAll(async () => {
   staff = await logIn(app.url, DEMO.staff);
 });
 
-const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock product { id name slug description } } }`;
-const adjust = async (productId: string, delta: number) =>
-  (await gql(app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff)).data.adjustStock.stock as number;
+// Sent as text over the raw sockets below; the graphql-ws client sends the same document.
+const STOCK = textOf(StockWithDescriptionDocument);
+const adjust = (productId: string, delta: number) => fixtures.adjustStock(app.url, staff, productId, delta);
 
 const metric = (name: string) => metricValue(app.url, name);
 
@@ -30,22 +40,22 @@ async function rawSubscriber(productId: string, count: number) {
   await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
   const acked = new Promise<void>((resolve) =>
     socket.on("message", (data) => {
-      const message = JSON.parse(String(data)) as { type: string; id?: string; payload?: any };
+      const message = JSON.parse(String(data)) as { type: string; id?: string; payload?: { data: StockWithDescriptionSubscription } };
       if (message.type === "connection_ack") resolve();
-      if (message.type === "next") received.get(message.id!)!.push(message.payload.data.stockChanged.stock);
+      if (message.type === "next") received.get(message.id!)!.push(message.payload!.data.stockChanged.stock);
     }),
   );
   socket.send(JSON.stringify({ type: "connection_init", payload: {} }));
   await acked;
   for (let i = 0; i < count; i++) {
     received.set(String(i), []);
-    socket.send(JSON.stringify({ id: String(i), type: "subscribe", payload: { query: STOCK, variables: { ids: [productId] } } }));
+    socket.send(JSON.stringify({ id: String(i), type: "subscribe", payload: { query: STOCK, variables: { productIds: [productId] } } }));
   }
   return { socket, received, closed, closeCode: () => closeCode };
 }
 
 /** Bumps the stock until every subscription of `slow` and the `fast` iterator have an event (all live). */
-async function warmUp(productId: string, slow: Awaited<ReturnType<typeof rawSubscriber>>, fast: AsyncIterableIterator<any>) {
+async function warmUp(productId: string, slow: Awaited<ReturnType<typeof rawSubscriber>>, fast: AsyncIterator<unknown>) {
   const pending = fast.next();
   for (let round = 0; ; round++) {
     if (round >= 30) throw new Error("subscriptions not live after 30 events");
@@ -62,7 +72,7 @@ async function warmUp(productId: string, slow: Awaited<ReturnType<typeof rawSubs
 async function liveSubscribers(productId: string) {
   const slow = await rawSubscriber(productId, 100);
   const client = wsClient(app.wsUrl);
-  const fast = client.iterate({ query: STOCK, variables: { ids: [productId] } }) as AsyncIterableIterator<any>;
+  const fast = subscribe(client, StockWithDescriptionDocument, { productIds: [productId] });
   return {
     slow,
     fast,
@@ -92,7 +102,7 @@ describe("a socket that stops reading", () => {
       }
       // The fast subscriber got every one of them, in order.
       const got: number[] = [];
-      while (got.at(-1) !== stock) got.push((await nextWithin(fast)).data.stockChanged.stock);
+      while (got.at(-1) !== stock) got.push((await nextWithin(fast)).data!.stockChanged.stock);
       expect(got.filter((s) => sent.includes(s))).toEqual(sent);
       // Reading again, the slow client finds what was sent before the close, then the close.
       slow.socket.resume();
@@ -138,8 +148,8 @@ describe("a socket held back when its role changes", () => {
     const product = (await someProducts(app.url, 3))[2];
     const admin = await logIn(app.url, DEMO.admin);
     const x = await signUp(app.url);
-    const setRole = async (role: string) =>
-      expect((await gql(app.url, "mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { role } }", { u: x.userId, r: role }, admin)).data.setUserRole.role).toBe(role);
+    const setRole = async (role: Role) =>
+      expect((await request(app.url, SetUserRoleDocument, { userId: x.userId, role }, admin)).data?.setUserRole.role).toBe(role);
     await setRole("STAFF");
     const socket = new WebSocket(app.wsUrl, "graphql-transport-ws");
     let reason = "";
@@ -158,12 +168,12 @@ describe("a socket held back when its role changes", () => {
     );
     socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${x.token}` } }));
     await acked;
-    const query = `subscription($id: ID!) { productUpdated(id: $id) { name description costPrice { amountCents } } }`;
+    const query = textOf(ProductUpdatedCostDocument);
     for (let i = 0; i < 100; i++) socket.send(JSON.stringify({ id: String(i), type: "subscribe", payload: { query, variables: { id: product!.id } } }));
     // A second socket of the same user shows when the role change has reached the server's sockets.
     const probe = wsClient(app.wsUrl, x.token);
     const rename = async (i: number) =>
-      expect((await gql(app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: `Held ${Date.now()} ${i}` }, staff)).errors).toBeUndefined();
+      expect((await request(app.url, RenameProductDocument, { id: product!.id, name: `Held ${Date.now()} ${i}` }, staff)).errors).toBeUndefined();
     try {
       // Renames until all are live (an event sent before a subscription was set up reaches no one).
       for (let i = 0; liveIds.size < 100; i++) {
@@ -177,7 +187,7 @@ describe("a socket held back when its role changes", () => {
         await rename(i);
       }
       await setRole("CUSTOMER");
-      await expect.poll(async () => ((await nextWithin(probe.iterate({ query: "{ me { role } }" }))) as any).data.me.role, { timeout: 5_000 }).toBe("CUSTOMER");
+      await expect.poll(async () => (await nextWithin(subscribe(probe, MeRoleDocument))).data?.me?.role, { timeout: 5_000 }).toBe("CUSTOMER");
       socket.resume();
       expect(await closed).toBe(CLOSE_TOO_SLOW);
       expect(reason).toMatch(/Role changed/);

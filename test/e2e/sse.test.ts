@@ -7,7 +7,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
+import type { FormattedExecutionResult } from "graphql";
+import { SseCartDocument, SseStockDocument, type SseCartSubscription, type SseStockSubscription } from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
+import { DEMO, codeOf, gql, logIn, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 import { asStream, openStream, sseClient, type OpenStream } from "../harness/sse.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -35,19 +38,14 @@ beforeAll(async () => {
 });
 
 const streamUrl = (app: App) => `${app.url}/stream`;
-const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock cursor } }`;
-const CART = `subscription { cartUpdated { version cursor } }`;
+// Printed from test/operations: raw streams send the text, clients the same document typed.
+const STOCK = textOf(SseStockDocument);
+const CART = textOf(SseCartDocument);
 
-async function adjust(productId: string, delta = 1, app = a): Promise<number> {
-  const res = await gql(app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff);
-  expect(res.errors).toBeUndefined();
-  return res.data.adjustStock.stock as number;
-}
+const adjust = (productId: string, delta = 1, app = a): Promise<number> => fixtures.adjustStock(app.url, staff, productId, delta);
 
 async function addToCart(token: string, productId: string): Promise<number> {
-  const res = await gql(a.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, { p: productId }, token);
-  expect(res.errors).toBeUndefined();
-  return res.data.addToCart.version as number;
+  return ok(await fixtures.addToCart(a.url, token, productId, 1)).addToCart.version;
 }
 
 const metric = (app: App, name: string) => metricValue(app.url, name);
@@ -101,15 +99,15 @@ describe("subscriptions over SSE", () => {
     const client = sseClient(streamUrl(a));
     let connected!: () => void;
     const live = new Promise<void>((resolve) => (connected = resolve));
-    const events = client.iterate({ query: STOCK, variables: { ids: [product!.id] } }, { connected: () => connected() }) as AsyncIterableIterator<any>;
+    const events = client.iterate<SseStockSubscription, { cursor?: string }>({ query: STOCK, variables: { ids: [product!.id] } }, { connected: () => connected() });
     try {
       // Answered once the subscription is set up on the server.
       const first = events.next();
       await Promise.race([live, new Promise((_, reject) => setTimeout(() => reject(new Error("not connected within 5 s")), 5_000))]);
       const stock = await adjust(product!.id);
       const result = (await Promise.race([first, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no event")), 5_000))])).value;
-      expect(result.data.stockChanged.stock).toBe(stock);
-      expect(result.extensions.cursor).toBe(result.data.stockChanged.cursor);
+      expect(result.data?.stockChanged.stock).toBe(stock);
+      expect(result.extensions?.cursor).toBe(result.data?.stockChanged.cursor);
     } finally {
       await events.return?.();
       client.dispose();
@@ -140,8 +138,8 @@ describe("auth", () => {
   it("cartUpdated without a token is refused in the stream as over the WebSocket", async () => {
     const client = sseClient(streamUrl(a));
     try {
-      const result = (await nextWithin(client.iterate({ query: CART }))) as any;
-      expect(["UNAUTHENTICATED", "FORBIDDEN"]).toContain(result.errors[0].extensions.code);
+      const result = await nextWithin(client.iterate<SseCartSubscription>({ query: CART }));
+      expect(["UNAUTHENTICATED", "FORBIDDEN"]).toContain(codeOf(result));
       expect(result.data).toBeUndefined();
     } finally {
       client.dispose();
@@ -285,17 +283,17 @@ describe("fan-out", () => {
     const request = { query: STOCK, variables: { ids: [product!.id] } };
     const executions = () => metric(a, "cartwheel_fanout_executions_total");
     /** One stock change that every stream (and socket) receives; the executions it cost. */
-    const oneEvent = async (streams: OpenStream[], sockets: AsyncIterableIterator<any>[] = []) => {
+    const oneEvent = async (streams: OpenStream[], sockets: AsyncIterator<FormattedExecutionResult<SseStockSubscription, unknown>>[] = []) => {
       const before = await executions();
       const stock = await adjust(product!.id);
       await Promise.all(streams.map(async (stream) => expect((await nextStock(stream)).stock).toBe(stock)));
-      for (const socket of sockets) expect((await nextWithin(socket)).data.stockChanged.stock).toBe(stock);
+      for (const socket of sockets) expect((await nextWithin(socket)).data?.stockChanged.stock).toBe(stock);
       return (await executions()) - before;
     };
     // Live once their headers are in.
     const streams = await Promise.all(Array.from({ length: 20 }, async () => asStream(await openStream(streamUrl(a), request))));
     const ws = wsClient(a.wsUrl);
-    const wsEvents = ws.iterate(request) as AsyncIterableIterator<any>;
+    const wsEvents = ws.iterate<SseStockSubscription>(request);
     try {
       expect(await oneEvent(streams)).toBe(1);
       // The socket is live once it has had an event (the streams get every one meanwhile).
@@ -305,7 +303,7 @@ describe("fan-out", () => {
         if (round >= 20) throw new Error("the WebSocket subscription never became live");
         stock = await adjust(product!.id);
       }
-      for (let got = (await first).value; got.data.stockChanged.stock !== stock; got = await nextWithin(wsEvents));
+      for (let got = (await first).value; got?.data?.stockChanged.stock !== stock; got = await nextWithin(wsEvents));
       for (const stream of streams) while ((await nextStock(stream)).stock !== stock);
       expect(await oneEvent(streams, [wsEvents])).toBe(1);
     } finally {

@@ -1,6 +1,8 @@
 import { expect, it } from "vitest";
 import { keyOf } from "../../src/lib/ids.ts";
-import { gql, nextWithin, logIn, DEMO, signUp, uniquePrefix, useTestServer, subscriberCount, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { CartVersionDocument, FirstInStockProductIdDocument, OrderUpdatedNumberDocument } from "../generated/graphql.ts";
+import * as fixtures from "../harness/fixtures.ts";
+import { nextWithin, logIn, DEMO, request, signUp, subscribe, uniquePrefix, useTestServer, subscriberCount, waitForSubscribers, wsClient } from "../harness/index.ts";
 
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix });
@@ -22,8 +24,8 @@ it("completing an idle subscription releases its subscription at once, not at th
   const client = wsClient(server.app.wsUrl, user.token);
   const staffClient = wsClient(server.app.wsUrl, staff);
   try {
-    const cart = client.iterate({ query: "subscription { cartUpdated { version } }" });
-    const orders = staffClient.iterate({ query: "subscription { orderUpdated { number } }" });
+    const cart = subscribe(client, CartVersionDocument);
+    const orders = subscribe(staffClient, OrderUpdatedNumberDocument);
     const pendingCart = cart.next();
     const pendingOrders = orders.next();
     await waitForSubscribers(channel, 1);
@@ -36,17 +38,13 @@ it("completing an idle subscription releases its subscription at once, not at th
     void pendingCart.catch(() => {});
     void pendingOrders.catch(() => {});
     // The socket stays usable: a new subscription on it works.
-    const again = client.iterate({ query: "subscription { cartUpdated { version } }" });
+    const again = subscribe(client, CartVersionDocument);
     await waitForSubscribers(channel, 1);
-    const add = await gql(
-      server.app.url,
-      `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`,
-      { p: (await gql(server.app.url, `{ products(first: 1, filter: { inStock: true }) { edges { node { id } } } }`)).data.products.edges[0].node.id },
-      user.token,
-    );
+    const [product] = (await request(server.app.url, FirstInStockProductIdDocument)).data!.products.edges;
+    const add = await fixtures.addToCart(server.app.url, user.token, product!.node.id, 1);
     expect(add.errors).toBeUndefined();
-    const event = (await nextWithin(again)) as { data?: { cartUpdated: { version: number } } };
-    expect(event.data?.cartUpdated.version).toBe(add.data.addToCart.version);
+    const event = await nextWithin(again);
+    expect(event.data?.cartUpdated.version).toBe(add.data!.addToCart.version);
     await again.return?.();
   } finally {
     await client.dispose();

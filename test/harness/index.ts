@@ -1,20 +1,28 @@
+// The test harness: real servers on port 0 over a clone of the seeded template database, typed
+// requests (http.ts: `request()` with documents generated from test/operations/*.graphql, `gql()`
+// for text), shared fixtures (fixtures.ts), and automatic disposal (dispose.ts) of every server,
+// database and WebSocket client it starts. Unit tests import only files.ts (no database, no app).
 import type { TopicName } from "../../src/events/topics.ts";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Redis } from "ioredis";
 import pg from "pg";
 import type { Logger } from "pino";
 import { createClient, type Client } from "graphql-ws";
 import { afterAll, beforeAll, inject } from "vitest";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import WebSocket from "ws";
 import { startApp, type App } from "../../src/app.ts";
 import { loadConfig, type LogLevel } from "../../src/config.ts";
 import { createLogger } from "../../src/server/logger.ts";
+import { InStockProductsDocument, LogInDocument, SignUpDocument } from "../generated/graphql.ts";
+import { disposeLater } from "./dispose.ts";
+import { tempDir } from "./files.ts";
 import { ADMIN_DATABASE_URL, REDIS_URL, databaseUrl } from "./env.ts";
+import { ok, request, textOf } from "./http.ts";
 
 export { REDIS_URL };
+export { disposeLater } from "./dispose.ts";
+export { tempDir } from "./files.ts";
+export { codeOf, gql, ok, request, textOf, type GqlError, type GqlResponse } from "./http.ts";
 
 export const DEMO = {
   customer: { email: "customer@cartwheel.test", password: "cartwheel-customer" },
@@ -22,7 +30,7 @@ export const DEMO = {
   admin: { email: "admin@cartwheel.test", password: "cartwheel-admin" },
 } as const;
 
-/** A fresh database cloned from the migrated, seeded template. */
+/** A fresh database cloned from the migrated, seeded template; dropped after the test (or file) at the latest. */
 export async function createTestDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const template = inject("templateDatabase");
   const name = `cw_test_${template.slice("cw_tpl_".length)}_${randomUUID().slice(0, 8)}`;
@@ -42,16 +50,13 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
   } finally {
     await admin.end();
   }
-  return {
-    url: databaseUrl(name),
-    name,
-    async drop() {
-      const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  const drop = disposeLater(async () => {
+    const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await c.end();
+  });
+  return { url: databaseUrl(name), name, drop };
 }
 
 export interface TestServerOptions {
@@ -65,7 +70,7 @@ export interface TestServerOptions {
   log?: Logger;
 }
 
-/** Starts the real server on 127.0.0.1, port 0. */
+/** Starts the real server on 127.0.0.1, port 0; stopped after the test (or file) at the latest. */
 export async function startTestServer(options: TestServerOptions): Promise<App> {
   const config = loadConfig({
     NODE_ENV: "test",
@@ -90,10 +95,10 @@ export async function startTestServer(options: TestServerOptions): Promise<App> 
   if (!set) running.set(key, (set = new Set()));
   set.add(app);
   const stop = app.stop;
-  app.stop = () => {
+  app.stop = disposeLater(() => {
     set.delete(app);
     return stop();
-  };
+  });
   return app;
 }
 
@@ -130,42 +135,15 @@ export function captureLog(level = "info") {
   };
 }
 
-export function tempDir(prefix = "cartwheel-test-"): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
-}
-
-export interface GqlResponse<T = any> {
-  status: number;
-  data?: T;
-  errors?: { message: string; path?: (string | number)[]; extensions: { code: string; [k: string]: unknown } }[];
-}
-
-export async function gql<T = any>(
-  url: string,
-  query: string,
-  variables: Record<string, unknown> = {},
-  token?: string,
-): Promise<GqlResponse<T>> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: response.status, ...(await response.json()) };
-}
-
 export async function logIn(url: string, account: { email: string; password: string }): Promise<string> {
-  const res = await gql(url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, {
-    e: account.email,
-    p: account.password,
-  });
+  const res = await request(url, LogInDocument, account);
   if (!res.data?.logIn) throw new Error(`logIn failed: ${JSON.stringify(res.errors)}`);
-  return res.data.logIn.accessToken as string;
+  return res.data.logIn.accessToken;
 }
 
+/** A graphql-ws client (eager, no retries); disposed after the test (or file) at the latest. */
 export function wsClient(wsUrl: string, token?: string, onClose?: (code: number) => void): Client {
-  return createClient({
+  const client = createClient({
     url: wsUrl,
     webSocketImpl: WebSocket,
     lazy: false,
@@ -174,6 +152,14 @@ export function wsClient(wsUrl: string, token?: string, onClose?: (code: number)
     on: { closed: (event) => onClose?.((event as { code: number }).code) },
     onNonLazyError: () => {},
   });
+  const dispose = client.dispose.bind(client);
+  client.dispose = disposeLater(dispose);
+  return client;
+}
+
+/** Subscribes with a generated document: its events are typed by it (`client.iterate`, printed). */
+export function subscribe<R, V>(client: Client, document: TypedDocumentNode<R, V>, ...[variables]: Record<string, never> extends V ? [variables?: V] : [variables: V]) {
+  return client.iterate<R>({ query: textOf(document), variables: (variables ?? {}) as Record<string, unknown> });
 }
 
 /** Resolves with the next value, or rejects after `ms`: never waits forever. */
@@ -278,19 +264,15 @@ let signUps = 0;
 /** A fresh CUSTOMER account: its access token and global user id. */
 export async function signUp(url: string, name = "Test Customer"): Promise<{ token: string; userId: string; email: string }> {
   const email = `t${process.pid}-${Date.now().toString(36)}-${(signUps += 1)}-${randomUUID().slice(0, 6)}@example.test`;
-  const res = await gql(
-    url,
-    `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }`,
-    { input: { email, password: "correct horse battery", name } },
-  );
+  const res = await request(url, SignUpDocument, { input: { email, password: "correct horse battery", name } });
   if (!res.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`);
-  return { token: res.data.signUp.accessToken as string, userId: res.data.signUp.user.id as string, email };
+  return { token: res.data.signUp.accessToken, userId: res.data.signUp.user.id, email };
 }
 
 /** The ids of the first `count` seeded products that are ACTIVE and in stock. */
 export async function someProducts(url: string, count: number): Promise<{ id: string; name: string; stock: number; priceCents: number }[]> {
-  const res = await gql(url, `{ products(first: 100, filter: { inStock: true }) { edges { node { id name stock price { amountCents } } } } }`);
-  const nodes = (res.data?.products.edges ?? []).map((e: any) => ({ ...e.node, priceCents: e.node.price.amountCents }));
+  const { products } = ok(await request(url, InStockProductsDocument));
+  const nodes = products.edges.map(({ node }) => ({ ...node, priceCents: node.price.amountCents }));
   if (nodes.length < count) throw new Error(`only ${nodes.length} products in stock`);
   return nodes.slice(0, count);
 }

@@ -1,19 +1,15 @@
 // Shopping helpers for tests that run checkouts against one server: products with exact stock,
 // carts, checkout, and the stock ledger read straight from the database.
-import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
 import type { App } from "../../src/app.ts";
-import { keyOf } from "../../src/lib/ids.ts";
-import { gql, signUp, type GqlResponse } from "./index.ts";
+import { CartDocument, type CartLinesFragment } from "../generated/graphql.ts";
+import * as fixtures from "./fixtures.ts";
+import type { TestProduct } from "./fixtures.ts";
+import { ok, request } from "./http.ts";
+import { signUp } from "./index.ts";
 
-export const CART_FIELDS = `id version itemCount items { quantity product { id } } subtotal { amountCents }`;
-export const ORDER_FIELDS = `id number status total { amountCents } items { quantity unitPrice { amountCents } product { id stock } }`;
-
-export interface TestProduct {
-  id: string;
-  key: string;
-  name: string;
-}
+export type { TestProduct } from "./fixtures.ts";
+export { codeOf } from "./http.ts";
 
 export interface Ledger {
   /** Sum of all movements. */
@@ -25,56 +21,27 @@ export interface Ledger {
   onHand: number | null;
 }
 
-export function codeOf(res: GqlResponse): string | undefined {
-  return res.errors?.[0]?.extensions.code;
-}
-
-/** Helpers bound to `server` (read lazily: it is set in beforeAll) and a staff token. */
+/** The shared fixtures bound to `server` (read lazily: it is set in beforeAll) and a staff token. */
 export function shop(server: { app: App }, staff: () => string) {
   const url = () => server.app.url;
-  let categoryId: string | undefined;
 
   /** A fresh product (unique slug) with exactly `stock` units on hand. */
-  async function newProduct(stock: number, priceCents = 1_250, status: "ACTIVE" | "DRAFT" = "ACTIVE"): Promise<TestProduct> {
-    categoryId ??= (await gql(url(), `{ categories { id } }`)).data.categories[0].id as string;
-    const slug = `checkout-${randomUUID().slice(0, 12)}`;
-    const name = `Checkout Widget ${slug.slice(-12)}`;
-    const created = await gql(
-      url(),
-      `mutation($input: ProductInput!) { createProduct(input: $input) { id name } }`,
-      { input: { slug, name, description: "made by a checkout test", priceCents, categoryId, status } },
-      staff(),
-    );
-    expect(created.errors).toBeUndefined();
-    const id = created.data.createProduct.id as string;
-    if (stock > 0) {
-      const adjusted = await gql(url(), `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: id, d: stock }, staff());
-      expect(adjusted.errors).toBeUndefined();
-      expect(adjusted.data.adjustStock.stock).toBe(stock);
-    }
-    return { id, key: keyOf(id, "Product")!, name };
+  const newProduct = (stock: number, priceCents = 1_250, status: "ACTIVE" | "DRAFT" = "ACTIVE"): Promise<TestProduct> =>
+    fixtures.newProduct(url(), staff(), { stock, priceCents, status, label: "checkout" });
+
+  const addToCart = (token: string, productId: string, quantity: number) => fixtures.addToCart(url(), token, productId, quantity);
+
+  const setQuantity = (token: string, productId: string, quantity: number) => fixtures.setCartItemQuantity(url(), token, productId, quantity);
+
+  async function cartOf(token: string): Promise<CartLinesFragment> {
+    return ok(await request(url(), CartDocument, {}, token)).cart;
   }
 
-  const addToCart = (token: string, productId: string, quantity: number) =>
-    gql(url(), `mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { ${CART_FIELDS} } }`, { p: productId, q: quantity }, token);
+  const checkout = (token: string, key: string) => fixtures.checkout(url(), token, key);
 
-  const setQuantity = (token: string, productId: string, quantity: number) =>
-    gql(url(), `mutation($p: ID!, $q: Int!) { setCartItemQuantity(productId: $p, quantity: $q) { ${CART_FIELDS} } }`, { p: productId, q: quantity }, token);
+  const stockOf = (productId: string): Promise<number> => fixtures.stockOf(url(), productId);
 
-  async function cartOf(token: string): Promise<any> {
-    const res = await gql(url(), `{ cart { ${CART_FIELDS} } }`, {}, token);
-    expect(res.errors).toBeUndefined();
-    return res.data.cart;
-  }
-
-  const checkout = (token: string, key: string) =>
-    gql(url(), `mutation($k: String!) { checkout(idempotencyKey: $k) { ${ORDER_FIELDS} } }`, { k: key }, token);
-
-  async function stockOf(productId: string): Promise<number> {
-    return (await gql(url(), `query($id: ID!) { product(id: $id) { stock } }`, { id: productId })).data.product.stock;
-  }
-
-  /** The ledger of one product, from the database. */
+/** The ledger of one product, from the database. */
   async function ledger(key: string): Promise<Ledger> {
     const [row] = await server.app.db.sql.query(
       `SELECT coalesce(sum(m.delta), 0)::int AS total,

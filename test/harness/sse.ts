@@ -1,6 +1,7 @@
 // GraphQL over SSE (/graphql/stream) at the byte level: every field of every event, `id:` lines
 // included (graphql-sse's own client drops them), with bounded waits.
 import { createClient, type Client } from "graphql-sse";
+import { disposeLater } from "./dispose.ts";
 
 export interface SseEvent {
   event: string;
@@ -142,6 +143,10 @@ export function asStream(answer: Awaited<ReturnType<typeof openStream>>): OpenSt
 }
 
 /** graphql-sse's own client (distinct connections mode), never retrying: a test sees every failure. */
+/** A graphql-sse client (no retries); disposed after the test (or file) at the latest. */
 export function sseClient(streamUrl: string, headers: Record<string, string> = {}): Client {
-  return createClient({ url: streamUrl, headers, retryAttempts: 0 });
+  const client = createClient({ url: streamUrl, headers, retryAttempts: 0 });
+  const dispose = client.dispose.bind(client);
+  client.dispose = disposeLater(dispose);
+  return client;
 }

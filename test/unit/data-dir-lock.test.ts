@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { DataDirLockedError, lockDataDir } from "../../src/db/data-dir-lock.ts";
-import { tempDir } from "../harness/index.ts";
+import { tempDir } from "../harness/files.ts";
 
 const dir = tempDir("cartwheel-lock-unit-");
 const lockFile = join(dir.path, "pglite.lock");

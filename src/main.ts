@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 import type { App } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./server/logger.ts";
@@ -10,6 +11,24 @@ function fail(error: unknown, secrets: string[] = []): never {
   const { exitCode, line } = startupFailure(error, secrets);
   console.error(line);
   process.exit(exitCode);
+}
+const USAGE = `usage: node dist/src/main.js     (npm start runs the same from the sources)
+
+Starts the Cartwheel server: GraphQL over HTTP, WebSocket and SSE on PORT (default 4000), health
+checks and /metrics. Takes no arguments: every setting comes from the environment (the README's
+Configuration section; .env.example lists them). With no DATABASE_URL it runs on the embedded
+database under DATA_DIR, with no REDIS_URL on in-process pub/sub. SIGTERM or SIGINT drains and stops.
+
+  -h, --help  this text`;
+// Not node:util's parseArgs through cli.ts: that imports GraphQL modules, which tracing must load first.
+try {
+  if (parseArgs({ options: { help: { type: "boolean", short: "h" } }, strict: true }).values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+} catch (error) {
+  console.error(`${(error as Error).message.split("\n")[0]} (see: node dist/src/main.js --help)`);
+  process.exit(64);
 }
 let config: Config;
 try {

@@ -44,4 +44,10 @@ it("builds with tsconfig.build.json into a dist that serves, migrates and stops 
     [0, expect.stringMatching(/^usage: npm run user:create/)],
     [0, "usage: npm run db:seed"],
   ]);
+  // The server itself: --help prints its usage and exits without starting; anything else is a usage error.
+  const [help, bogus] = await Promise.all([runNode([join(outDir, "src/main.js"), "--help"], env), runNode([join(outDir, "src/main.js"), "--port", "1"], env)]);
+  expect(help, help.stderr).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: node dist\/src\/main\.js[^]*-h, --help/) });
+  expect(help.stdout).not.toMatch(/listening/);
+  expect(bogus).toMatchObject({ code: 64, stdout: "" });
+  expect(bogus.stderr).toMatch(/^Unknown option '--port' \(see: node dist\/src\/main\.js --help\)\n$/);
 }, 60_000);

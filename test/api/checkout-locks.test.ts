@@ -115,9 +115,9 @@ describe("a line that cannot be served fails the whole checkout", () => {
 
 /** Staff adjust `product`'s stock by `delta`; returns the new figure. */
 async function adjust(product: TestProduct, delta: number): Promise<number> {
-  const res = await gql(server.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: delta }, staff);
+  const res = await gql<{ adjustStock: { stock: number } }>(server.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: delta }, staff);
   expect(res.errors).toBeUndefined();
-  return res.data.adjustStock.stock as number;
+  return res.data!.adjustStock.stock;
 }
 
 describe("the cart checkout takes", () => {

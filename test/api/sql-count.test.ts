@@ -7,7 +7,7 @@ const QUERY = `query($first: Int) { products(first: $first) { totalCount edges {
 
 async function statementsFor(query: string, variables: Record<string, unknown>) {
   const before = server.app.db.statementCount();
-  const res = await gql(server.app.url, query, variables);
+  const res = await gql<{ products: { edges: unknown[] } }>(server.app.url, query, variables);
   expect(res.errors).toBeUndefined();
   return { count: server.app.db.statementCount() - before, data: res.data };
 }
@@ -15,8 +15,8 @@ async function statementsFor(query: string, variables: Record<string, unknown>) 
 it("products with category and stock costs the same few statements for 5 and 50 rows", async () => {
   const five = await statementsFor(QUERY, { first: 5 });
   const fifty = await statementsFor(QUERY, { first: 50 });
-  expect(five.data.products.edges).toHaveLength(5);
-  expect(fifty.data.products.edges).toHaveLength(50);
+  expect(five.data!.products.edges).toHaveLength(5);
+  expect(fifty.data!.products.edges).toHaveLength(50);
   expect(fifty.count).toBe(five.count);
   expect(fifty.count).toBe(1); // totalCount included: one statement (src/modules/catalog/catalog.reads.ts)
 });

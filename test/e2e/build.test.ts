@@ -29,10 +29,10 @@ it("builds with tsconfig.build.json into a dist that serves, migrates and stops 
   try {
     const ready = await fetch(new URL("/health/ready", server.url));
     expect(ready.status).toBe(200);
-    const products = await gql(server.url, `{ products(first: 3) { totalCount edges { node { name price { amountCents } } } } }`);
+    const products = await gql<{ products: { totalCount: number; edges: unknown[] } }>(server.url, `{ products(first: 3) { totalCount edges { node { name price { amountCents } } } } }`);
     expect(products.errors).toBeUndefined();
-    expect(products.data.products.totalCount).toBe(60);
-    expect(products.data.products.edges).toHaveLength(3);
+    expect(products.data!.products.totalCount).toBe(60);
+    expect(products.data!.products.edges).toHaveLength(3);
   } finally {
     expect(await server.stop("SIGTERM")).toBe(0);
   }

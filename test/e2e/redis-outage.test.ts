@@ -41,7 +41,7 @@ afterEach(() => {
 });
 
 const adjust = (productId: string, delta: number) =>
-  gql(state.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, state.staff);
+  gql<{ adjustStock: { stock: number } }>(state.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, state.staff);
 
 /** `count` successful log-ins, then one stock change: how long each took, in ms. */
 async function logInsThenMutation(count: number, productId: string): Promise<number[]> {
@@ -84,7 +84,7 @@ describe("Redis cut while the instance runs", () => {
       state.proxy.restore();
       // The queued SUBSCRIBE reaches Redis once the subscriber has reconnected.
       await waitForSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1, 15_000);
-      const expected = (await adjust(product!.id, 1)).data.adjustStock.stock;
+      const expected = (await adjust(product!.id, 1)).data!.adjustStock.stock;
       expect((await nextWithin(events)).data?.stockChanged.stock).toBe(expected);
     } finally {
       await events.return?.();

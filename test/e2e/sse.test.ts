@@ -8,9 +8,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import type { FormattedExecutionResult } from "graphql";
-import { SseCartDocument, SseStockDocument, type SseCartSubscription, type SseStockSubscription } from "../generated/graphql.ts";
+import {
+  AdjustStockDocument,
+  LogInSessionDocument,
+  LogOutDocument,
+  SseCartDocument,
+  SseStockDocument,
+  type SseCartSubscription,
+  type SseStockSubscription,
+} from "../generated/graphql.ts";
 import * as fixtures from "../harness/fixtures.ts";
-import { DEMO, codeOf, gql, logIn, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
+import { DEMO, codeOf, gql, logIn, request, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 import { asStream, openStream, sseClient, type OpenStream } from "../harness/sse.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -368,14 +376,14 @@ describe("streams that end", () => {
   it("a logged-out session's stream ends with UNAUTHENTICATED and complete, from the other instance; another user's stays", async () => {
     const [product] = await someProducts(a.url, 1);
     const login = async (email: string) =>
-      (await gql<{ logIn: { accessToken: string; refreshToken: string } }>(a.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken } }`, { e: email, p: "correct horse battery" })).data!.logIn;
+      (await request(a.url, LogInSessionDocument, { email, password: "correct horse battery" })).data!.logIn;
     const user = await signUp(a.url);
     const bystander = await signUp(a.url);
     const session = await login(user.email);
     const stream = asStream(await openStream(streamUrl(a), { query: CART }, { token: session.accessToken }));
     const other = asStream(await openStream(streamUrl(a), { query: CART }, { token: bystander.token }));
     try {
-      expect((await gql<{ logOut: boolean }>(b.url, "mutation($r: String!) { logOut(refreshToken: $r) }", { r: session.refreshToken })).data!.logOut).toBe(true);
+      expect((await request(b.url, LogOutDocument, { refreshToken: session.refreshToken })).data!.logOut).toBe(true);
       const final = await stream.next(3_000);
       expect(final.data!.errors![0]!.extensions.code).toBe("UNAUTHENTICATED");
       expect((await stream.next()).event).toBe("complete");
@@ -438,7 +446,7 @@ describe("streams that end", () => {
       const deadline = Date.now() + 20_000;
       while ((await metric(slowServer, "cartwheel_sse_streams_ended_for_backlog_total")) === before) {
         if (Date.now() > deadline) throw new Error("the paused stream was not cut within 20 s");
-        const res = await gql<{ adjustStock: { stock: number } }>(slowServer.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, token);
+        const res = await request(slowServer.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, token);
         sent.push(res.data!.adjustStock.stock);
       }
       const got: number[] = [];

@@ -17,27 +17,64 @@ import { createTestDatabase, newSigningKey, startTestServer, tempDir } from "./h
 const root = fileURLToPath(new URL("..", import.meta.url));
 const read = (path: string) => readFileSync(join(root, path), "utf8");
 
-type Doc = Record<string, any>;
+// The fields of the manifests the tests read (parsed YAML; a field that is missing fails the test
+// that reads it, as before).
+type Labels = Record<string, string>;
+interface Port { name?: string; containerPort?: number; targetPort?: string | number }
+interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }
+interface Probe { httpGet: { path: string; port: string | number } }
+interface Container {
+  name: string;
+  ports: Port[];
+  env: EnvVar[];
+  readinessProbe: Probe;
+  livenessProbe: Probe;
+  startupProbe: Probe;
+  lifecycle: { preStop: { exec: { command: string[] } } };
+  resources: { requests: { cpu?: string } };
+}
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    template: { metadata: { labels: Labels; annotations: Record<string, string> }; spec: { containers: Container[]; terminationGracePeriodSeconds: number } };
+    selector: Labels & { matchLabels?: Labels };
+    ports: Port[];
+    scaleTargetRef: unknown;
+    minReplicas: number;
+  };
+  /** A Kustomization's files. */
+  resources: string[];
+}
+interface ComposeService {
+  build?: string;
+  image: string;
+  environment: Record<string, string>;
+  healthcheck: { test: string[] };
+  stop_grace_period: string;
+  volumes: string[];
+  depends_on: Record<string, unknown>;
+}
 const k8sDir = "deploy/k8s";
 const k8sFiles = readdirSync(join(root, k8sDir)).filter((f) => f.endsWith(".yaml"));
-const k8s: Doc[] = k8sFiles.flatMap((f) => parseAllDocuments(read(`${k8sDir}/${f}`)).map((d) => d.toJS() as Doc)).filter(Boolean);
-const only = (kind: string): Doc => {
+const k8s: Manifest[] = k8sFiles.flatMap((f) => parseAllDocuments(read(`${k8sDir}/${f}`)).map((d) => d.toJS() as Manifest)).filter(Boolean);
+const only = (kind: string): Manifest => {
   const found = k8s.filter((d) => d.kind === kind);
   expect(found, `one ${kind} in ${k8sDir}`).toHaveLength(1);
   return found[0]!;
 };
-const compose = parse(read("compose.yaml")) as Doc;
+const compose = parse(read("compose.yaml")) as { services: Record<string, ComposeService> };
 const haproxy = read("deploy/haproxy/haproxy.cfg");
 
 /** Every environment variable name src/config.ts mentions (it is the only reader of process.env). */
 const configNames = new Set([...read("src/config.ts").matchAll(/"([A-Z][A-Z0-9_]*[A-Z0-9])"/g)].map((m) => m[1]!));
 /** The compose services built from the Dockerfile: the Cartwheel instances. */
-const instances = Object.entries(compose.services as Record<string, Doc>).filter(([, s]) => s.build !== undefined);
+const instances = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
 const deployment = only("Deployment");
 const pod = deployment.spec.template.spec;
-const container = (pod.containers as Doc[]).find((c) => c.name === "cartwheel")!;
+const container = pod.containers.find((c) => c.name === "cartwheel")!;
 /** The Deployment's literal env values (secrets stand in as placeholders of the right shape). */
-const k8sEnv = Object.fromEntries((container.env as Doc[]).filter((e) => typeof e.value === "string").map((e) => [e.name, e.value as string]));
+const k8sEnv = Object.fromEntries(container.env.filter((e) => typeof e.value === "string").map((e) => [e.name, e.value as string]));
 const stand = { DATABASE_URL: "postgresql://u@db.invalid/db", REDIS_URL: "redis://redis.invalid:6379", JWT_PRIVATE_KEY: newSigningKey() };
 /**
  * What the server makes of an env (its defaults included), parsed by the server's own config
@@ -45,7 +82,7 @@ const stand = { DATABASE_URL: "postgresql://u@db.invalid/db", REDIS_URL: "redis:
  */
 const configOf = (env: Record<string, string>) =>
   loadConfig({ ...stand, ...Object.fromEntries(Object.entries(env).filter(([, v]) => !String(v).includes("${"))) });
-const portNamed = (name: unknown) => (container.ports as Doc[]).find((p) => p.name === name || p.containerPort === name)?.containerPort;
+const portNamed = (name: unknown) => container.ports.find((p) => p.name === name || p.containerPort === name)?.containerPort;
 
 let app: App;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -70,10 +107,10 @@ describe("Kubernetes manifests", () => {
     expect(portNamed("metrics")).toBe(metricsPort);
     expect(Number(deployment.spec.template.metadata.annotations["prometheus.io/port"])).toBe(metricsPort);
     const service = only("Service");
-    expect((service.spec.ports as Doc[]).map((p) => p.targetPort)).not.toContain("metrics");
-    expect((service.spec.ports as Doc[]).map((p) => p.targetPort)).not.toContain(metricsPort);
+    expect(service.spec.ports.map((p) => p.targetPort)).not.toContain("metrics");
+    expect(service.spec.ports.map((p) => p.targetPort)).not.toContain(metricsPort);
     for (const [name, instance] of instances) {
-      const port = configOf(instance.environment as Record<string, string>).metrics.port;
+      const port = configOf(instance.environment).metrics.port;
       expect(port, name).toBeGreaterThan(0);
       expect(haproxy, name).not.toContain(`:${port}`);
     }
@@ -91,7 +128,7 @@ describe("Kubernetes manifests", () => {
     expect(portNamed("http")).toBe(port);
     expect(container.readinessProbe.httpGet.path).toBe("/health/ready");
     expect(container.livenessProbe.httpGet.path).toBe("/health/live");
-    for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"]) {
+    for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"] as const) {
       const { path, port: probePort } = container[probe].httpGet;
       expect(portNamed(probePort), `${probe}'s port`).toBe(port);
       expect(await statusOf(path), `${probe} GET ${path}`).toBe(200);
@@ -101,7 +138,7 @@ describe("Kubernetes manifests", () => {
 
   it("give the pod a grace period that covers preStop, SHUTDOWN_DELAY and SHUTDOWN_TIMEOUT", () => {
     const { delayMs, timeoutMs } = configOf(k8sEnv).shutdown;
-    const command = container.lifecycle.preStop.exec.command as string[];
+    const command = container.lifecycle.preStop.exec.command;
     expect(command[0]).toBe("sleep");
     const preStopMs = parseDurationMs(command[1]!)!;
     expect(preStopMs).toBeGreaterThan(0);
@@ -111,11 +148,11 @@ describe("Kubernetes manifests", () => {
   it("reference secrets instead of inlining them, and name only variables the server reads", () => {
     expect(k8s.filter((d) => d.kind === "Secret")).toEqual([]);
     for (const name of ["JWT_PRIVATE_KEY", "DATABASE_URL", "REDIS_URL"]) {
-      const entry = (container.env as Doc[]).find((e) => e.name === name);
+      const entry = container.env.find((e) => e.name === name);
       expect(entry?.valueFrom?.secretKeyRef, `${name} from a secret`).toBeDefined();
       expect(entry).not.toHaveProperty("value");
     }
-    const unknown = (container.env as Doc[]).map((e) => e.name as string).filter((n) => !configNames.has(n));
+    const unknown = container.env.map((e) => e.name).filter((n) => !configNames.has(n));
     expect(unknown).toEqual([]);
     expect(configOf(k8sEnv).env).toBe("production"); // and the server accepts the whole env
   });
@@ -125,7 +162,7 @@ describe("Kubernetes manifests", () => {
     expect(deployment.spec.selector.matchLabels).toEqual(labels);
     const service = only("Service");
     expect(service.spec.selector).toEqual(labels);
-    expect(service.spec.ports.map((p: Doc) => portNamed(p.targetPort))).toEqual([configOf(k8sEnv).port]);
+    expect(service.spec.ports.map((p) => portNamed(p.targetPort))).toEqual([configOf(k8sEnv).port]);
     expect(only("PodDisruptionBudget").spec.selector.matchLabels).toEqual(labels);
     const hpa = only("HorizontalPodAutoscaler");
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: "Deployment", name: deployment.metadata.name });
@@ -155,10 +192,10 @@ describe("compose.yaml", () => {
   });
 
   it("puts HAProxy with the repository's config in front of every instance", () => {
-    const lb = compose.services.lb as Doc;
+    const lb = compose.services.lb!;
     expect(lb.image).toMatch(/^haproxy:2\.6\b/);
     expect(lb.volumes).toContain("./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro");
-    const targets = Object.entries(lb.environment as Record<string, string>).filter(([k]) => /^CW_INSTANCE_\d+$/.test(k)).map(([, v]) => v);
+    const targets = Object.entries(lb.environment).filter(([k]) => /^CW_INSTANCE_\d+$/.test(k)).map(([, v]) => v);
     expect(targets.sort()).toEqual(instances.map(([name, s]) => `${name}:${configOf(s.environment).port}`).sort());
     expect(Object.keys(lb.depends_on).sort()).toEqual(instances.map(([name]) => name).sort());
   });
@@ -171,7 +208,7 @@ describe("deploy/haproxy/haproxy.cfg", () => {
 
   it("reads only addresses from the environment, each with compose's value as its default", () => {
     expect(Object.keys(defaults).sort()).toEqual([...used].sort());
-    expect(defaults).toEqual((compose.services.lb as Doc).environment);
+    expect(defaults).toEqual(compose.services.lb!.environment);
   });
 
   it("checks /health/ready, and leaves an instance less than SHUTDOWN_DELAY to be taken out", () => {

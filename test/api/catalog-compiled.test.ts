@@ -5,6 +5,7 @@ import pg from "pg";
 import { globalIdSql } from "../../src/modules/catalog/catalog.json.ts";
 import { toGlobalId } from "../../src/lib/ids.ts";
 import { DEMO, gql, logIn, metricValue, signUp, useDatabase } from "../harness/index.ts";
+import type { GqlError } from "../harness/http.ts";
 
 // The catalog's hot reads are ONE statement built from the selection (src/modules/catalog/catalog.reads.ts),
 // and a query of only plain catalog fields gets its whole answer as JSON text from that statement
@@ -27,6 +28,15 @@ const NESTED = `query($n: Int) { categories { id name products(first: $n) { edge
 const BY_ID = `query($id: ID!) { product(id: $id) { id name slug price { amountCents currency } category { id name } stock inStock } }`;
 const NODE = `query($id: ID!) { node(id: $id) { id ... on Product { name price { amountCents } category { name } stock } } }`;
 
+// What the tests read of the answers: the texts stay inline (the table below compares the servers
+// on exactly these texts), so their results are typed here, by the fields read.
+type Edges<N> = { edges: { node: N }[] };
+type Ids = Edges<{ id: string }>;
+type Flat = { products: Edges<{ id: string; category: { name: string } }> };
+type Nested = { categories: { products: { edges: unknown[] } }[] };
+type ById = { product: { id: string; slug: string; stock: number; costPrice: { amountCents: number } } | null };
+type NodeId = { node: { id: string } | null };
+
 beforeAll(async () => {
   // Without the response cache: every request here must run its statement.
   direct = await db.start({ env: { RESPONSE_CACHE: "false" } });
@@ -34,26 +44,26 @@ beforeAll(async () => {
   general = await db.start({ env: { CATALOG_READS: "general", RESPONSE_CACHE: "false" } });
   staff = await logIn(direct.url, DEMO.staff);
   customer = (await signUp(direct.url)).token;
-  categoryId = (await gql(direct.url, `{ categories { id } }`)).data.categories[0].id;
+  categoryId = (await gql<{ categories: { id: string }[] }>(direct.url, `{ categories { id } }`)).data!.categories[0]!.id;
   // Drafts and archived products in the first category, named to sort among the others.
   for (const status of ["DRAFT", "ARCHIVED", "DRAFT"] as const) {
     const slug = `hidden-${randomUUID().slice(0, 8)}`;
-    const res = await gql(
+    const res = await gql<{ createProduct: { id: string } }>(
       direct.url,
       `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
       { input: { slug, name: `B ${status} ${slug}`, description: "not for customers", priceCents: 1_999, costCents: 800, categoryId, status } },
       staff,
     );
     expect(res.errors).toBeUndefined();
-    hidden.push({ id: res.data.createProduct.id, slug });
+    hidden.push({ id: res.data!.createProduct.id, slug });
   }
 }, 60_000);
 
-async function statements(app: App, query: string, variables: Record<string, unknown>) {
+async function statements<R = unknown>(app: App, query: string, variables: Record<string, unknown>) {
   const before = app.db.statementCount();
-  const res = await gql(app.url, query, variables);
+  const res = await gql<R>(app.url, query, variables);
   expect(res.errors).toBeUndefined();
-  return { count: app.db.statementCount() - before, data: res.data };
+  return { count: app.db.statementCount() - before, data: res.data! };
 }
 
 describe.each([
@@ -63,33 +73,33 @@ describe.each([
   // Nested pages are tested at 5 and 20: 50 categories x 50 products is over an anonymous caller's cost budget.
   for (const [n, nested] of [[5, 5], [50, 20]] as const) {
     it(`flat products(first: ${n}) with category and stock`, async () => {
-      const { count, data } = await statements(server(), FLAT, { n });
+      const { count, data } = await statements<Flat>(server(), FLAT, { n });
       expect(data.products.edges).toHaveLength(n);
-      expect(data.products.edges[0].node.category.name).toEqual(expect.any(String));
+      expect(data.products.edges[0]!.node.category.name).toEqual(expect.any(String));
       expect(count).toBe(1);
     });
 
     it(`nested categories x products(first: ${nested}) with stock`, async () => {
       const n = nested;
-      const { count, data } = await statements(server(), NESTED, { n });
-      const sizes = data.categories.map((c: any) => c.products.edges.length);
+      const { count, data } = await statements<Nested>(server(), NESTED, { n });
+      const sizes = data.categories.map((c) => c.products.edges.length);
       expect(Math.max(...sizes)).toBeLessThanOrEqual(n);
       if (n === 5) expect(Math.max(...sizes)).toBe(5); // the demo categories hold more than 5
-      expect(sizes.reduce((a: number, b: number) => a + b, 0)).toBeGreaterThan(n === 5 ? 5 : 20);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThan(n === 5 ? 5 : 20);
       expect(count).toBe(1);
     });
   }
 
   it("product by id, by slug, and node on a product", async () => {
-    const id = (await gql(server().url, FLAT, { n: 1 })).data.products.edges[0].node.id;
-    const byId = await statements(server(), BY_ID, { id });
-    expect(byId.data.product.id).toBe(id);
+    const id = (await gql<Flat>(server().url, FLAT, { n: 1 })).data!.products.edges[0]!.node.id;
+    const byId = await statements<ById>(server(), BY_ID, { id });
+    expect(byId.data.product!.id).toBe(id);
     expect(byId.count).toBe(1);
-    const bySlug = await statements(server(), `query($s: String!) { product(slug: $s) { id stock category { name } } }`, { s: byId.data.product.slug });
-    expect(bySlug.data.product.id).toBe(id);
+    const bySlug = await statements<ById>(server(), `query($s: String!) { product(slug: $s) { id stock category { name } } }`, { s: byId.data.product!.slug });
+    expect(bySlug.data.product!.id).toBe(id);
     expect(bySlug.count).toBe(1);
-    const node = await statements(server(), NODE, { id });
-    expect(node.data.node).toMatchObject({ id, stock: byId.data.product.stock });
+    const node = await statements<NodeId>(server(), NODE, { id });
+    expect(node.data.node).toMatchObject({ id, stock: byId.data.product!.stock });
     expect(node.count).toBe(1);
   });
 
@@ -117,7 +127,7 @@ async function raw(app: App, query: string, variables: Record<string, unknown>, 
 const directAnswers = () => metricValue(direct.url, `cartwheel_graphql_executions_total{executor="postgres",path="direct"}`);
 
 /** The three servers' answers: the same bytes from the first two, the same JSON from the third. */
-async function both(query: string, variables: Record<string, unknown>, role: Role) {
+async function both<R = unknown>(query: string, variables: Record<string, unknown>, role: Role) {
   const before = await directAnswers();
   const [a, b, c] = await Promise.all([raw(direct, query, variables, role), raw(compiled, query, variables, role), raw(general, query, variables, role)]);
   const answered = (await directAnswers()) - (Number.isNaN(before) ? 0 : before);
@@ -125,7 +135,7 @@ async function both(query: string, variables: Record<string, unknown>, role: Rol
   expect(a.status).toBe(b.status);
   expect(JSON.parse(a.text)).toEqual(JSON.parse(c.text));
   expect(a.status).toBe(c.status);
-  return { status: a.status, ...JSON.parse(a.text), direct: answered === 1 };
+  return { status: a.status, ...(JSON.parse(a.text) as { data?: R; errors?: GqlError[] }), direct: answered === 1 };
 }
 
 const NODE_FIELDS = `id slug name description price { amountCents currency } status createdAt updatedAt stock inStock cursor category { id slug name }`;
@@ -169,34 +179,34 @@ describe("the compiled path answers exactly what the general path answers", () =
   it("drafts are hidden from customers and shown to staff, in listings, by id, by slug and by node", async () => {
     for (const role of ["anonymous", "customer", "staff"] as const) {
       for (const { id, slug } of hidden) {
-        const byId = await both(`query($id: ID!) { product(id: $id) { ${NODE_FIELDS} costPrice { amountCents } } }`, { id }, role);
-        const bySlug = await both(`query($s: String!) { product(slug: $s) { id status } }`, { s: slug }, role);
-        const node = await both(`query($id: ID!) { node(id: $id) { id ... on Product { status stock } } }`, { id }, role);
+        const byId = await both<ById>(`query($id: ID!) { product(id: $id) { ${NODE_FIELDS} costPrice { amountCents } } }`, { id }, role);
+        const bySlug = await both<ById>(`query($s: String!) { product(slug: $s) { id status } }`, { s: slug }, role);
+        const node = await both<NodeId>(`query($id: ID!) { node(id: $id) { id ... on Product { status stock } } }`, { id }, role);
         if (role === "staff") {
-          expect(byId.data.product.id).toBe(id);
-          expect(byId.data.product.costPrice.amountCents).toBe(800);
-          expect(bySlug.data.product.id).toBe(id);
-          expect(node.data.node.id).toBe(id);
+          expect(byId.data!.product!.id).toBe(id);
+          expect(byId.data!.product!.costPrice.amountCents).toBe(800);
+          expect(bySlug.data!.product!.id).toBe(id);
+          expect(node.data!.node!.id).toBe(id);
         } else {
-          expect(byId.data.product).toBeNull();
-          expect(bySlug.data.product).toBeNull();
-          expect(node.data.node).toBeNull();
+          expect(byId.data!.product).toBeNull();
+          expect(bySlug.data!.product).toBeNull();
+          expect(node.data!.node).toBeNull();
         }
       }
-      const listing = await both(`query($c: ID) { products(first: 100, filter: { categoryId: $c }) { edges { node { id } } } }`, { c: categoryId }, role);
-      const ids = listing.data.products.edges.map((e: any) => e.node.id);
+      const listing = await both<{ products: Ids }>(`query($c: ID) { products(first: 100, filter: { categoryId: $c }) { edges { node { id } } } }`, { c: categoryId }, role);
+      const ids = listing.data!.products.edges.map((e) => e.node.id);
       for (const { id } of hidden) expect(ids.includes(id)).toBe(role === "staff");
       // Under categories, and under a product's category, as well (Category.products pages).
-      const categories = await both(`{ categories { id products(first: 50) { edges { node { id } } } } }`, {}, role);
-      const underProducts = await both(`query($c: ID) { products(first: 5, filter: { categoryId: $c }) { edges { node { category { id products(first: 50) { edges { node { id } } } } } } } }`, { c: categoryId }, role);
+      const categories = await both<{ categories: { id: string; products: Ids }[] }>(`{ categories { id products(first: 50) { edges { node { id } } } } }`, {}, role);
+      const underProducts = await both<{ products: Edges<{ category: { products: Ids } }> }>(`query($c: ID) { products(first: 5, filter: { categoryId: $c }) { edges { node { category { id products(first: 50) { edges { node { id } } } } } } } }`, { c: categoryId }, role);
       expect(categories.errors ?? underProducts.errors).toBeUndefined();
       const pages = [
-        categories.data.categories.find((c: any) => c.id === categoryId).products,
-        ...underProducts.data.products.edges.map((e: any) => e.node.category.products),
+        categories.data!.categories.find((c) => c.id === categoryId)!.products,
+        ...underProducts.data!.products.edges.map((e) => e.node.category.products),
       ];
       expect(pages.length).toBeGreaterThan(1);
       for (const page of pages) {
-        const pageIds = page.edges.map((e: any) => e.node.id);
+        const pageIds = page.edges.map((e) => e.node.id);
         for (const { id } of hidden) expect(pageIds.includes(id)).toBe(role === "staff");
       }
     }
@@ -209,14 +219,15 @@ describe("the compiled path answers exactly what the general path answers", () =
         let after: string | null = null;
         const seen: string[] = [];
         for (let page = 0; page < 100; page++) {
-          const res: any = await both(q, { after }, "staff");
-          seen.push(...res.data.products.edges.map((e: any) => e.node.id));
-          if (!res.data.products.pageInfo.hasNextPage) {
-            expect(seen).toHaveLength(res.data.products.totalCount);
+          type Page = { products: Ids & { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+          const res: Awaited<ReturnType<typeof both<Page>>> = await both<Page>(q, { after }, "staff");
+          seen.push(...res.data!.products.edges.map((e) => e.node.id));
+          if (!res.data!.products.pageInfo.hasNextPage) {
+            expect(seen).toHaveLength(res.data!.products.totalCount);
             expect(new Set(seen).size).toBe(seen.length);
             return;
           }
-          after = res.data.products.pageInfo.endCursor;
+          after = res.data!.products.pageInfo.endCursor;
         }
         throw new Error("never reached the last page");
       });
@@ -224,12 +235,16 @@ describe("the compiled path answers exactly what the general path answers", () =
   }
 
   it("pages through a category's products (Category.products after a cursor)", async () => {
-    const first = await both(`{ categories { id products(first: 2) { pageInfo { endCursor } edges { node { id } } } } }`, {}, "anonymous");
-    const category = first.data.categories[0];
+    const first = await both<{ categories: { products: Ids & { pageInfo: { endCursor: string | null } } }[] }>(
+      `{ categories { id products(first: 2) { pageInfo { endCursor } edges { node { id } } } } }`,
+      {},
+      "anonymous",
+    );
+    const category = first.data!.categories[0]!;
     const q = `query($after: String) { categories { id products(first: 2, after: $after) { pageInfo { hasNextPage } edges { cursor node { id name } } } } }`;
-    const next = await both(q, { after: category.products.pageInfo.endCursor }, "anonymous");
-    const ids = next.data.categories[0].products.edges.map((e: any) => e.node.id);
-    expect(ids).not.toContain(category.products.edges[0].node.id);
+    const next = await both<{ categories: { products: Ids }[] }>(q, { after: category.products.pageInfo.endCursor }, "anonymous");
+    const ids = next.data!.categories[0]!.products.edges.map((e) => e.node.id);
+    expect(ids).not.toContain(category.products.edges[0]!.node.id);
   });
 
   it("bad arguments are the same BAD_USER_INPUT on both", async () => {

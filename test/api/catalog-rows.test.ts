@@ -41,16 +41,17 @@ beforeAll(async () => {
 /** The catalog statement `app` sends for `query` (caught at the pg driver) and the table rows it reads. */
 async function explainRead<R, V>(app: App, document: TypedDocumentNode<R, V>, variables: V): Promise<{ read: number; data: R }> {
   const sent: { text: string; values: unknown[] }[] = [];
-  const catch_ = (target: { query: (...args: any[]) => any }) => {
+  type Query = { query: (...args: unknown[]) => unknown };
+  const catch_ = (target: Query) => {
     const original = target.query;
-    return vi.spyOn(target, "query").mockImplementation(function (this: unknown, ...args: any[]) {
-      const [config, values] = args;
+    return vi.spyOn(target, "query").mockImplementation(function (this: unknown, ...args: unknown[]) {
+      const [config, values] = args as [string | { text?: unknown; values?: unknown[] } | undefined, unknown[] | undefined];
       const text = typeof config === "string" ? config : config?.text;
-      if (typeof text === "string" && /^SELECT .* AS r\b/s.test(text)) sent.push({ text, values: typeof config === "string" ? values : config.values });
+      if (typeof text === "string" && /^SELECT .* AS r\b/s.test(text)) sent.push({ text, values: (typeof config === "string" ? values : config?.values) as unknown[] });
       return original.apply(this, args);
     });
   };
-  const spies = [catch_(pg.Pool.prototype), catch_(pg.Client.prototype)];
+  const spies = [catch_(pg.Pool.prototype as unknown as Query), catch_(pg.Client.prototype as unknown as Query)];
   let res;
   try {
     res = await gql<R>(app.url, textOf(document), variables as Record<string, unknown>);

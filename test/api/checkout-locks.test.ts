@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, signUp, useTestServer } from "../harness/index.ts";
+import { AdjustStockDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, request, signUp, useTestServer } from "../harness/index.ts";
 import { codeOf, shop, type TestProduct } from "../harness/shop.ts";
 
 const server = useTestServer();
@@ -115,9 +116,9 @@ describe("a line that cannot be served fails the whole checkout", () => {
 
 /** Staff adjust `product`'s stock by `delta`; returns the new figure. */
 async function adjust(product: TestProduct, delta: number): Promise<number> {
-  const res = await gql(server.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: delta }, staff);
+  const res = await request(server.app.url, AdjustStockDocument, { productId: product.id, delta }, staff);
   expect(res.errors).toBeUndefined();
-  return res.data.adjustStock.stock as number;
+  return res.data!.adjustStock.stock;
 }
 
 describe("the cart checkout takes", () => {

@@ -175,15 +175,17 @@ describe("cart rules", () => {
     expect(codeOf(await checkout(token, `empty-${randomUUID()}`))).toBe("BAD_USER_INPUT");
 
     let cart = await cartOf(token);
-    const refused = async (res: GqlResponse, code: string, names?: string) => {
+    type Field = "addToCart" | "setCartItemQuantity" | "clearCart";
+    type Cart = Awaited<ReturnType<typeof cartOf>>;
+    const refused = async (res: GqlResponse<Partial<Record<Field, unknown>>>, code: string, names?: string) => {
       expect(res.data?.addToCart ?? res.data?.setCartItemQuantity ?? null).toBeNull();
       expect(codeOf(res)).toBe(code);
       if (names) expect(res.errors![0]!.message).toContain(names);
       expect(await cartOf(token)).toEqual(cart);
     };
-    const accepted = async (res: GqlResponse, field: "addToCart" | "setCartItemQuantity" | "clearCart") => {
+    const accepted = async (res: GqlResponse<Partial<Record<Field, Cart>>>, field: Field) => {
       expect(res.errors).toBeUndefined();
-      const next = res.data[field];
+      const next = res.data![field]!;
       expect(next.version).toBe(cart.version + 1);
       expect(next.id).toBe(cart.id);
       expect(await cartOf(token)).toEqual(next);

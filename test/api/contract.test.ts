@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
+import type { FormattedExecutionResult } from "graphql";
 import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useDatabase, waitForSubscribers, wsClient } from "../harness/index.ts";
+import type { GqlError } from "../harness/http.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const db = useDatabase();
@@ -39,13 +41,18 @@ afterAll(async () => {
 /** The server's origin (http://127.0.0.1:port), for the paths beside /graphql. */
 const origin = () => new URL(state.app.url).origin;
 
-type Answer = { status: number; type: string | null; text: string; body: any };
+/** `R`: what the test reads of the data (these requests are about the transport, so their texts stay inline). */
+type Answer<R = unknown> = { status: number; type: string | null; text: string; body: { data?: R; errors?: GqlError[] } };
 
-async function post(body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+async function post<R = unknown>(body: unknown, headers: Record<string, string> = {}): Promise<Answer<R>> {
   const res = await fetch(state.app.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
   const text = await res.text();
-  return { status: res.status, type: res.headers.get("content-type"), text, body: JSON.parse(text) };
+  return { status: res.status, type: res.headers.get("content-type"), text, body: JSON.parse(text) as Answer<R>["body"] };
 }
+type Page = { totalCount: number; edges: { cursor: string }[]; pageInfo: { hasNextPage: boolean } };
+type ProductUpdated = { productUpdated: { id: string; name: string; costPrice: { amountCents: number } | null } };
+type OrderUpdated = { orderUpdated: { id: string; status: string; customer: { id: string } } };
+type CheckedOut = { checkout: { id: string } };
 
 /** Runs `during` with PostgreSQL cut away, restoring it whatever happens. */
 async function withDatabaseCut<T>(during: () => Promise<T>): Promise<T> {
@@ -60,7 +67,7 @@ async function withDatabaseCut<T>(during: () => Promise<T>): Promise<T> {
 /** Every error is the masked INTERNAL_SERVER_ERROR: the fixed message, the code and request id, nothing else. */
 function expectMasked(answer: Answer, leaks: RegExp) {
   expect(answer.body.errors?.length, answer.text).toBeGreaterThan(0);
-  for (const error of answer.body.errors) {
+  for (const error of answer.body.errors!) {
     expect(error.message).toBe("Internal server error");
     expect(error.extensions).toEqual({ code: "INTERNAL_SERVER_ERROR", requestId: expect.any(String) });
   }
@@ -144,10 +151,10 @@ describe("GET /graphql: queries only (API.md Endpoints, v1.1)", () => {
     for (const path of ["/graphql", "/graphql/stream"]) {
       const res = await fetch(`${origin()}${path}?${search}`, { headers: { accept: path.endsWith("stream") ? "text/event-stream" : "application/json" } });
       expect(res.status, path).toBe(405);
-      expect(((await res.json()) as any).errors[0].extensions.code, path).toBe("BAD_USER_INPUT");
+      expect(((await res.json()) as { errors: GqlError[] }).errors[0]!.extensions.code, path).toBe("BAD_USER_INPUT");
     }
     // Nothing ran: over POST this is the address's first sign-up.
-    expect((await gql(state.app.url, signUpDoc, variables)).data?.signUp.user.email).toBe(email);
+    expect((await gql<{ signUp: { user: { email: string } } }>(state.app.url, signUpDoc, variables)).data?.signUp.user.email).toBe(email);
     const query = await fetch(`${state.app.url}?${new URLSearchParams({ query: "{ __typename }" })}`);
     expect([query.status, await query.json()]).toEqual([200, { data: { __typename: "Query" } }]);
   });
@@ -163,26 +170,26 @@ describe("application/graphql-response+json (API.md Endpoints; GraphQL over HTTP
     const catalog = { query: "query ContractCategories { categories { id slug } }" };
     expect((await post(catalog)).type).toBe("application/json; charset=utf-8");
     for (let i = 0; i < 2; i++) {
-      const answer = await post(catalog, accept);
+      const answer = await post<{ categories: unknown[] }>(catalog, accept);
       expect([answer.status, answer.type]).toEqual([200, MODERN]);
-      expect(answer.body.data.categories.length).toBeGreaterThan(0);
+      expect(answer.body.data!.categories.length).toBeGreaterThan(0);
     }
     // A field error with data: still 200.
-    const partial = await post({ query: "{ products(first: 1) { edges { node { name costPrice { amountCents } } } } }" }, { ...accept, authorization: `Bearer ${state.customer}` });
+    const partial = await post<{ products: { edges: { node: { costPrice: unknown } }[] } }>({ query: "{ products(first: 1) { edges { node { name costPrice { amountCents } } } } }" }, { ...accept, authorization: `Bearer ${state.customer}` });
     expect([partial.status, partial.type]).toEqual([200, MODERN]);
-    expect(partial.body.data.products.edges[0].node.costPrice).toBeNull();
-    expect(partial.body.errors[0].extensions.code).toBe("FORBIDDEN");
+    expect(partial.body.data!.products.edges[0]!.node.costPrice).toBeNull();
+    expect(partial.body.errors![0]!.extensions.code).toBe("FORBIDDEN");
     // A request error (no data at all): 400, where application/json gets 200.
     for (const body of [{ query: "{" }, { query: "{ noSuchField }" }]) {
       const refused = await post(body, accept);
       expect([refused.status, refused.type], JSON.stringify(body)).toEqual([400, MODERN]);
       expect(refused.body.data).toBeUndefined();
-      expect(refused.body.errors[0].extensions.code).toBe("BAD_USER_INPUT");
+      expect(refused.body.errors![0]!.extensions.code).toBe("BAD_USER_INPUT");
       expect((await post(body)).status).toBe(200);
     }
     const unauthenticated = await post({ query: "{ me { id } }" }, { ...accept, authorization: "Bearer not.a.token" });
     expect(unauthenticated.status).toBe(401);
-    expect(unauthenticated.body.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    expect(unauthenticated.body.errors![0]!.extensions.code).toBe("UNAUTHENTICATED");
   });
 });
 
@@ -260,11 +267,11 @@ describe("connections (API.md Conventions)", () => {
   // Paging through, cursors and first out of range on every connection: api/catalog.test.ts, api/catalog-compiled.test.ts, api/audit.test.ts.
   it("first defaults to 20 (PostgreSQL's direct answer and the executor alike) and must be 1..100", async () => {
     const page = `totalCount edges { cursor } pageInfo { hasNextPage }`;
-    const direct = (await gql(state.app.url, `{ products { ${page} } }`)).data.products;
+    const direct = (await gql<{ products: Page }>(state.app.url, `{ products { ${page} } }`)).data!.products;
     // Staff's costPrice makes the executor answer.
-    const executed = await gql(state.app.url, `{ products { ${page} edges { node { costPrice { amountCents } } } } }`, {}, state.staff);
+    const executed = await gql<{ products: Page }>(state.app.url, `{ products { ${page} edges { node { costPrice { amountCents } } } } }`, {}, state.staff);
     expect(executed.errors).toBeUndefined();
-    for (const connection of [direct, executed.data.products]) {
+    for (const connection of [direct, executed.data!.products]) {
       expect(connection.totalCount).toBeGreaterThan(20);
       expect(connection.edges).toHaveLength(20);
       expect(connection.pageInfo.hasNextPage).toBe(true);
@@ -282,12 +289,13 @@ describe("@auth: one mechanism for queries, mutations and subscriptions (API.md 
     const product = state.products[0];
     const customer = await signUp(state.app.url);
     const add = `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { items { product { id costPrice { amountCents } } } } }`;
-    const asCustomer = await gql(state.app.url, add, { p: product!.id }, customer.token);
-    expect(asCustomer.data.addToCart.items).toEqual([{ product: { id: product!.id, costPrice: null } }]);
+    type Added = { addToCart: { items: { product: { id: string; costPrice: { amountCents: number } | null } }[] } };
+    const asCustomer = await gql<Added>(state.app.url, add, { p: product!.id }, customer.token);
+    expect(asCustomer.data!.addToCart.items).toEqual([{ product: { id: product!.id, costPrice: null } }]);
     expect(asCustomer.errors?.map((e) => [e.extensions.code, e.path])).toEqual([["FORBIDDEN", ["addToCart", "items", 0, "product", "costPrice"]]]);
-    const asStaff = await gql(state.app.url, add, { p: product!.id }, state.staff);
+    const asStaff = await gql<Added>(state.app.url, add, { p: product!.id }, state.staff);
     expect(asStaff.errors).toBeUndefined();
-    expect(asStaff.data.addToCart.items.find((i: any) => i.product.id === product!.id).product.costPrice.amountCents).toEqual(expect.any(Number));
+    expect(asStaff.data!.addToCart.items.find((i) => i.product.id === product!.id)!.product.costPrice!.amountCents).toEqual(expect.any(Number));
     await gql(state.app.url, `mutation { clearCart { id } }`, {}, state.staff);
   });
 
@@ -297,17 +305,17 @@ describe("@auth: one mechanism for queries, mutations and subscriptions (API.md 
     const viewers = { staff: state.staff, customer: state.customer, anonymous: undefined };
     const clients = Object.values(viewers).map((token) => wsClient(state.app.wsUrl, token));
     const query = `subscription($id: ID!) { productUpdated(id: $id) { id name costPrice { amountCents } } }`;
-    const events = clients.map((client) => client.iterate<any>({ query, variables: { id: product!.id } }));
+    const events = clients.map((client) => client.iterate<ProductUpdated>({ query, variables: { id: product!.id } }));
     try {
       await waitForSubscribers(`PRODUCT_UPDATED:${keyOf(product!.id, "Product")}`, 3);
       const name = `Contract rename ${Date.now().toString(36)}`;
       const renamed = await gql(state.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: name }, state.staff);
       expect(renamed.errors).toBeUndefined();
       const [staff, customer, anonymous] = await Promise.all(events.map((it) => nextWithin(it)));
-      for (const event of [staff, customer, anonymous]) expect(event!.data.productUpdated).toMatchObject({ id: product!.id, name });
+      for (const event of [staff, customer, anonymous]) expect(event!.data!.productUpdated).toMatchObject({ id: product!.id, name });
       expect(staff!.errors).toBeUndefined();
-      expect(staff!.data.productUpdated.costPrice.amountCents).toEqual(expect.any(Number));
-      const refusal = (event: any) => [event.data.productUpdated.costPrice, event.errors?.map((e: any) => [e.extensions.code, e.path])];
+      expect(staff!.data!.productUpdated.costPrice!.amountCents).toEqual(expect.any(Number));
+      const refusal = (event: FormattedExecutionResult<ProductUpdated, unknown> | undefined) => [event!.data!.productUpdated.costPrice, event!.errors?.map((e) => [e.extensions!.code, e.path])];
       expect(refusal(customer)).toEqual([null, [["FORBIDDEN", ["productUpdated", "costPrice"]]]]);
       expect(refusal(anonymous)).toEqual([null, [["UNAUTHENTICATED", ["productUpdated", "costPrice"]]]]);
     } finally {
@@ -322,16 +330,16 @@ describe("orderUpdated reaches the owner and staff (API.md Behaviour; Subscripti
   it("a status change reaches the owner's subscription, and staff's for every order and for that order's id", async () => {
     const owner = await signUp(state.app.url);
     expect((await gql(state.app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { id } }`, { p: state.products[0]!.id }, owner.token)).errors).toBeUndefined();
-    const placed = await gql(state.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: `contract-order-${owner.userId}` }, owner.token);
+    const placed = await gql<CheckedOut>(state.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: `contract-order-${owner.userId}` }, owner.token);
     expect(placed.errors).toBeUndefined();
-    const orderId = placed.data.checkout.id as string;
+    const orderId = placed.data!.checkout.id;
     const ownerClient = wsClient(state.app.wsUrl, owner.token);
     const staffClient = wsClient(state.app.wsUrl, state.staff);
     const query = `subscription($id: ID) { orderUpdated(id: $id) { id status customer { id } } }`;
     const subscriptions = [
-      ownerClient.iterate<any>({ query, variables: { id: null } }),
-      staffClient.iterate<any>({ query, variables: { id: null } }),
-      staffClient.iterate<any>({ query, variables: { id: orderId } }),
+      ownerClient.iterate<OrderUpdated>({ query, variables: { id: null } }),
+      staffClient.iterate<OrderUpdated>({ query, variables: { id: null } }),
+      staffClient.iterate<OrderUpdated>({ query, variables: { id: orderId } }),
     ];
     try {
       await waitForSubscribers(`USER_ORDER_UPDATED:${keyOf(owner.userId, "User")}`);
@@ -349,7 +357,7 @@ describe("orderUpdated reaches the owner and staff (API.md Behaviour; Subscripti
       );
       for (const event of events) {
         expect(event.errors).toBeUndefined();
-        expect(event.data.orderUpdated).toEqual({ id: orderId, status: "PAID", customer: { id: owner.userId } });
+        expect(event.data!.orderUpdated).toEqual({ id: orderId, status: "PAID", customer: { id: owner.userId } });
       }
     } finally {
       await Promise.all(subscriptions.map((it) => it.return?.()));
@@ -368,12 +376,13 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
    */
   async function resumeAfterFirst(options: { token?: string; query: string; variables?: Record<string, unknown>; channel: string; change: (round: number) => Promise<void> }) {
     const client = wsClient(state.app.wsUrl, options.token);
-    const payload = (event: any) => {
+    type Payload = { cursor: string; [field: string]: unknown };
+    const payload = (event: FormattedExecutionResult<Record<string, Payload>, unknown>) => {
       expect(event.errors).toBeUndefined();
-      return Object.values(event.data)[0] as { cursor: string; [field: string]: unknown };
+      return Object.values(event.data!)[0]!;
     };
     try {
-      const live = client.iterate<any>({ query: options.query, variables: { ...options.variables, after: null } });
+      const live = client.iterate<Record<string, Payload>>({ query: options.query, variables: { ...options.variables, after: null } });
       await waitForSubscribers(options.channel);
       await options.change(1);
       const { cursor } = payload(await nextWithin(live));
@@ -381,7 +390,7 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
       await live.return?.();
       await options.change(2);
       await options.change(3);
-      const resumed = client.iterate<any>({ query: options.query, variables: { ...options.variables, after: cursor } });
+      const resumed = client.iterate<Record<string, Payload>>({ query: options.query, variables: { ...options.variables, after: cursor } });
       try {
         const replayed = [payload(await nextWithin(resumed)), payload(await nextWithin(resumed))];
         await options.change(4);
@@ -427,9 +436,9 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
       change: async (round) => {
         if (round === 1) {
           expect((await gql(state.app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { id } }`, { p: product.id }, customer.token)).errors).toBeUndefined();
-          const placed = await gql(state.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: `contract-${customer.userId}` }, customer.token);
+          const placed = await gql<CheckedOut>(state.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: `contract-${customer.userId}` }, customer.token);
           expect(placed.errors).toBeUndefined();
-          orderId = placed.data.checkout.id;
+          orderId = placed.data!.checkout.id;
           return;
         }
         const res = await gql(state.app.url, `mutation($id: ID!, $s: OrderStatus!) { setOrderStatus(id: $id, status: $s) { id } }`, { id: orderId, s: ["PAID", "SHIPPED", "DELIVERED"][round - 2] }, state.staff);
@@ -437,8 +446,8 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
       },
     });
     // The inbox, newest first: the three after the first, oldest first.
-    const inbox = await gql(state.app.url, `{ notifications(first: 4) { edges { node { id } } } }`, {}, customer.token);
-    expect(events.map((e) => e.id)).toEqual(inbox.data.notifications.edges.map((e: any) => e.node.id).slice(0, 3).reverse());
+    const inbox = await gql<{ notifications: { edges: { node: { id: string } }[] } }>(state.app.url, `{ notifications(first: 4) { edges { node { id } } } }`, {}, customer.token);
+    expect(events.map((e) => e.id)).toEqual(inbox.data!.notifications.edges.map((e) => e.node.id).slice(0, 3).reverse());
   });
 });
 

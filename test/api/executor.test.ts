@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { toGlobalId } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, metricValue, someProducts, useDatabase } from "../harness/index.ts";
+import { ExecutorFixturesDocument } from "../generated/graphql.ts";
+import { DEMO, gql, logIn, metricValue, request, someProducts, useDatabase } from "../harness/index.ts";
 
 // GRAPHQL_EXECUTOR=jit and =graphql-js side by side on one database: every document below must
 // get the same status, cache-control header and body (after formatError's masking) from both.
@@ -197,12 +198,12 @@ describe("GRAPHQL_EXECUTOR: jit answers exactly as graphql-js", () => {
     state.js = await db.start({ env: { ...SERVER_ENV, GRAPHQL_EXECUTOR: "graphql-js" } });
     // One DATA_DIR: both servers sign with the same key, so one token works on both.
     state.tokens = { customer: await logIn(state.jit.url, DEMO.customer), staff: await logIn(state.jit.url, DEMO.staff) };
-    const me = await gql(state.jit.url, `{ me { id } orders(first: 1) { edges { node { id } } } categories { id } }`, {}, state.tokens.customer);
+    const me = await request(state.jit.url, ExecutorFixturesDocument, {}, state.tokens.customer);
     state.fixtures = {
       productIds: (await someProducts(state.jit.url, 2)).map((p) => p.id),
-      categoryId: me.data.categories[0].id,
-      orderId: me.data.orders.edges[0].node.id,
-      customerId: me.data.me.id,
+      categoryId: me.data!.categories[0]!.id,
+      orderId: me.data!.orders.edges[0]!.node.id,
+      customerId: me.data!.me!.id,
     };
     state.jitRunsBefore = await metricValue(state.jit.url, `cartwheel_graphql_executions_total{executor="jit"`);
   });
@@ -234,9 +235,9 @@ describe("GRAPHQL_EXECUTOR: jit answers exactly as graphql-js", () => {
     const queries = ["name", "slug", "stock", "inStock", "status"].map((field) => `{ products(first: 2) { edges { node { ${field} } } } }`);
     for (let round = 0; round < 2; round++) {
       for (const query of queries) {
-        const res = await gql(small.url, query);
+        const res = await gql<{ products: { edges: unknown[] } }>(small.url, query);
         expect(res.errors).toBeUndefined();
-        expect(res.data.products.edges).toHaveLength(2);
+        expect(res.data!.products.edges).toHaveLength(2);
       }
       expect(await metricValue(small.url, "cartwheel_graphql_compiled_documents")).toBe(3);
     }

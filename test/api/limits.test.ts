@@ -178,9 +178,9 @@ describe("cost budget", () => {
 
   it("staff have a larger budget", async () => {
     const token = await logIn(state.app.url, DEMO.staff);
-    const res = await gql(state.app.url, heavy, { n: 40 }, token);
+    const res = await gql<{ products: { edges: unknown[] } }>(state.app.url, heavy, { n: 40 }, token);
     expect(res.errors).toBeUndefined();
-    expect(res.data.products.edges).toHaveLength(40);
+    expect(res.data!.products.edges).toHaveLength(40);
   });
 
   it("mutations that hash a password cost more: four log-ins in one request are refused, three run", async () => {
@@ -200,11 +200,11 @@ describe("cost budget", () => {
     try {
       const send = async (variables: Record<string, unknown>, headers: Record<string, string>) => {
         const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query: named, variables }) });
-        return { status: res.status, ...((await res.json()) as object) } as GqlResponse;
+        return { status: res.status, ...((await res.json()) as object) } as GqlResponse<{ products: { edges: unknown[] } }>;
       };
       const asPartner = await send({ n: 40 }, { "x-partner-key": key });
       expect(asPartner.errors).toBeUndefined();
-      expect(asPartner.data.products.edges).toHaveLength(40);
+      expect(asPartner.data!.products.edges).toHaveLength(40);
       onlyTooComplex(await send({ n: 40 }, {}), "cost");
       expect(onlyTooComplex(await send({ n: 80 }, { "x-partner-key": key }), "cost").max).toBe(20_000);
       // A bad token next to the key is refused as without it (401), not answered with a 500.

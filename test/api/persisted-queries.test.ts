@@ -47,21 +47,29 @@ afterAll(() => partnerDir.remove());
 
 const pair = useInstancePair({ PARTNERS_FILE: join(partnerDir.path, "partners.json") });
 
-interface Response {
+/** `R`: what the test reads of the data (texts here are made per run or sent by hash, so not generated). */
+interface Response<R = unknown> {
   status: number;
-  data?: any;
+  data?: R;
   errors?: { message: string; extensions: { code: string } }[];
 }
+type Categories = { categories: { id: string }[] };
+type Edges = { products: { edges: unknown[] } };
+type LoggedIn = { logIn: { accessToken: string } };
+type SignedUp = { signUp: { accessToken: string; user: { id: string } } };
+type RoleSet = { setUserRole: { role: string } };
+type OrderCount = { orders: { totalCount: number } };
+type Adjusted = { adjustStock: { stock: number } };
 
-async function post(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+async function post<R = unknown>(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response<R>> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-  return { status: res.status, ...(await res.json()) };
+  return { status: res.status, ...((await res.json()) as Omit<Response<R>, "status">) };
 }
 
-async function get(url: string, params: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+async function get<R = unknown>(url: string, params: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response<R>> {
   const search = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
   const res = await fetch(`${url}?${search}`, { headers: { "apollo-require-preflight": "true", ...headers } });
-  return { status: res.status, ...(await res.json()) };
+  return { status: res.status, ...((await res.json()) as Omit<Response<R>, "status">) };
 }
 
 const apq = (hash: string) => ({ persistedQuery: { version: 1, sha256Hash: hash } });
@@ -81,9 +89,9 @@ describe("Automatic Persisted Queries", () => {
     expect(codeOf(miss)).toBe("PERSISTED_QUERY_NOT_FOUND");
     expect(miss.data).toBeUndefined();
 
-    const registered = await post(pair.a.url, { query, extensions: apq(hash) });
+    const registered = await post<Edges>(pair.a.url, { query, extensions: apq(hash) });
     expect(registered.errors).toBeUndefined();
-    expect(registered.data.products.edges).toHaveLength(2);
+    expect(registered.data!.products.edges).toHaveLength(2);
 
     // The other instance has never seen the text: it finds it in the shared Redis.
     const redis = new Redis(REDIS_URL);
@@ -117,8 +125,8 @@ describe("Automatic Persisted Queries", () => {
       await waitForSubscribers(channel, 1);
       const byHash = b.iterate({ query: "", variables: { ids: [product!.id] }, extensions: apq(hash) });
       await waitForSubscribers(channel, 2);
-      const adjusted = await gql(pair.a.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 2) { stock } }`, { id: product!.id }, staff);
-      const expected = { stockChanged: { product: { id: product!.id, stock: adjusted.data.adjustStock.stock } } };
+      const adjusted = await gql<Adjusted>(pair.a.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 2) { stock } }`, { id: product!.id }, staff);
+      const expected = { stockChanged: { product: { id: product!.id, stock: adjusted.data!.adjustStock.stock } } };
       expect((await nextWithin(registering)).data).toEqual(expected);
       expect((await nextWithin(byHash)).data).toEqual(expected);
       await Promise.all([registering.return?.(), byHash.return?.()]);
@@ -150,8 +158,8 @@ describe("APQ edge cases", () => {
     const hash = sha256(query);
     expect(codeOf(await post(pair.a.url, { query: "", extensions: apq(hash) }))).toBe("PERSISTED_QUERY_NOT_FOUND");
     await post(pair.a.url, { query, extensions: apq(hash) });
-    expect((await post(pair.b.url, { query: "", extensions: apq(hash) })).data.categories.length).toBeGreaterThan(0);
-    expect((await get(pair.b.url, { query: "", extensions: apq(hash) })).data.categories.length).toBeGreaterThan(0);
+    expect((await post<Categories>(pair.b.url, { query: "", extensions: apq(hash) })).data!.categories.length).toBeGreaterThan(0);
+    expect((await get<Categories>(pair.b.url, { query: "", extensions: apq(hash) })).data!.categories.length).toBeGreaterThan(0);
     for (const bad of [hash.toUpperCase(), `sha256:${hash}`, hash.slice(1)]) {
       const res = await post(pair.a.url, { query, extensions: apq(bad) });
       expect(res.status).toBe(400);
@@ -167,7 +175,7 @@ describe("APQ edge cases", () => {
       headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8", "apollo-require-preflight": "true" },
     });
     expect(res.headers.get("content-type")).toMatch(/json/);
-    expect(((await res.json()) as Response).data.categories.length).toBeGreaterThan(0);
+    expect(((await res.json()) as Response<Categories>).data!.categories.length).toBeGreaterThan(0);
   });
 
   it("over WebSocket, text that does not parse or validate is refused and not stored; an empty query is bad input, not a dead socket", async () => {
@@ -243,9 +251,9 @@ describe("trusted documents for partners", () => {
   const partner = { "x-partner-key": PARTNER_KEY };
 
   it("runs manifest operations by hash over POST (documentId) and GET (persistedQuery)", async () => {
-    const byId = await post(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 3 } }, partner);
+    const byId = await post<Edges>(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 3 } }, partner);
     expect(byId.errors).toBeUndefined();
-    expect(byId.data.products.edges).toHaveLength(3);
+    expect(byId.data!.products.edges).toHaveLength(3);
     const byGet = await get(pair.b.url, { extensions: apq(PRODUCTS.hash), variables: { first: 3 } }, partner);
     expect(byGet.errors).toBeUndefined();
     expect(byGet.data).toEqual(byId.data);
@@ -289,9 +297,9 @@ describe("trusted documents for partners", () => {
       // By hash alone: the shape is the app manifest's StockChanged.
       const events = client.iterate<{ stockChanged: { product: { id: string; stock: number } } }>({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
       await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
-      const adjusted = await gql(pair.b.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: product!.id }, staff);
+      const adjusted = await gql<Adjusted>(pair.b.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: product!.id }, staff);
       const event = await nextWithin(events);
-      expect(event.data?.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data.adjustStock.stock });
+      expect(event.data?.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data!.adjustStock.stock });
       await events.return?.();
 
       const refused = client.iterate({ query: `subscription { stockChanged(productIds: ["${product!.id}"]) { inStock } }` });
@@ -315,11 +323,11 @@ describe("trusted documents for partners", () => {
 
   it("leaves staff and other clients without a partner key unaffected", async () => {
     const staff = await logIn(pair.a.url, DEMO.staff);
-    const asStaff = await gql(pair.a.url, `{ orders(first: 1) { totalCount } products(first: 1) { edges { node { costPrice { amountCents } } } } }`, {}, staff);
+    const asStaff = await gql<OrderCount>(pair.a.url, `{ orders(first: 1) { totalCount } products(first: 1) { edges { node { costPrice { amountCents } } } } }`, {}, staff);
     expect(asStaff.errors).toBeUndefined();
-    expect(asStaff.data.orders.totalCount).toBeGreaterThan(0);
-    const anonymous = await gql(pair.a.url, `{ products(first: 1) { totalCount } }`);
-    expect(anonymous.data.products.totalCount).toBeGreaterThan(0);
+    expect(asStaff.data!.orders.totalCount).toBeGreaterThan(0);
+    const anonymous = await gql<{ products: { totalCount: number } }>(pair.a.url, `{ products(first: 1) { totalCount } }`);
+    expect(anonymous.data!.products.totalCount).toBeGreaterThan(0);
   });
 
   it("counts each partner's operations per manifest operation in /metrics", async () => {
@@ -360,20 +368,20 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
 
   it("customers and anonymous callers may run only the app manifest's operations, by hash", async () => {
     const email = `trusted-${randomUUID()}@example.test`;
-    const signedUp = await post(app.url, {
+    const signedUp = await post<SignedUp>(app.url, {
       documentId: byName("SignUp").id,
       variables: { input: { email, name: "Trusted Customer", password: "correct horse battery" } },
     });
     expect(signedUp.errors).toBeUndefined();
-    const customer = { email, token: signedUp.data.signUp.accessToken as string };
+    const customer = { email, token: signedUp.data!.signUp.accessToken };
     const auth = { authorization: `Bearer ${customer.token}` };
     expect(codeOf(await post(app.url, { query: "{ products(first: 1) { totalCount } }" }))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
     expect(codeOf(await post(app.url, { query: "{ me { email } }" }, auth))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
-    const categories = await post(app.url, { documentId: CATEGORIES.id });
+    const categories = await post<Categories>(app.url, { documentId: CATEGORIES.id });
     expect(categories.errors).toBeUndefined();
-    expect(categories.data.categories.length).toBeGreaterThan(0);
-    const me = await get(app.url, { extensions: apq(byName("Me").hash) }, auth);
-    expect(me.data.me.email).toBe(customer.email);
+    expect(categories.data!.categories.length).toBeGreaterThan(0);
+    const me = await get<{ me: { email: string } }>(app.url, { extensions: apq(byName("Me").hash) }, auth);
+    expect(me.data!.me.email).toBe(customer.email);
 
     const ws = socket(app.wsUrl, { authorization: `Bearer ${customer.token}` });
     try {
@@ -387,13 +395,13 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
   it("a staff member's socket is closed (4403) when they lose STAFF, ending operations only staff could start", async () => {
     const email = `demoted-${randomUUID()}@example.test`;
     const password = "correct horse battery";
-    const signedUp = await post(app.url, { documentId: byName("SignUp").id, variables: { input: { email, name: "Soon Staff", password } } });
-    const userId = signedUp.data.signUp.user.id as string;
-    const admin = await post(app.url, { documentId: byName("LogIn").id, variables: DEMO.admin });
-    const asAdmin = { authorization: `Bearer ${admin.data.logIn.accessToken}` };
+    const signedUp = await post<SignedUp>(app.url, { documentId: byName("SignUp").id, variables: { input: { email, name: "Soon Staff", password } } });
+    const userId = signedUp.data!.signUp.user.id;
+    const admin = await post<LoggedIn>(app.url, { documentId: byName("LogIn").id, variables: DEMO.admin });
+    const asAdmin = { authorization: `Bearer ${admin.data!.logIn.accessToken}` };
     const setRole = `mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) { role } }`;
-    expect((await post(app.url, { query: setRole, variables: { id: userId, role: "STAFF" } }, asAdmin)).data.setUserRole.role).toBe("STAFF");
-    const staff = await post(app.url, { documentId: byName("LogIn").id, variables: { email, password } });
+    expect((await post<RoleSet>(app.url, { query: setRole, variables: { id: userId, role: "STAFF" } }, asAdmin)).data!.setUserRole.role).toBe("STAFF");
+    const staff = await post<LoggedIn>(app.url, { documentId: byName("LogIn").id, variables: { email, password } });
 
     let closed: (code: number) => void = () => {};
     const closedWith = new Promise<number>((resolve) => (closed = resolve));
@@ -402,7 +410,7 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
       webSocketImpl: WebSocket,
       lazy: false,
       retryAttempts: 0,
-      connectionParams: { authorization: `Bearer ${staff.data.logIn.accessToken}` },
+      connectionParams: { authorization: `Bearer ${staff.data!.logIn.accessToken}` },
       on: { closed: (event) => closed((event as { code: number }).code) },
       onNonLazyError: () => {},
     });
@@ -410,7 +418,7 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
       // Arbitrary text: allowed only because this user is staff.
       const running = ws.iterate<{ orders: { totalCount: number } }>({ query: "{ orders(first: 1) { totalCount } }" });
       expect((await nextWithin(running)).data?.orders.totalCount).toBeGreaterThanOrEqual(0);
-      expect((await post(app.url, { query: setRole, variables: { id: userId, role: "CUSTOMER" } }, asAdmin)).data.setUserRole.role).toBe("CUSTOMER");
+      expect((await post<RoleSet>(app.url, { query: setRole, variables: { id: userId, role: "CUSTOMER" } }, asAdmin)).data!.setUserRole.role).toBe("CUSTOMER");
       const code = await Promise.race([closedWith, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("socket not closed within 5 s")), 5_000))]);
       expect(code).toBe(4403);
     } finally {
@@ -420,12 +428,12 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
 
   it("staff run any operation, and their APQ registrations work from the in-memory cache", async () => {
     // Staff log in through the app's own LogIn operation like everyone else.
-    const loggedIn = await post(app.url, { documentId: byName("LogIn").id, variables: DEMO.staff });
-    const staff = { authorization: `Bearer ${loggedIn.data.logIn.accessToken}` };
+    const loggedIn = await post<LoggedIn>(app.url, { documentId: byName("LogIn").id, variables: DEMO.staff });
+    const staff = { authorization: `Bearer ${loggedIn.data!.logIn.accessToken}` };
     const query = `query Staff${randomUUID().replace(/-/g, "")} { orders(first: 1) { totalCount } }`;
     expect(codeOf(await post(app.url, { extensions: apq(sha256(query)) }, staff))).toBe("PERSISTED_QUERY_NOT_FOUND");
-    const registered = await post(app.url, { query, extensions: apq(sha256(query)) }, staff);
-    expect(registered.data.orders.totalCount).toBeGreaterThan(0);
+    const registered = await post<OrderCount>(app.url, { query, extensions: apq(sha256(query)) }, staff);
+    expect(registered.data!.orders.totalCount).toBeGreaterThan(0);
     const again = await get(app.url, { extensions: apq(sha256(query)) }, staff);
     expect(again.data).toEqual(registered.data);
     // A bad token is still refused as such, not as an untrusted document.

@@ -46,7 +46,7 @@ describe("introspection", () => {
   it("INTROSPECTION=true turns it on in production; development has it on", async () => {
     for (const app of [apps.open, apps.development]) {
       expect((await gql(app.url, INTROSPECTION)).data).toEqual({ __schema: { queryType: { name: "Query" } } });
-      expect(((await overSocket(app, INTROSPECTION)).result as any).data).toEqual({ __schema: { queryType: { name: "Query" } } });
+      expect((await overSocket(app, INTROSPECTION)).result?.data).toEqual({ __schema: { queryType: { name: "Query" } } });
     }
   });
 });

@@ -11,7 +11,17 @@ import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { lockDataDir } from "../../src/db/data-dir-lock.ts";
-import { createTestDatabase, DEMO, gql, logIn, signUp, tempDir } from "../harness/index.ts";
+import {
+  BackupAddToCartDocument,
+  BackupAdjustStockDocument,
+  BackupCheckoutDocument,
+  BackupCreateProductDocument,
+  BackupProductBySlugDocument,
+  BackupSnapshotDocument,
+  CategoryIdsDocument,
+  DataDirLogInDocument,
+} from "../generated/graphql.ts";
+import { createTestDatabase, DEMO, logIn, request, signUp, tempDir } from "../harness/index.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import { embeddedEnv, runScript, startServerProcess, type Run } from "../harness/processes.ts";
 
@@ -33,17 +43,10 @@ const startServer = (env: NodeJS.ProcessEnv) => startServerProcess(["--import", 
 const dbExport = (env: NodeJS.ProcessEnv, ...args: string[]) => runScript("src/cli/db-export.ts", args, env);
 const dbImport = (env: NodeJS.ProcessEnv, ...args: string[]) => runScript("src/cli/db-import.ts", args, env);
 
-/** What a restore must bring back, read as ADMIN: products with stock and price, categories, every order with its items, every account. */
-const SNAPSHOT = `{
-  categories { id slug name }
-  products(first: 100) { totalCount edges { node { id slug name status stock price { amountCents currency } category { id } } } }
-  orders(first: 100) { totalCount edges { node { id number status total { amountCents } customer { email } items { quantity unitPrice { amountCents } product { id } } } } }
-  users(first: 100) { totalCount edges { node { id email role } } }
-}`;
-
 async function snapshot(url: string): Promise<unknown> {
   const admin = await logIn(url, DEMO.admin);
-  const res = await gql(url, SNAPSHOT, {}, admin);
+  // What a restore must bring back (test/operations/data-dir.graphql), read as ADMIN.
+  const res = await request(url, BackupSnapshotDocument, {}, admin);
   expect(res.errors).toBeUndefined();
   return res.data;
 }
@@ -51,23 +54,23 @@ async function snapshot(url: string): Promise<unknown> {
 /** Changes through GraphQL that a backup must keep: a new product and its stock, a new customer, their order, a stock change. */
 async function makeChanges(url: string): Promise<{ slug: string; customer: string }> {
   const staff = await logIn(url, DEMO.staff);
-  const categoryId = (await gql(url, `{ categories { id } }`)).data.categories[0].id;
+  const categoryId = (await request(url, CategoryIdsDocument)).data!.categories[0]!.id;
   const slug = `backup-${randomUUID().slice(0, 8)}`;
-  const created = await gql(
+  const created = await request(
     url,
-    `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
+    BackupCreateProductDocument,
     { input: { slug, name: "Backup Widget", description: "made before the backup", priceCents: 4_321, categoryId } },
     staff,
   );
   expect(created.errors).toBeUndefined();
-  const productId = created.data.createProduct.id;
-  const stocked = await gql(url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 9) { stock } }`, { p: productId }, staff);
+  const productId = created.data!.createProduct.id;
+  const stocked = await request(url, BackupAdjustStockDocument, { p: productId, delta: 9 }, staff);
   expect(stocked.data?.adjustStock.stock).toBe(9);
   const customer = await signUp(url, "Backup Customer");
-  expect((await gql(url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 2) { version } }`, { p: productId }, customer.token)).errors).toBeUndefined();
-  const order = await gql(url, `mutation($k: String!) { checkout(idempotencyKey: $k) { status items { product { stock } } } }`, { k: randomUUID() }, customer.token);
+  expect((await request(url, BackupAddToCartDocument, { p: productId, quantity: 2 }, customer.token)).errors).toBeUndefined();
+  const order = await request(url, BackupCheckoutDocument, { k: randomUUID() }, customer.token);
   expect(order.errors).toBeUndefined();
-  expect(order.data.checkout.items[0].product.stock).toBe(7);
+  expect(order.data!.checkout.items[0]!.product.stock).toBe(7);
   return { slug, customer: customer.email };
 }
 
@@ -158,10 +161,10 @@ describe("the embedded database (PGlite under DATA_DIR)", () => {
     const second = await startServer(env);
     try {
       expect(await snapshot(second.url)).toEqual(before);
-      const product = await gql(second.url, `query($s: String!) { product(slug: $s) { name stock } }`, { s: changes.slug });
-      expect(product.data.product).toEqual({ name: "Backup Widget", stock: 7 });
+      const product = await request(second.url, BackupProductBySlugDocument, { s: changes.slug });
+      expect(product.data!.product).toEqual({ name: "Backup Widget", stock: 7 });
       await logIn(second.url, { email: changes.customer, password: "correct horse battery" });
-      const late = await gql(second.url, `mutation { logIn(email: "after-backup@example.com", password: "ops-password-1") { accessToken } }`);
+      const late = await request(second.url, DataDirLogInDocument, { email: "after-backup@example.com", password: "ops-password-1" });
       expect(late.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
     } finally {
       expect(await second.stop()).toBe(0);

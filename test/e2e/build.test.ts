@@ -6,7 +6,8 @@ import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { gql, tempDir } from "../harness/index.ts";
+import { BuildProductsDocument } from "../generated/graphql.ts";
+import { request, tempDir } from "../harness/index.ts";
 import { embeddedEnv, ROOT, runNode, startServerProcess } from "../harness/processes.ts";
 
 mkdirSync(join(ROOT, "test/artifacts"), { recursive: true });
@@ -29,10 +30,10 @@ it("builds with tsconfig.build.json into a dist that serves, migrates and stops 
   try {
     const ready = await fetch(new URL("/health/ready", server.url));
     expect(ready.status).toBe(200);
-    const products = await gql(server.url, `{ products(first: 3) { totalCount edges { node { name price { amountCents } } } } }`);
+    const products = await request(server.url, BuildProductsDocument);
     expect(products.errors).toBeUndefined();
-    expect(products.data.products.totalCount).toBe(60);
-    expect(products.data.products.edges).toHaveLength(3);
+    expect(products.data!.products.totalCount).toBe(60);
+    expect(products.data!.products.edges).toHaveLength(3);
   } finally {
     expect(await server.stop("SIGTERM")).toBe(0);
   }

@@ -5,7 +5,7 @@ import { ApolloClient, HttpLink, InMemoryCache, gql as apolloGql } from "@apollo
 import { Client as UrqlClient, cacheExchange, fetchExchange, gql as urqlGql } from "@urql/core";
 import { GraphQLClient, gql as requestGql, request } from "graphql-request";
 import { describe, expect, it } from "vitest";
-import { DEMO, gql, logIn, useTestServer } from "../harness/index.ts";
+import { DEMO, gql, logIn, useTestServer, type GqlError } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -15,7 +15,7 @@ const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) {
 
 /** The first products as the server itself answers them, to compare every client with. */
 async function expectedNames(first: number): Promise<string[]> {
-  return (await gql(server.app.url, PRODUCTS, { first })).data.products.edges.map((e: { node: { name: string } }) => e.node.name);
+  return (await gql<{ products: { edges: { node: { name: string } }[] } }>(server.app.url, PRODUCTS, { first })).data!.products.edges.map((e) => e.node.name);
 }
 
 /** Wraps the global fetch to see which method a client chose; the request itself is untouched. */
@@ -105,13 +105,13 @@ describe("what stays refused", () => {
     expect(posted.errors).toBeUndefined();
 
     const staff = await logIn(server.app.url, DEMO.staff);
-    const product = (await gql(server.app.url, `{ products(first: 1) { edges { node { id stock } } } }`)).data.products.edges[0].node;
+    const product = (await gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(server.app.url, `{ products(first: 1) { edges { node { id stock } } } }`)).data!.products.edges[0]!.node;
     const adjust = new URLSearchParams({ query: `mutation { adjustStock(productId: "${product.id}", delta: 5) { stock } }` });
     const res = await fetch(`${server.app.url}?${adjust}`, { headers: { authorization: `Bearer ${staff}` } });
     expect(res.status).toBe(405);
-    expect((await res.json()).errors[0].extensions.code).toBe("BAD_USER_INPUT");
-    const after = await gql(server.app.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product.id });
-    expect(after.data.product.stock).toBe(product.stock);
+    expect(((await res.json()) as { errors: GqlError[] }).errors[0]!.extensions.code).toBe("BAD_USER_INPUT");
+    const after = await gql<{ product: { stock: number } }>(server.app.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product.id });
+    expect(after.data!.product.stock).toBe(product.stock);
   });
 
   it("a POST a form could send (text/plain, no preflight header) is still refused by Apollo's CSRF prevention", async () => {

@@ -5,7 +5,8 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { DEMO, gql, logIn, tempDir } from "../harness/index.ts";
+import { DataDirCatalogDocument, DataDirLogInDocument, DataDirMeRoleDocument } from "../generated/graphql.ts";
+import { DEMO, logIn, request, tempDir } from "../harness/index.ts";
 import { embeddedEnv, runScript, startServerProcess, type Run } from "../harness/processes.ts";
 
 const dir = tempDir("cartwheel-lock-");
@@ -19,7 +20,7 @@ afterAll(() => {
 const startServer = () => startServerProcess(["--import", "tsx", "src/main.ts"], env, leftovers);
 const userCreate = (email: string, role = "STAFF") =>
   runScript("src/cli/user-create.ts", ["--email", email, "--password", "ops-password-1", "--name", "Ops", "--role", role], env);
-const CATALOG = `{ products(first: 1) { totalCount } categories { id } }`;
+const CATALOG = DataDirCatalogDocument;
 
 function expectRefused(run: Run, serverPid: number) {
   expect(run.code, run.stdout + run.stderr).toBe(75);
@@ -37,9 +38,9 @@ it("an account made before the first start does not keep the demo catalog from b
   try {
     // No HOST set and demo accounts seeded: loopback only.
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
-    const catalog = await gql(server.url, CATALOG);
-    expect(catalog.data.products.totalCount).toBe(60);
-    expect(catalog.data.categories).toHaveLength(6);
+    const catalog = await request(server.url, CATALOG);
+    expect(catalog.data!.products.totalCount).toBe(60);
+    expect(catalog.data!.categories).toHaveLength(6);
     await logIn(server.url, DEMO.customer);
     await logIn(server.url, { email: "early@example.com", password: "ops-password-1" });
   } finally {
@@ -62,8 +63,8 @@ it("while the server runs, user:create, db:seed, db:migrate and a second server 
 
     // The server kept its lock and its data.
     expect((await fetch(new URL("/health/ready", server.url))).status).toBe(200);
-    expect((await gql(server.url, CATALOG)).data.products.totalCount).toBe(60);
-    const login = await gql(server.url, `mutation { logIn(email: "lost@example.com", password: "ops-password-1") { accessToken } }`);
+    expect((await request(server.url, CATALOG)).data!.products.totalCount).toBe(60);
+    const login = await request(server.url, DataDirLogInDocument, { email: "lost@example.com", password: "ops-password-1" });
     expect(login.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
   } finally {
     expect(await server.stop()).toBe(0);
@@ -77,10 +78,10 @@ it("an account made after the server stopped survives the next start, and a cras
 
   const server = await startServer();
   const admin = await logIn(server.url, { email: "late@example.com", password: "ops-password-1" });
-  const me = await gql(server.url, `{ me { role } }`, {}, admin);
-  expect(me.data.me.role).toBe("ADMIN");
+  const me = await request(server.url, DataDirMeRoleDocument, {}, admin);
+  expect(me.data!.me!.role).toBe("ADMIN");
   // Seeded once: the catalog is still the first one.
-  expect((await gql(server.url, CATALOG)).data.products.totalCount).toBe(60);
+  expect((await request(server.url, CATALOG)).data!.products.totalCount).toBe(60);
 
   // A crash leaves the lock file behind; its owner no longer runs, so the next opener takes over.
   expect(await server.stop("SIGKILL")).toBe(null);

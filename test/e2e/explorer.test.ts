@@ -122,7 +122,8 @@ async function setToken(page: Page, token: string): Promise<void> {
 describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => {
   it("renders GraphiQL with docs, a default query, the demo accounts, and runs a query from ?query=", async () => {
     const query = `query Products { products(first: 5) { edges { node { id name stock } } } }`;
-    const expected = (await gql(endpoint(), query)).data.products.edges[0].node.name as string;
+    type Products = { products: { edges: { node: { id: string; name: string; stock: number } }[] } };
+    const expected = (await gql<Products>(endpoint(), query)).data!.products.edges[0]!.node.name;
     expect(expected).toBeTruthy();
     await inBrowser(async ({ page }) => {
       await openExplorer(page);
@@ -143,7 +144,7 @@ describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => 
       await resultShows(page, expected);
 
       // ?variables= fills the variables editor.
-      const third = (await gql(endpoint(), query)).data.products.edges[2].node as { id: string; name: string };
+      const third = (await gql<Products>(endpoint(), query)).data!.products.edges[2]!.node;
       await openExplorer(page, `query One($id: ID!) { product(id: $id) { name } }`, { id: third.id });
       await execute(page);
       await resultShows(page, third.name);
@@ -151,8 +152,8 @@ describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => 
   });
 
   it("runs a stockChanged subscription over graphql-ws and shows a stock change made through the API", async () => {
-    const product = (await gql(endpoint(), `{ products(first: 1, filter: { inStock: true }) { edges { node { id name stock } } } }`)).data.products.edges[0]
-      .node as { id: string; name: string; stock: number };
+    const product = (await gql<{ products: { edges: { node: { id: string; name: string; stock: number } }[] } }>(endpoint(), `{ products(first: 1, filter: { inStock: true }) { edges { node { id name stock } } } }`))
+      .data!.products.edges[0]!.node;
     const staff = await logIn(endpoint(), DEMO.staff);
     const target = Math.max(9137, product.stock + 1);
     await inBrowser(async ({ page }) => {
@@ -172,9 +173,9 @@ describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => 
       expect(frame("connection_init")?.payload).toEqual({ authorization: `Bearer ${staff}` });
       await waitForSubscribers(`${prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`, 1, WAIT_MS);
 
-      const adjusted = await gql(endpoint(), `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: target - product.stock }, staff);
+      const adjusted = await gql<{ adjustStock: { stock: number } }>(endpoint(), `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: target - product.stock }, staff);
       expect(adjusted.errors).toBeUndefined();
-      expect(adjusted.data.adjustStock.stock).toBe(target);
+      expect(adjusted.data!.adjustStock.stock).toBe(target);
       await resultShows(page, `"stock": ${target}`, 10_000);
       await resultShows(page, product.name);
       mkdirSync(ARTIFACTS, { recursive: true });

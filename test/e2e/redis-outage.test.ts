@@ -4,8 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { ProductCountDocument, StockOnlyDocument } from "../generated/graphql.ts";
-import { DEMO, REDIS_URL, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, subscribe, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { AdjustStockDocument, LogInDocument, ProductCountDocument, StockOnlyDocument } from "../generated/graphql.ts";
+import { DEMO, REDIS_URL, createTestDatabase, logIn, request, nextWithin, someProducts, startTestServer, subscribe, tempDir, uniquePrefix, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const unhandled: unknown[] = [];
@@ -41,14 +41,14 @@ afterEach(() => {
 });
 
 const adjust = (productId: string, delta: number) =>
-  gql(state.app.url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, state.staff);
+  request(state.app.url, AdjustStockDocument, { productId, delta }, state.staff);
 
 /** `count` successful log-ins, then one stock change: how long each took, in ms. */
 async function logInsThenMutation(count: number, productId: string): Promise<number[]> {
   const timings: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = performance.now();
-    const res = await gql(state.app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: DEMO.customer.email, p: DEMO.customer.password });
+    const res = await request(state.app.url, LogInDocument, DEMO.customer);
     expect(res.errors).toBeUndefined();
     timings.push(performance.now() - started);
   }
@@ -75,7 +75,7 @@ describe("Redis cut while the instance runs", () => {
       await state.proxy.refusedAtLeast(6, 15_000);
       expect(unhandled).toEqual([]);
       // The instance still serves.
-      const res = await gql(state.app.url, `{ products(first: 1) { totalCount } }`);
+      const res = await request(state.app.url, ProductCountDocument);
       expect(res.errors).toBeUndefined();
       const readiness = await ready();
       expect(readiness.status).toBe(503);
@@ -84,7 +84,7 @@ describe("Redis cut while the instance runs", () => {
       state.proxy.restore();
       // The queued SUBSCRIBE reaches Redis once the subscriber has reconnected.
       await waitForSubscribers(`${state.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`, 1, 15_000);
-      const expected = (await adjust(product!.id, 1)).data.adjustStock.stock;
+      const expected = (await adjust(product!.id, 1)).data!.adjustStock.stock;
       expect((await nextWithin(events)).data?.stockChanged.stock).toBe(expected);
     } finally {
       await events.return?.();
@@ -101,7 +101,7 @@ describe("Redis cut while the instance runs", () => {
     // Failed attempts are still counted (in memory) while Redis is away.
     const failures = [];
     for (let i = 0; i < 6; i++) {
-      failures.push((await gql(state.app.url, `mutation { logIn(email: "${DEMO.admin.email}", password: "wrong") { accessToken } }`)).errors?.[0]?.extensions.code);
+      failures.push((await request(state.app.url, LogInDocument, { email: DEMO.admin.email, password: "wrong" })).errors?.[0]?.extensions.code);
     }
     expect(failures.slice(0, 5)).toEqual(Array(5).fill("UNAUTHENTICATED"));
     expect(failures[5]).toBe("RATE_LIMITED");

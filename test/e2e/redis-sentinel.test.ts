@@ -40,7 +40,7 @@ const ready = async (app: App) => (await fetch(app.url.replace("/graphql", "/hea
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const post = async (url: string, body: unknown) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return (await response.json()) as { data?: any; errors?: { extensions: { code: string } }[] };
+  return (await response.json()) as { data?: unknown; errors?: { extensions: { code: string } }[] };
 };
 
 /** Both instances' connections are on the master at `port`, subscribed to the outbox channel there. */

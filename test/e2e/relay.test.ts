@@ -78,11 +78,14 @@ it("relay-compiler accepts @connection on Category.products and Query.products",
 
   // The query Relay sends to load the next page runs on the server as written.
   const text = operationText(join(result.dir, "src", "__generated__", "CategoryProductsPaginationQuery.graphql.ts"));
-  const category = (await gql(server.app.url, `{ categories { id products(first: 2) { pageInfo { endCursor } } } }`)).data.categories[0];
-  const page = await gql(server.app.url, text, { id: category.id, first: 3, after: category.products.pageInfo.endCursor });
+  type Category = { id: string; products: { pageInfo: { endCursor: string | null } } };
+  const category = (await gql<{ categories: Category[] }>(server.app.url, `{ categories { id products(first: 2) { pageInfo { endCursor } } } }`)).data!.categories[0]!;
+  // Relay's own text: its result typed by what is read of it.
+  type Page = { node: { products: { edges: { cursor: string }[]; pageInfo: unknown } } };
+  const page = await gql<Page>(server.app.url, text, { id: category.id, first: 3, after: category.products.pageInfo.endCursor });
   expect(page.errors).toBeUndefined();
-  expect(page.data.node.products.edges).toHaveLength(3);
-  expect(page.data.node.products.pageInfo).toEqual({ endCursor: page.data.node.products.edges[2].cursor, hasNextPage: expect.any(Boolean) });
+  expect(page.data!.node.products.edges).toHaveLength(3);
+  expect(page.data!.node.products.pageInfo).toEqual({ endCursor: page.data!.node.products.edges[2]!.cursor, hasNextPage: expect.any(Boolean) });
 });
 
 /** The operation text in a generated Relay artifact (`params.text`). */

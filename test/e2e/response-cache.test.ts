@@ -8,7 +8,21 @@ import type { App } from "../../src/app.ts";
 import { transactional } from "../../src/db/transaction.ts";
 import { ALL, event, type TopicName } from "../../src/events/topics.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, REDIS_URL, gql, logIn, metricValue, nextWithin, someProducts, useDatabase, useInstancePair } from "../harness/index.ts";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import {
+  RcAdjustStockDocument,
+  RcCategoryIdsDocument,
+  RcCreateProductDocument,
+  RcListingDocument,
+  RcMeIdDocument,
+  RcMoveProductDocument,
+  RcProductPriceDocument,
+  RcSearchCategoryDocument,
+  RcSearchCostDocument,
+  RcSearchNamesDocument,
+  RcUpdatePriceDocument,
+} from "../generated/graphql.ts";
+import { DEMO, REDIS_URL, gql, logIn, metricValue, nextWithin, someProducts, textOf, useDatabase, useInstancePair } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
 const pair = useInstancePair();
@@ -18,19 +32,22 @@ beforeAll(async () => {
   [staff, customer] = await Promise.all([logIn(pair.a.url, DEMO.staff), logIn(pair.a.url, DEMO.customer)]);
 });
 
-interface Answer {
+interface Answer<R> {
   status: number;
-  body: { data?: any; errors?: { extensions: { code: string } }[] };
+  body: { data?: R; errors?: { extensions: { code: string } }[] };
   headers: Headers;
 }
 
-async function post(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<Answer> {
+/** POSTs a generated document (typed result) or a text whose result the test does not read. */
+async function post<R, V>(url: string, query: TypedDocumentNode<R, V>, variables?: V, token?: string): Promise<Answer<R>>;
+async function post(url: string, query: string, variables?: Record<string, unknown>, token?: string): Promise<Answer<unknown>>;
+async function post(url: string, query: string | TypedDocumentNode, variables: unknown = {}, token?: string): Promise<Answer<unknown>> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify({ query: typeof query === "string" ? query : textOf(query), variables }),
   });
-  return { status: res.status, body: await res.json(), headers: res.headers };
+  return { status: res.status, body: (await res.json()) as Answer<unknown>["body"], headers: res.headers };
 }
 
 const metric = (app: App, name: string) => metricValue(app.url, name).then((v) => (Number.isNaN(v) ? 0 : v));
@@ -50,9 +67,9 @@ function nextEvent(app: App, topic: TopicName, id: string) {
 }
 
 const adjustStock = (url: string, productId: string, delta: number) =>
-  post(url, `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: productId, d: delta }, staff);
+  post(url, RcAdjustStockDocument, { p: productId, d: delta }, staff);
 
-const LISTING = `query Listing($first: Int!) { products(first: $first, filter: { inStock: true }) { totalCount edges { node { id name stock price { amountCents } category { id name } } } } }`;
+const LISTING = RcListingDocument;
 
 describe("across two instances sharing Redis", () => {
   it("a hit costs no SQL; after adjustStock commits on A, the next products on B shows the new stock", async () => {
@@ -73,39 +90,39 @@ describe("across two instances sharing Redis", () => {
     expect((await post(pair.a.url, LISTING, { first: 7 })).body).toEqual(first.body);
     expect(await hits(pair.a)).toBe(hitsOnA.http + 1);
 
-    const product = first.body.data.products.edges[0].node;
+    const product = first.body.data!.products.edges[0]!.node;
     const told = nextEvent(pair.b, "STOCK_CHANGED", keyOf(product.id, "Product")!);
     const stale = await metric(pair.b, "cartwheel_response_cache_stale_total");
     const invalidations = await metric(pair.b, "cartwheel_response_cache_invalidations_total");
     expect((await adjustStock(pair.a.url, product.id, 3)).body.errors).toBeUndefined();
     await told();
     const after = await post(pair.b.url, LISTING, { first: 7 });
-    expect(after.body.data.products.edges[0].node.stock).toBe(product.stock + 3);
+    expect(after.body.data!.products.edges[0]!.node.stock).toBe(product.stock + 3);
     expect(await metric(pair.b, "cartwheel_response_cache_stale_total")).toBe(stale + 1);
     expect(await metric(pair.b, "cartwheel_response_cache_invalidations_total")).toBeGreaterThan(invalidations);
     // A was told at its own commit: its very next answer is fresh too.
-    expect((await post(pair.a.url, LISTING, { first: 7 })).body.data.products.edges[0].node.stock).toBe(product.stock + 3);
+    expect((await post(pair.a.url, LISTING, { first: 7 })).body.data!.products.edges[0]!.node.stock).toBe(product.stock + 3);
   });
 
   it("a price change (updateProduct) on A reaches the next answer on B", async () => {
-    const query = `query($id: ID!) { product(id: $id) { name price { amountCents } } }`;
+    const query = RcProductPriceDocument;
     const [product] = await someProducts(pair.a.url, 1);
     await post(pair.b.url, query, { id: product!.id });
     const warm = await hits(pair.b);
-    expect((await post(pair.b.url, query, { id: product!.id })).body.data.product.price.amountCents).toBe(product!.priceCents);
+    expect((await post(pair.b.url, query, { id: product!.id })).body.data!.product!.price.amountCents).toBe(product!.priceCents);
     expect(await hits(pair.b)).toBe(warm + 1);
     const told = nextEvent(pair.b, "PRODUCT_UPDATED", keyOf(product!.id, "Product")!);
-    const updated = await post(pair.a.url, `mutation($id: ID!) { updateProduct(id: $id, patch: { priceCents: ${product!.priceCents + 100} }) { id } }`, { id: product!.id }, staff);
+    const updated = await post(pair.a.url, RcUpdatePriceDocument, { id: product!.id, price: product!.priceCents + 100 }, staff);
     expect(updated.body.errors).toBeUndefined();
     await told();
-    expect((await post(pair.b.url, query, { id: product!.id })).body.data.product.price.amountCents).toBe(product!.priceCents + 100);
+    expect((await post(pair.b.url, query, { id: product!.id })).body.data!.product!.price.amountCents).toBe(product!.priceCents + 100);
   });
 
   it("a product created on A, and one moved to another category, reach the listings cached on B", async () => {
     const name = `Fresh ${randomUUID().slice(0, 8)}`;
-    const query = `query($search: String!) { products(filter: { search: $search }) { totalCount edges { node { name category { id } } } } }`;
-    const categories = (await post(pair.a.url, `{ categories { id } }`)).body.data.categories as { id: string }[];
-    expect((await post(pair.b.url, query, { search: name })).body.data.products.totalCount).toBe(0);
+    const query = RcSearchCategoryDocument;
+    const categories = (await post(pair.a.url, RcCategoryIdsDocument)).body.data!.categories;
+    expect((await post(pair.b.url, query, { search: name })).body.data!.products.totalCount).toBe(0);
     // Cached on B: the repeat is a hit, so what follows proves the entry is refused, not absent.
     let warm = await hits(pair.b);
     await post(pair.b.url, query, { search: name });
@@ -113,11 +130,11 @@ describe("across two instances sharing Redis", () => {
     let stale = await metric(pair.b, "cartwheel_response_cache_stale_total");
     const created = nextEvent(pair.b, "CATALOG_CHANGED", ALL);
     const input = { slug: `fresh-${randomUUID().slice(0, 12)}`, name, description: "new", priceCents: 500, categoryId: categories[0]!.id };
-    const made = await post(pair.a.url, `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`, { input }, staff);
+    const made = await post(pair.a.url, RcCreateProductDocument, { input }, staff);
     expect(made.body.errors).toBeUndefined();
     await created();
     const listed = await post(pair.b.url, query, { search: name });
-    expect(listed.body.data.products).toMatchObject({ totalCount: 1, edges: [{ node: { name, category: { id: categories[0]!.id } } }] });
+    expect(listed.body.data!.products).toMatchObject({ totalCount: 1, edges: [{ node: { name, category: { id: categories[0]!.id } } }] });
     expect(await metric(pair.b, "cartwheel_response_cache_stale_total")).toBe(stale + 1);
 
     // Only the category changes: no productUpdated, but the catalog shows it.
@@ -126,19 +143,19 @@ describe("across two instances sharing Redis", () => {
     expect(await hits(pair.b)).toBe(warm + 1);
     stale = await metric(pair.b, "cartwheel_response_cache_stale_total");
     const moved = nextEvent(pair.b, "CATALOG_CHANGED", ALL);
-    const patch = await post(pair.a.url, `mutation($id: ID!, $c: ID!) { updateProduct(id: $id, patch: { categoryId: $c }) { id } }`, { id: made.body.data.createProduct.id, c: categories[1]!.id }, staff);
+    const patch = await post(pair.a.url, RcMoveProductDocument, { id: made.body.data!.createProduct.id, c: categories[1]!.id }, staff);
     expect(patch.body.errors).toBeUndefined();
     await moved();
-    expect((await post(pair.b.url, query, { search: name })).body.data.products.edges[0].node.category.id).toBe(categories[1]!.id);
+    expect((await post(pair.b.url, query, { search: name })).body.data!.products.edges[0]!.node.category.id).toBe(categories[1]!.id);
     expect(await metric(pair.b, "cartwheel_response_cache_stale_total")).toBe(stale + 1);
   });
 
   it("creating a draft changes nothing anyone but staff sees: cached answers stay fresh", async () => {
-    const categories = (await post(pair.a.url, `{ categories { id } }`)).body.data.categories as { id: string }[];
+    const categories = (await post(pair.a.url, RcCategoryIdsDocument)).body.data!.categories;
     await post(pair.a.url, LISTING, { first: 9 });
     const before = { hits: await hits(pair.a), stale: await metric(pair.a, "cartwheel_response_cache_stale_total"), invalidations: await metric(pair.a, "cartwheel_response_cache_invalidations_total") };
-    const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name: "Draft", description: "not yet", priceCents: 900, categoryId: categories[0]!.id, status: "DRAFT" };
-    expect((await post(pair.a.url, `mutation($input: ProductInput!) { createProduct(input: $input) { id status } }`, { input }, staff)).body.data.createProduct.status).toBe("DRAFT");
+    const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name: "Draft", description: "not yet", priceCents: 900, categoryId: categories[0]!.id, status: "DRAFT" as const };
+    expect((await post(pair.a.url, RcCreateProductDocument, { input }, staff)).body.data!.createProduct.status).toBe("DRAFT");
     // A is told of its own commits before it answers (see "the bus tells observers…"): a draft that
     // invalidated would make this a refusal (stale), not a hit.
     await post(pair.a.url, LISTING, { first: 9 });
@@ -210,27 +227,27 @@ describe("who shares an entry", () => {
 
   it("staff bypass it: their drafts never reach anyone else, nor does their costPrice", async () => {
     const name = `Draft ${randomUUID().slice(0, 8)}`;
-    const categoryId = (await post(pair.a.url, `{ categories { id } }`)).body.data.categories[0].id;
-    const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name, description: "draft", priceCents: 700, costCents: 300, categoryId, status: "DRAFT" };
-    expect((await post(pair.a.url, `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`, { input }, staff)).body.errors).toBeUndefined();
-    const listing = `query($search: String!) { products(filter: { search: $search }) { totalCount edges { node { name } } } }`;
+    const categoryId = (await post(pair.a.url, RcCategoryIdsDocument)).body.data!.categories[0]!.id;
+    const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name, description: "draft", priceCents: 700, costCents: 300, categoryId, status: "DRAFT" as const };
+    expect((await post(pair.a.url, RcCreateProductDocument, { input }, staff)).body.errors).toBeUndefined();
+    const listing = RcSearchNamesDocument;
     const stores = () => metric(pair.a, "cartwheel_response_cache_stores_total");
     const bypassed = await metric(pair.a, `cartwheel_response_cache_bypasses_total{reason="staff"`);
     const beforeStaff = await stores();
-    expect((await post(pair.a.url, listing, { search: name }, staff)).body.data.products.totalCount).toBe(1);
+    expect((await post(pair.a.url, listing, { search: name }, staff)).body.data!.products.totalCount).toBe(1);
     expect(await metric(pair.a, `cartwheel_response_cache_bypasses_total{reason="staff"`)).toBe(bypassed + 1);
     expect(await stores()).toBe(beforeStaff);
-    expect((await post(pair.a.url, listing, { search: name })).body.data.products.totalCount).toBe(0);
-    expect((await post(pair.a.url, listing, { search: name }, customer)).body.data.products.totalCount).toBe(0);
+    expect((await post(pair.a.url, listing, { search: name })).body.data!.products.totalCount).toBe(0);
+    expect((await post(pair.a.url, listing, { search: name }, customer)).body.data!.products.totalCount).toBe(0);
 
-    const withCost = `query($search: String!) { products(filter: { search: $search }) { edges { node { name costPrice { amountCents } } } } }`;
+    const withCost = RcSearchCostDocument;
     const beforeCost = await stores();
     const byStaff = await post(pair.a.url, withCost, { search: name }, staff);
-    expect(byStaff.body.data.products.edges[0].node.costPrice.amountCents).toBe(300);
+    expect(byStaff.body.data!.products.edges[0]!.node.costPrice!.amountCents).toBe(300);
     expect(await stores()).toBe(beforeCost);
     for (const token of [undefined, customer]) {
       const other = await post(pair.a.url, withCost, { search: name }, token);
-      expect(other.body.data.products.edges).toEqual([]);
+      expect(other.body.data!.products.edges).toEqual([]);
     }
     expect(await stores()).toBe(beforeCost);
   });
@@ -266,10 +283,10 @@ describe("without Redis, switched off, and with Redis cut", () => {
     expect((await post(app.url, LISTING, { first: 4 })).body).toEqual(first.body);
     expect(await hits(app)).toBe(before.hits + 1);
     expect(await sql(app)).toBe(before.sql);
-    const product = first.body.data.products.edges[0].node;
-    const adjusted = await post(app.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 2) { stock } }`, { p: product.id }, staffToken);
+    const product = first.body.data!.products.edges[0]!.node;
+    const adjusted = await post(app.url, RcAdjustStockDocument, { p: product.id, d: 2 }, staffToken);
     expect(adjusted.body.errors).toBeUndefined();
-    expect((await post(app.url, LISTING, { first: 4 })).body.data.products.edges[0].node.stock).toBe(product.stock + 2);
+    expect((await post(app.url, LISTING, { first: 4 })).body.data!.products.edges[0]!.node.stock).toBe(product.stock + 2);
   });
 
   it("an instance that starts after a change refuses entries stored before it", async () => {
@@ -277,10 +294,10 @@ describe("without Redis, switched off, and with Redis cut", () => {
     const first = await db.start({ redisPrefix: prefix });
     const staffToken = await logIn(first.url, DEMO.staff);
     const warm = await post(first.url, LISTING, { first: 6 });
-    const product = warm.body.data.products.edges[0].node;
-    expect((await post(first.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 4) { stock } }`, { p: product.id }, staffToken)).body.errors).toBeUndefined();
+    const product = warm.body.data!.products.edges[0]!.node;
+    expect((await post(first.url, RcAdjustStockDocument, { p: product.id, d: 4 }, staffToken)).body.errors).toBeUndefined();
     const later = await db.start({ redisPrefix: prefix });
-    expect((await post(later.url, LISTING, { first: 6 })).body.data.products.edges[0].node.stock).toBe(product.stock + 4);
+    expect((await post(later.url, LISTING, { first: 6 })).body.data!.products.edges[0]!.node.stock).toBe(product.stock + 4);
     expect(await metric(later, "cartwheel_response_cache_stale_total")).toBe(1);
   });
 
@@ -292,7 +309,7 @@ describe("without Redis, switched off, and with Redis cut", () => {
     for (let i = 0; i < 3; i++) {
       const wrong = await post(app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: DEMO.customer.email, p: `wrong-${i}` });
       expect(wrong.body.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
-      expect((await post(app.url, `{ me { id } }`)).body.data).toEqual({ me: null });
+      expect((await post(app.url, RcMeIdDocument)).body.data).toEqual({ me: null });
     }
     expect(await misses()).toBe(1);
     // A cacheable document's new variables are a miss, looked up before Apollo.

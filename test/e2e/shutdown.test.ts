@@ -20,13 +20,15 @@ afterAll(async () => {
 const PRODUCTS = `{ products(first: 100) { totalCount edges { node { id name stock category { name } } } } }`;
 const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`;
 
-type Answer = { status: number; connection: string | null; body: any } | { error: string };
+/** What the test reads of an answer: the products of a PRODUCTS query, or the errors. */
+type Body = { data?: { products: { edges: { node: { id: string } }[] } }; errors?: { message: string; extensions?: { code?: string } }[] };
+type Answer = { status: number; connection: string | null; body: Body } | { error: string };
 
 /** A POST through Node's fetch (undici: keep-alive, pooled connections); never throws. */
 async function post(url: string, query: string, variables: Record<string, unknown> = {}): Promise<Answer> {
   try {
     const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
-    return { status: res.status, connection: res.headers.get("connection"), body: await res.json() };
+    return { status: res.status, connection: res.headers.get("connection"), body: (await res.json()) as Body };
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     return { error: cause?.code ?? cause?.message ?? (error as Error).message };
@@ -50,11 +52,11 @@ function heldPost(url: string, query: string) {
   const body = JSON.stringify({ query });
   const half = Math.floor(body.length / 2);
   let req!: http.ClientRequest;
-  const answer = new Promise<{ status: number; connection: string | undefined; body: any }>((resolve, reject) => {
+  const answer = new Promise<{ status: number; connection: string | undefined; body: Body }>((resolve, reject) => {
     req = http.request(url, { method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       let text = "";
       res.on("data", (c: Buffer) => (text += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: JSON.parse(text) }));
+      res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: JSON.parse(text) as Body }));
     });
     req.on("error", (error) => reject(error));
     req.write(body.slice(0, half));
@@ -75,7 +77,7 @@ describe("SIGTERM with requests in flight", () => {
     ws.on("closed", (event) => closes.push({ code: (event as { code: number }).code, reason: String((event as { reason: unknown }).reason) }));
     const subscribed = new Promise<void>((resolve) => ws.on("connected", () => resolve()));
     const first = await post(url, `{ products(first: 1) { edges { node { id } } } }`);
-    const productId = "body" in first ? first.body.data.products.edges[0].node.id : undefined;
+    const productId = "body" in first ? first.body.data!.products.edges[0]!.node.id : undefined;
     ws.subscribe({ query: `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`, variables: { ids: [productId] } }, { next() {}, error() {}, complete() {} });
     await subscribed;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -128,7 +130,7 @@ describe("SIGTERM with requests in flight", () => {
     const late = await held.answer;
     expect(late.status).toBe(200);
     expect(late.connection).toBe("close");
-    expect(late.body.data.products.edges).toHaveLength(3);
+    expect(late.body.data!.products.edges).toHaveLength(3);
 
     const answers = await Promise.all(burst);
     const failed = answers.filter((a) => "error" in a || a.status !== 200 || a.body.errors);

@@ -8,9 +8,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import type { FormattedExecutionResult } from "graphql";
-import { SseCartDocument, SseStockDocument, type SseCartSubscription, type SseStockSubscription } from "../generated/graphql.ts";
+import {
+  AdjustStockDocument,
+  LogInSessionDocument,
+  LogOutDocument,
+  SseCartDocument,
+  SseStockDocument,
+  type SseCartSubscription,
+  type SseStockSubscription,
+} from "../generated/graphql.ts";
 import * as fixtures from "../harness/fixtures.ts";
-import { DEMO, codeOf, gql, logIn, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
+import { DEMO, codeOf, gql, logIn, request, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 import { asStream, openStream, sseClient, type OpenStream } from "../harness/sse.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -52,11 +60,11 @@ const metric = (app: App, name: string) => metricValue(app.url, name);
 
 /** The stream's next `next` event for a stockChanged subscription: its stock, and that its id is its cursor. */
 async function nextStock(stream: OpenStream, ms = 5_000): Promise<{ stock: number; id: string }> {
-  const event = await stream.next(ms);
+  const event = await stream.next<SseStockSubscription>(ms);
   expect(event.event).toBe("next");
-  expect(event.data.errors).toBeUndefined();
-  const { stock, cursor } = event.data.data.stockChanged;
-  expect(event.id).toBe(event.data.extensions.cursor);
+  expect(event.data!.errors).toBeUndefined();
+  const { stock, cursor } = event.data!.data!.stockChanged;
+  expect(event.id).toBe(event.data!.extensions!.cursor);
   expect(event.id).toBe(cursor);
   return { stock, id: event.id! };
 }
@@ -65,10 +73,10 @@ async function nextStock(stream: OpenStream, ms = 5_000): Promise<{ stock: numbe
 async function refusedInStream(stream: OpenStream) {
   const event = await stream.next();
   expect(event.event).toBe("next");
-  expect(event.data.data).toBeUndefined();
+  expect(event.data!.data).toBeUndefined();
   expect((await stream.next()).event).toBe("complete");
   expect(await stream.ended()).toEqual({ completed: true });
-  return event.data.errors[0] as { message: string; extensions: Record<string, any> };
+  return event.data!.errors![0]!;
 }
 
 describe("subscriptions over SSE", () => {
@@ -122,16 +130,16 @@ describe("auth", () => {
     const stream = asStream(await openStream(streamUrl(a), { query: CART }, { token: user.token }));
     try {
       const version = await addToCart(user.token, product!.id);
-      const event = await stream.next();
-      expect(event.data.data.cartUpdated.version).toBe(version);
-      expect(event.id).toBe(event.data.data.cartUpdated.cursor);
+      const event = await stream.next<SseCartSubscription>();
+      expect(event.data!.data!.cartUpdated.version).toBe(version);
+      expect(event.id).toBe(event.data!.data!.cartUpdated.cursor);
     } finally {
       stream.close();
     }
     for (const authorization of ["Bearer not-a-jwt", "Bearer ", "Basic dXNlcjpwYXNz"]) {
       const refused = await openStream(streamUrl(a), { query: STOCK, variables: { ids: [product!.id] } }, { headers: { authorization } });
       expect("json" in refused && refused.status, authorization).toBe(401);
-      expect("json" in refused && refused.json.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      expect("json" in refused && refused.json?.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
     }
   });
 
@@ -152,11 +160,11 @@ describe("auth", () => {
     const mutation = { query: `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, variables: { p: product!.id } };
     const viaGet = await openStream(streamUrl(a), mutation, { method: "GET", token: user.token });
     expect(viaGet.status).toBe(405);
-    expect("json" in viaGet && viaGet.json.errors[0].extensions.code).toBe("BAD_USER_INPUT");
-    const cart = await gql(a.url, "{ cart { version } }", {}, user.token);
-    expect(cart.data.cart.version).toBe(0);
+    expect("json" in viaGet && viaGet.json?.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
+    const cart = await gql<{ cart: { version: number } }>(a.url, "{ cart { version } }", {}, user.token);
+    expect(cart.data!.cart.version).toBe(0);
     const viaPost = asStream(await openStream(streamUrl(a), mutation, { token: user.token }));
-    expect((await viaPost.next()).data.data.addToCart.version).toBe(1);
+    expect((await viaPost.next<{ addToCart: { version: number } }>()).data!.data!.addToCart.version).toBe(1);
     expect(await viaPost.ended()).toEqual({ completed: true });
   });
 });
@@ -209,13 +217,13 @@ describe("limits and persisted queries, as on /graphql", () => {
     expect(other.extensions.code).toBe("PERSISTED_QUERY_NOT_ALLOWED");
     const unknown = await openStream(streamUrl(a), { documentId: STOCK_CHANGED_ID, variables }, { headers: { "x-partner-key": "cwp_not-a-key" } });
     expect(unknown.status).toBe(401);
-    expect("json" in unknown && unknown.json.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    expect("json" in unknown && unknown.json?.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
     const manifest = asStream(await openStream(streamUrl(a), { documentId: STOCK_CHANGED_ID, variables }, { headers: partner }));
     try {
       const stock = await adjust(product!.id);
-      const event = await manifest.next();
-      expect(event.data.data.stockChanged.product).toEqual({ id: product!.id, stock });
-      expect(event.id).toBe(event.data.extensions.cursor);
+      const event = await manifest.next<{ stockChanged: { product: { id: string; stock: number } } }>();
+      expect(event.data!.data!.stockChanged.product).toEqual({ id: product!.id, stock });
+      expect(event.id).toBe(event.data!.extensions!.cursor);
     } finally {
       manifest.close();
     }
@@ -271,7 +279,7 @@ describe("Last-Event-ID", () => {
     const request = { query: STOCK, variables: { ids: [product!.id] } };
     const long = await openStream(streamUrl(a), request, { headers: { "last-event-id": "x".repeat(65) } });
     expect(long.status).toBe(400);
-    expect("json" in long && long.json.errors[0].extensions.code).toBe("BAD_USER_INPUT");
+    expect("json" in long && long.json?.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
     const foreign = await refusedInStream(asStream(await openStream(streamUrl(a), request, { headers: { "last-event-id": "not-a-cursor" } })));
     expect(foreign.extensions.code).toBe("BAD_USER_INPUT");
   });
@@ -368,20 +376,20 @@ describe("streams that end", () => {
   it("a logged-out session's stream ends with UNAUTHENTICATED and complete, from the other instance; another user's stays", async () => {
     const [product] = await someProducts(a.url, 1);
     const login = async (email: string) =>
-      (await gql(a.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken } }`, { e: email, p: "correct horse battery" })).data.logIn;
+      (await request(a.url, LogInSessionDocument, { email, password: "correct horse battery" })).data!.logIn;
     const user = await signUp(a.url);
     const bystander = await signUp(a.url);
     const session = await login(user.email);
     const stream = asStream(await openStream(streamUrl(a), { query: CART }, { token: session.accessToken }));
     const other = asStream(await openStream(streamUrl(a), { query: CART }, { token: bystander.token }));
     try {
-      expect((await gql(b.url, "mutation($r: String!) { logOut(refreshToken: $r) }", { r: session.refreshToken })).data.logOut).toBe(true);
+      expect((await request(b.url, LogOutDocument, { refreshToken: session.refreshToken })).data!.logOut).toBe(true);
       const final = await stream.next(3_000);
-      expect(final.data.errors[0].extensions.code).toBe("UNAUTHENTICATED");
+      expect(final.data!.errors![0]!.extensions.code).toBe("UNAUTHENTICATED");
       expect((await stream.next()).event).toBe("complete");
       expect(await stream.ended()).toEqual({ completed: true });
       const version = await addToCart(bystander.token, product!.id);
-      expect((await other.next()).data.data.cartUpdated.version).toBe(version);
+      expect((await other.next<SseCartSubscription>()).data!.data!.cartUpdated.version).toBe(version);
     } finally {
       stream.close();
       other.close();
@@ -395,8 +403,8 @@ describe("streams that end", () => {
     const stream = asStream(await openStream(streamUrl(short), { query: CART }, { token: user.token }));
     try {
       const final = await stream.next(6_000);
-      expect(final.data.errors[0].extensions.code).toBe("UNAUTHENTICATED");
-      expect(final.data.errors[0].message).toMatch(/expired/);
+      expect(final.data!.errors![0]!.extensions.code).toBe("UNAUTHENTICATED");
+      expect(final.data!.errors![0]!.message).toMatch(/expired/);
       expect(await stream.ended()).toEqual({ completed: true });
       expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     } finally {
@@ -438,11 +446,11 @@ describe("streams that end", () => {
       const deadline = Date.now() + 20_000;
       while ((await metric(slowServer, "cartwheel_sse_streams_ended_for_backlog_total")) === before) {
         if (Date.now() > deadline) throw new Error("the paused stream was not cut within 20 s");
-        const res = await gql(slowServer.url, `mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: product!.id }, token);
-        sent.push(res.data.adjustStock.stock);
+        const res = await request(slowServer.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, token);
+        sent.push(res.data!.adjustStock.stock);
       }
       const got: number[] = [];
-      while (got.at(-1) !== sent.at(-1)) got.push((await fast.next(10_000)).data.data.stockChanged.stock);
+      while (got.at(-1) !== sent.at(-1)) got.push((await fast.next<SseStockSubscription>(10_000)).data!.data!.stockChanged.stock);
       expect(got).toEqual(sent);
       slow.resume();
       await expect.poll(() => cut, { timeout: 5_000 }).toBe(true);

@@ -55,23 +55,28 @@ afterAll(async () => {
 const PRODUCTS = `{ products(first: 5) { edges { node { id name stock } } } }`;
 const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`;
 
-interface Answer {
+type Products = { products: { edges: { node: { id: string; name: string; stock: number } }[] } };
+type Adjusted = { adjustStock: { stock: number } };
+/** A stockChanged event as graphql-ws hands it over. */
+type StockEvent = { data?: { stockChanged: { stock: number } } | null; errors?: unknown[] };
+
+interface Answer<R> {
   status: number;
   servedBy: string | null;
-  body: any;
+  body: { data?: R; errors?: unknown[]; notJson?: string };
 }
 
 /** A GraphQL POST through the balancer, with the instance that answered it. */
-async function post(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<Answer> {
+async function post<R>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<Answer<R>> {
   const res = await fetch(`${lb.origin}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
   const text = await res.text();
-  let body: any;
+  let body: Answer<R>["body"];
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(text) as Answer<R>["body"];
   } catch {
     body = { notJson: text.slice(0, 200) }; // HAProxy's own error pages are HTML
   }
@@ -95,26 +100,26 @@ function subscriber(): { client: Client; servedBy: Promise<string> } {
 
 /** Events of one subscription, and a bounded wait for one that `match` accepts. */
 function collect(client: Client, query: string, variables: Record<string, unknown>) {
-  const events: any[] = [];
+  const events: StockEvent[] = [];
   const waiters = new Set<() => void>();
   const errors: unknown[] = [];
   const stop = client.subscribe(
     { query, variables },
-    { next: (value) => (events.push(value), waiters.forEach((w) => w())), error: (error) => errors.push(error), complete: () => {} },
+    { next: (value) => (events.push(value as StockEvent), waiters.forEach((w) => w())), error: (error) => errors.push(error), complete: () => {} },
   );
   return {
     events,
     errors,
     stop,
     /** The first event `match` accepts, or undefined after `ms`. */
-    waitFor(match: (event: any) => boolean, ms: number): Promise<any> {
+    waitFor(match: (event: StockEvent) => boolean, ms: number): Promise<StockEvent | undefined> {
       return new Promise((resolve) => {
         const check = () => {
           const found = events.find(match);
           if (found) done(found);
         };
         const timer = setTimeout(() => done(undefined), ms);
-        const done = (value: unknown) => {
+        const done = (value: StockEvent | undefined) => {
           clearTimeout(timer);
           waiters.delete(check);
           resolve(value);
@@ -128,25 +133,25 @@ function collect(client: Client, query: string, variables: Record<string, unknow
 
 describe("two instances behind HAProxy", () => {
   it("balances HTTP queries over both instances and passes a WebSocket subscription through", async () => {
-    const answers = await Promise.all([0, 1, 2, 3].map(() => post(PRODUCTS)));
+    const answers = await Promise.all([0, 1, 2, 3].map(() => post<Products>(PRODUCTS)));
     for (const a of answers) {
       expect(a.status).toBe(200);
       expect(a.body.errors).toBeUndefined();
-      expect(a.body.data.products.edges.length).toBeGreaterThan(0);
+      expect(a.body.data!.products.edges.length).toBeGreaterThan(0);
     }
     expect(new Set(answers.map((a) => a.servedBy))).toEqual(new Set(["cw1", "cw2"]));
 
     const { client, servedBy } = subscriber();
     expect(["cw1", "cw2"]).toContain(await servedBy);
     const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
-    const productId = answers[0]!.body.data.products.edges[0].node.id as string;
+    const productId = answers[0]!.body.data!.products.edges[0]!.node.id;
     const sub = collect(client, STOCK, { ids: [productId] });
     // The subscription is live once a change reaches it: change the stock until one does (bounded).
-    let delivered: any;
+    let delivered: StockEvent | undefined;
     for (let round = 0; round < 10 && !delivered; round++) {
-      const change = await post(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      const change = await post<Adjusted>(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
       expect(change.body.errors).toBeUndefined();
-      delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data.adjustStock.stock, 1_000);
+      delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data!.adjustStock.stock, 1_000);
     }
     expect(delivered, "no stockChanged event arrived through the balancer").toBeDefined();
     expect(sub.errors).toEqual([]);
@@ -156,7 +161,7 @@ describe("two instances behind HAProxy", () => {
 
   it("delivers a stock change made on one instance to a subscriber connected to the other", async () => {
     const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
-    const productId = (await post(PRODUCTS)).body.data.products.edges[1].node.id as string;
+    const productId = (await post<Products>(PRODUCTS)).body.data!.products.edges[1]!.node.id;
     const { client, servedBy } = subscriber();
     const subscriberOn = await servedBy;
     const sub = collect(client, STOCK, { ids: [productId] });
@@ -165,9 +170,9 @@ describe("two instances behind HAProxy", () => {
     // ran each, and every change leaves a distinct stock value, so an event names its mutation.
     let crossed: { stock: number; ranOn: string } | undefined;
     for (let round = 0; round < 20 && !crossed; round++) {
-      const change = await post(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      const change = await post<Adjusted>(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
       expect(change.body.errors).toBeUndefined();
-      const stock = change.body.data.adjustStock.stock as number;
+      const stock = change.body.data!.adjustStock.stock as number;
       if (change.servedBy === subscriberOn) continue;
       const event = await sub.waitFor((e) => e.data?.stockChanged.stock === stock, 2_000);
       if (event) crossed = { stock, ranOn: change.servedBy! };
@@ -183,7 +188,7 @@ describe("two instances behind HAProxy", () => {
     // A subscriber through the balancer for the whole restart: each instance it is on closes it
     // with 1001 as it drains, and graphql-ws reconnects (through the balancer, to a live one).
     const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
-    const productId = (await post(PRODUCTS)).body.data.products.edges[2].node.id as string;
+    const productId = (await post<Products>(PRODUCTS)).body.data!.products.edges[2]!.node.id;
     const closes: number[] = [];
     const live = createClient({
       url: `${lb.origin.replace("http", "ws")}/graphql`,
@@ -202,8 +207,8 @@ describe("two instances behind HAProxy", () => {
     const worker = async () => {
       for (let n = 0; running && n < 20_000; n++) {
         try {
-          const a = await post(PRODUCTS);
-          const ok = a.status === 200 && a.body.errors === undefined && a.body.data?.products.edges.length > 0;
+          const a = await post<Products>(PRODUCTS);
+          const ok = a.status === 200 && a.body.errors === undefined && (a.body.data?.products.edges.length ?? 0) > 0;
           results.push({ ok, servedBy: a.servedBy, at: Date.now(), ...(ok ? {} : { detail: `${a.status} ${JSON.stringify(a.body).slice(0, 200)}` }) });
         } catch (error) {
           const cause = (error as { cause?: { code?: string } }).cause;
@@ -250,9 +255,9 @@ describe("two instances behind HAProxy", () => {
     expect(new Set(closes)).toEqual(new Set([1001]));
     let delivered: unknown;
     for (let round = 0; round < 10 && !delivered; round++) {
-      const change = await post(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      const change = await post<Adjusted>(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
       expect(change.body.errors).toBeUndefined();
-      delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data.adjustStock.stock, 2_000);
+      delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data!.adjustStock.stock, 2_000);
     }
     expect(delivered, "the reconnected subscriber got no stock change after the restarts").toBeDefined();
     expect(sub.errors).toEqual([]);

@@ -11,13 +11,13 @@ export interface GqlError {
   extensions: { code: string; [k: string]: unknown };
 }
 
-export interface GqlResponse<T = any> {
+export interface GqlResponse<T = unknown> {
   status: number;
   data?: T;
   errors?: GqlError[];
 }
 
-export async function gql<T = any>(
+export async function gql<T = unknown>(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},

@@ -17,7 +17,7 @@ import { afterAll as vAfterAll, afterEach as vAfterEach, beforeAll as vBeforeAll
 export { expect };
 export const jest = vi;
 
-type Fn = (...args: any[]) => unknown;
+type Fn = (...args: unknown[]) => unknown;
 export type Exclusion = { differs: string } | { notRun: string; check: () => void };
 
 const exclusions = new Map<string, Exclusion>();
@@ -90,7 +90,7 @@ function each(define: (name: string, fn: Fn, timeout?: number) => void) {
   return (table: unknown[]) => (name: string, fn: Fn, timeout?: number) =>
     table.forEach((entry, index) => {
       const row = Array.isArray(entry) ? entry : [entry];
-      define(eachName(name, row, index), fn.length > row.length ? (done: Fn) => fn(...row, done) : () => fn(...row), timeout);
+      define(eachName(name, row, index), fn.length > row.length ? (done: unknown) => fn(...row, done) : () => fn(...row), timeout);
     });
 }
 

@@ -2,18 +2,33 @@
 // included (graphql-sse's own client drops them), with bounded waits.
 import { createClient, type Client } from "graphql-sse";
 import { disposeLater } from "./dispose.ts";
+import type { GqlError } from "./http.ts";
 
-export interface SseEvent {
+/** What a `next` event carries: an execution result, its data of the shape the test names (`R`). */
+export interface SseResult<R = unknown> {
+  data?: R | null;
+  errors?: GqlError[];
+  extensions?: { cursor?: string; [key: string]: unknown };
+}
+
+export interface SseEvent<R = unknown> {
   event: string;
   id: string | undefined;
-  data: any;
+  /** The parsed `data:` field (null when the event has none, as `complete`). */
+  data: SseResult<R> | null;
 }
+
+/** A non-stream answer's body (a refusal: 401, 405, …), null when empty. */
+export type RefusedBody = { errors?: GqlError[] } | null;
 
 export interface OpenStream {
   status: number;
   headers: Headers;
-  /** The next event (pings skipped), or rejects after `ms`; rejects with "stream ended" when it ended first. */
-  next(ms?: number): Promise<SseEvent>;
+  /**
+   * The next event (pings skipped), or rejects after `ms`; rejects with "stream ended" when it ended
+   * first. `R` is the data's shape, as the test knows it from the document it sent.
+   */
+  next<R = unknown>(ms?: number): Promise<SseEvent<R>>;
   /** Resolves once the response has ended (by the server), with whether a `complete` event came; rejects after `ms`. */
   ended(ms?: number): Promise<{ completed: boolean }>;
   /** Every event received so far. */
@@ -37,7 +52,7 @@ export async function openStream(
   streamUrl: string,
   request: StreamRequest,
   options: { method?: "GET" | "POST"; token?: string; headers?: Record<string, string> } = {},
-): Promise<OpenStream | { status: number; json: any; headers: Headers }> {
+): Promise<OpenStream | { status: number; json: RefusedBody; headers: Headers }> {
   const method = options.method ?? "POST";
   const controller = new AbortController();
   const headers: Record<string, string> = {
@@ -60,7 +75,7 @@ export async function openStream(
   const res = await fetch(url, { method, headers, body, signal: controller.signal });
   if (!(res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
     const text = await res.text();
-    return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+    return { status: res.status, headers: res.headers, json: text ? (JSON.parse(text) as RefusedBody) : null };
   }
   const events: SseEvent[] = [];
   let consumed = 0;
@@ -89,7 +104,7 @@ export async function openStream(
           }
           if (!fields.event) continue;
           if (fields.event === "complete") completed = true;
-          events.push({ event: fields.event, id: fields.id, data: fields.data ? JSON.parse(fields.data) : null });
+          events.push({ event: fields.event, id: fields.id, data: fields.data ? (JSON.parse(fields.data) as SseResult) : null });
           wake?.();
         }
       }
@@ -121,7 +136,8 @@ export async function openStream(
     status: res.status,
     headers: res.headers,
     events,
-    next: (ms = 5_000) =>
+    // The data's shape is the caller's to name: the stream parses whatever the server sent.
+    next: <R = unknown>(ms = 5_000) =>
       until(
         () => {
           if (consumed < events.length) return events[(consumed += 1) - 1];
@@ -130,7 +146,7 @@ export async function openStream(
         },
         ms,
         "no event",
-      ),
+      ) as Promise<SseEvent<R>>,
     ended: (ms = 5_000) => until(() => (done ? { completed } : undefined), ms, "stream not ended"),
     close: () => controller.abort(),
   };

@@ -12,14 +12,14 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { lockDataDir } from "../../src/db/data-dir-lock.ts";
 import {
+  AdjustStockDocument,
   BackupAddToCartDocument,
-  BackupAdjustStockDocument,
   BackupCheckoutDocument,
   BackupCreateProductDocument,
   BackupProductBySlugDocument,
   BackupSnapshotDocument,
   CategoryIdsDocument,
-  DataDirLogInDocument,
+  LogInDocument,
 } from "../generated/graphql.ts";
 import { createTestDatabase, DEMO, logIn, request, signUp, tempDir } from "../harness/index.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
@@ -64,7 +64,7 @@ async function makeChanges(url: string): Promise<{ slug: string; customer: strin
   );
   expect(created.errors).toBeUndefined();
   const productId = created.data!.createProduct.id;
-  const stocked = await request(url, BackupAdjustStockDocument, { p: productId, delta: 9 }, staff);
+  const stocked = await request(url, AdjustStockDocument, { productId, delta: 9 }, staff);
   expect(stocked.data?.adjustStock.stock).toBe(9);
   const customer = await signUp(url, "Backup Customer");
   expect((await request(url, BackupAddToCartDocument, { p: productId, quantity: 2 }, customer.token)).errors).toBeUndefined();
@@ -164,7 +164,7 @@ describe("the embedded database (PGlite under DATA_DIR)", () => {
       const product = await request(second.url, BackupProductBySlugDocument, { s: changes.slug });
       expect(product.data!.product).toEqual({ name: "Backup Widget", stock: 7 });
       await logIn(second.url, { email: changes.customer, password: "correct horse battery" });
-      const late = await request(second.url, DataDirLogInDocument, { email: "after-backup@example.com", password: "ops-password-1" });
+      const late = await request(second.url, LogInDocument, { email: "after-backup@example.com", password: "ops-password-1" });
       expect(late.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
     } finally {
       expect(await second.stop()).toBe(0);

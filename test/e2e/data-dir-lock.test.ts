@@ -5,7 +5,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { DataDirCatalogDocument, DataDirLogInDocument, DataDirMeRoleDocument } from "../generated/graphql.ts";
+import { DataDirCatalogDocument, DataDirMeRoleDocument, LogInDocument } from "../generated/graphql.ts";
 import { DEMO, logIn, request, tempDir } from "../harness/index.ts";
 import { embeddedEnv, runScript, startServerProcess, type Run } from "../harness/processes.ts";
 
@@ -64,7 +64,7 @@ it("while the server runs, user:create, db:seed, db:migrate and a second server 
     // The server kept its lock and its data.
     expect((await fetch(new URL("/health/ready", server.url))).status).toBe(200);
     expect((await request(server.url, CATALOG)).data!.products.totalCount).toBe(60);
-    const login = await request(server.url, DataDirLogInDocument, { email: "lost@example.com", password: "ops-password-1" });
+    const login = await request(server.url, LogInDocument, { email: "lost@example.com", password: "ops-password-1" });
     expect(login.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
   } finally {
     expect(await server.stop()).toBe(0);

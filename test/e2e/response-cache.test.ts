@@ -10,17 +10,17 @@ import { ALL, event, type TopicName } from "../../src/events/topics.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import {
-  RcAdjustStockDocument,
-  RcCategoryIdsDocument,
+  AdjustStockDocument,
+  CategoryIdsDocument,
+  MeIdDocument,
   RcCreateProductDocument,
   RcListingDocument,
-  RcMeIdDocument,
   RcMoveProductDocument,
   RcProductPriceDocument,
   RcSearchCategoryDocument,
   RcSearchCostDocument,
   RcSearchNamesDocument,
-  RcUpdatePriceDocument,
+  UpdateProductPriceDocument,
 } from "../generated/graphql.ts";
 import { DEMO, REDIS_URL, gql, logIn, metricValue, nextWithin, someProducts, textOf, useDatabase, useInstancePair } from "../harness/index.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
@@ -67,7 +67,7 @@ function nextEvent(app: App, topic: TopicName, id: string) {
 }
 
 const adjustStock = (url: string, productId: string, delta: number) =>
-  post(url, RcAdjustStockDocument, { p: productId, d: delta }, staff);
+  post(url, AdjustStockDocument, { productId, delta }, staff);
 
 const LISTING = RcListingDocument;
 
@@ -112,7 +112,7 @@ describe("across two instances sharing Redis", () => {
     expect((await post(pair.b.url, query, { id: product!.id })).body.data!.product!.price.amountCents).toBe(product!.priceCents);
     expect(await hits(pair.b)).toBe(warm + 1);
     const told = nextEvent(pair.b, "PRODUCT_UPDATED", keyOf(product!.id, "Product")!);
-    const updated = await post(pair.a.url, RcUpdatePriceDocument, { id: product!.id, price: product!.priceCents + 100 }, staff);
+    const updated = await post(pair.a.url, UpdateProductPriceDocument, { id: product!.id, priceCents: product!.priceCents + 100 }, staff);
     expect(updated.body.errors).toBeUndefined();
     await told();
     expect((await post(pair.b.url, query, { id: product!.id })).body.data!.product!.price.amountCents).toBe(product!.priceCents + 100);
@@ -121,7 +121,7 @@ describe("across two instances sharing Redis", () => {
   it("a product created on A, and one moved to another category, reach the listings cached on B", async () => {
     const name = `Fresh ${randomUUID().slice(0, 8)}`;
     const query = RcSearchCategoryDocument;
-    const categories = (await post(pair.a.url, RcCategoryIdsDocument)).body.data!.categories;
+    const categories = (await post(pair.a.url, CategoryIdsDocument)).body.data!.categories;
     expect((await post(pair.b.url, query, { search: name })).body.data!.products.totalCount).toBe(0);
     // Cached on B: the repeat is a hit, so what follows proves the entry is refused, not absent.
     let warm = await hits(pair.b);
@@ -151,7 +151,7 @@ describe("across two instances sharing Redis", () => {
   });
 
   it("creating a draft changes nothing anyone but staff sees: cached answers stay fresh", async () => {
-    const categories = (await post(pair.a.url, RcCategoryIdsDocument)).body.data!.categories;
+    const categories = (await post(pair.a.url, CategoryIdsDocument)).body.data!.categories;
     await post(pair.a.url, LISTING, { first: 9 });
     const before = { hits: await hits(pair.a), stale: await metric(pair.a, "cartwheel_response_cache_stale_total"), invalidations: await metric(pair.a, "cartwheel_response_cache_invalidations_total") };
     const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name: "Draft", description: "not yet", priceCents: 900, categoryId: categories[0]!.id, status: "DRAFT" as const };
@@ -227,7 +227,7 @@ describe("who shares an entry", () => {
 
   it("staff bypass it: their drafts never reach anyone else, nor does their costPrice", async () => {
     const name = `Draft ${randomUUID().slice(0, 8)}`;
-    const categoryId = (await post(pair.a.url, RcCategoryIdsDocument)).body.data!.categories[0]!.id;
+    const categoryId = (await post(pair.a.url, CategoryIdsDocument)).body.data!.categories[0]!.id;
     const input = { slug: `draft-${randomUUID().slice(0, 12)}`, name, description: "draft", priceCents: 700, costCents: 300, categoryId, status: "DRAFT" as const };
     expect((await post(pair.a.url, RcCreateProductDocument, { input }, staff)).body.errors).toBeUndefined();
     const listing = RcSearchNamesDocument;
@@ -284,7 +284,7 @@ describe("without Redis, switched off, and with Redis cut", () => {
     expect(await hits(app)).toBe(before.hits + 1);
     expect(await sql(app)).toBe(before.sql);
     const product = first.body.data!.products.edges[0]!.node;
-    const adjusted = await post(app.url, RcAdjustStockDocument, { p: product.id, d: 2 }, staffToken);
+    const adjusted = await post(app.url, AdjustStockDocument, { productId: product.id, delta: 2 }, staffToken);
     expect(adjusted.body.errors).toBeUndefined();
     expect((await post(app.url, LISTING, { first: 4 })).body.data!.products.edges[0]!.node.stock).toBe(product.stock + 2);
   });
@@ -295,7 +295,7 @@ describe("without Redis, switched off, and with Redis cut", () => {
     const staffToken = await logIn(first.url, DEMO.staff);
     const warm = await post(first.url, LISTING, { first: 6 });
     const product = warm.body.data!.products.edges[0]!.node;
-    expect((await post(first.url, RcAdjustStockDocument, { p: product.id, d: 4 }, staffToken)).body.errors).toBeUndefined();
+    expect((await post(first.url, AdjustStockDocument, { productId: product.id, delta: 4 }, staffToken)).body.errors).toBeUndefined();
     const later = await db.start({ redisPrefix: prefix });
     expect((await post(later.url, LISTING, { first: 6 })).body.data!.products.edges[0]!.node.stock).toBe(product.stock + 4);
     expect(await metric(later, "cartwheel_response_cache_stale_total")).toBe(1);
@@ -309,7 +309,7 @@ describe("without Redis, switched off, and with Redis cut", () => {
     for (let i = 0; i < 3; i++) {
       const wrong = await post(app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: DEMO.customer.email, p: `wrong-${i}` });
       expect(wrong.body.errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
-      expect((await post(app.url, RcMeIdDocument)).body.data).toEqual({ me: null });
+      expect((await post(app.url, MeIdDocument)).body.data).toEqual({ me: null });
     }
     expect(await misses()).toBe(1);
     // A cacheable document's new variables are a miss, looked up before Apollo.

@@ -167,26 +167,15 @@ describe("other start-up failures", () => {
     expect(expectOneLine(result)).toMatch(/^Start-up failed: PARTNERS_FILE .*no-such-partners\.json: ENOENT/);
   });
 
-  it("a port in use: one line naming PORT and HOST, exit 78", async () => {
+  // The API port and the metrics listener fail the same way, with the same line.
+  it.each(["PORT", "METRICS_PORT"])("%s in use: one line naming PORT, HOST and METRICS_PORT, exit 78", async (setting) => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
     cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
     const port = (taken.address() as { port: number }).port;
-    const result = await run({ DATABASE_URL: db.url, PORT: String(port) });
-    expect(result.code).toBe(78);
-    expect(expectOneLine(result)).toBe(`Cannot listen on 127.0.0.1:${port} (EADDRINUSE): check PORT, HOST and METRICS_PORT`);
-  });
-
-  it("a METRICS_PORT in use: the same one line naming that port, exit 78", async () => {
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const taken = createServer();
-    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
-    cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
-    const port = (taken.address() as { port: number }).port;
-    const result = await run({ DATABASE_URL: db.url, METRICS_PORT: String(port) });
+    const result = await run({ DATABASE_URL: db.url, [setting]: String(port) });
     expect(result.code).toBe(78);
     expect(expectOneLine(result)).toBe(`Cannot listen on 127.0.0.1:${port} (EADDRINUSE): check PORT, HOST and METRICS_PORT`);
   });

@@ -5,15 +5,17 @@ import { Disposals } from "../../src/app/disposals.ts";
 
 it("closes in the reverse order of registration, waiting for each", async () => {
   const disposals = new Disposals();
-  const closed: string[] = [];
+  const steps: string[] = [];
   for (const name of ["database", "bus", "apollo", "drain"]) {
     disposals.add(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      closed.push(name);
+      steps.push(`start ${name}`);
+      // Asynchronous: a close that started before this one ended would show between the two.
+      await new Promise((resolve) => setImmediate(resolve));
+      steps.push(`end ${name}`);
     });
   }
   await disposals.dispose();
-  expect(closed).toEqual(["drain", "apollo", "bus", "database"]);
+  expect(steps).toEqual(["drain", "apollo", "bus", "database"].flatMap((name) => [`start ${name}`, `end ${name}`]));
 });
 
 it("runs every close when one fails, then rejects with the first failure", async () => {
@@ -37,7 +39,7 @@ it("closes once: a second dispose waits for the first to finish", async () => {
   let finished = false;
   disposals.add(async () => {
     closes += 1;
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setImmediate(resolve));
     finished = true;
   });
   const first = disposals.dispose();

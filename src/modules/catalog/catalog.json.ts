@@ -128,6 +128,8 @@ export class CatalogJson {
   /** The statement answering `op` for `viewer`, or undefined when the executor must answer it. */
   static build(op: DirectOperation, viewer: Viewer | null, stock: CatalogStock): { text: string; values: unknown[] } | undefined {
     if (op.operation.operation !== "query") return undefined;
+    // Most queries that are not the catalog's say so at their first level: no coercion, no planning.
+    if (op.operation.selectionSet.selections.some((s) => s.kind === "Field" && !DIRECT_ROOTS.has(s.name.value))) return undefined;
     const coerced = getVariableValues(op.schema, op.operation.variableDefinitions ?? [], op.variables ?? {});
     if (coerced.errors) return undefined;
     try {
@@ -327,3 +329,5 @@ export class CatalogJson {
 }
 
 const MONEY_TYPES: ReadonlySet<string> = new Set(["Money"]);
+/** The root fields root() answers (a root field under a false @include is left to the executor too). */
+const DIRECT_ROOTS: ReadonlySet<string> = new Set(["__typename", "products", "categories", "product"]);

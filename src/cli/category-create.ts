@@ -1,11 +1,7 @@
 // `npm run category:create -- --slug SLUG --name NAME`
 // Creates a category on the database the server would use (DATABASE_URL or DATA_DIR).
-import { loadConfig } from "../config.ts";
-import { openDatabase } from "../db/client.ts";
-import { applyMigrations } from "../db/migrate.ts";
 import { toGlobalId } from "../lib/ids.ts";
-import { seedServicesFor } from "../modules/index.ts";
-import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
+import { parseCommandLine, runCommand, UsageError, withServices } from "./cli.ts";
 
 const command = {
   name: "npm run category:create --",
@@ -27,14 +23,8 @@ const { values } = parseCommandLine(command);
 await runCommand(command, async () => {
   const missing = (["slug", "name"] as const).filter((name) => values[name] === undefined).map((name) => `--${name}`);
   if (missing.length) throw new UsageError(`missing ${missing.join(", ")}`);
-  const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run category:create" });
-  try {
-    await applyMigrations(db.sql);
-    const services = await seedServicesFor(db, config);
-    const category = await services.catalog.createCategory(null, { slug: values.slug!, name: values.name! });
+  await withServices("npm run category:create", async ({ catalog }) => {
+    const category = await catalog.createCategory(null, { slug: values.slug!, name: values.name! });
     console.log(`created category ${category.slug} "${category.name}" (${toGlobalId("Category", category.id)})`);
-  } finally {
-    await db.close();
-  }
+  });
 });

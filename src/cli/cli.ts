@@ -1,9 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ConfigError } from "../config.ts";
+import { ConfigError, loadConfig, type Config } from "../config.ts";
 import { BackupError } from "../db/backup-error.ts";
+import type { Database } from "../db/client.ts";
 import { DataDirLockedError } from "../db/data-dir-lock.ts";
 import { MigrationError } from "../db/migrate.ts";
-import { AppError } from "../graphql/errors.ts";
+import type { Services } from "../modules/index.ts";
 
 /**
  * What every command-line tool shares: `--help` prints the usage and exits 0; a usage error is
@@ -77,12 +78,46 @@ export async function runCommand(command: Pick<Command<never>, "name" | "whenLoc
     } else if (error instanceof BackupError) {
       console.error(error.message);
       process.exitCode = error.exitCode;
-    } else if (error instanceof AppError || error instanceof MigrationError) {
-      console.error(error.message);
+    } else if (error instanceof MigrationError || (await isAppError(error))) {
+      console.error((error as Error).message);
       process.exitCode = 1;
     } else {
       console.error(error);
       process.exitCode = 1;
     }
   }
+}
+
+// What a command's work loads (the database driver, Prisma, the services and through them
+// GraphQL) is imported when the work runs, not with the command: --help and usage errors answer
+// in the time Node and tsx take to start, without loading the server's code.
+
+/** Whether `error` is an API error (a duplicate email, an invalid slug…); GraphQL is loaded by then if it can be one. */
+async function isAppError(error: unknown): Promise<boolean> {
+  const { AppError } = await import("../graphql/errors.ts");
+  return error instanceof AppError;
+}
+
+/**
+ * The database the server would use (DATABASE_URL, or the embedded one under DATA_DIR, locked
+ * in `owner`'s name), with pending migrations applied; closed when `work` ends.
+ */
+export async function withDatabase<T>(owner: string, work: (db: Database, config: Config) => Promise<T>, { migrate = true } = {}): Promise<T> {
+  const config = loadConfig();
+  const [{ openDatabase }, { applyMigrations }] = await Promise.all([import("../db/client.ts"), import("../db/migrate.ts")]);
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner });
+  try {
+    if (migrate) await applyMigrations(db.sql);
+    return await work(db, config);
+  } finally {
+    await db.close();
+  }
+}
+
+/** `withDatabase` with the services a command-line tool uses (modules/index.ts seedServicesFor). */
+export function withServices<T>(owner: string, work: (services: Services, db: Database) => Promise<T>): Promise<T> {
+  return withDatabase(owner, async (db, config) => {
+    const { seedServicesFor } = await import("../modules/index.ts");
+    return work(await seedServicesFor(db, config), db);
+  });
 }

@@ -1,7 +1,7 @@
 // `npm run db:export -- <file> [--force]`: writes the embedded database (DATA_DIR) to one file.
 import { resolve } from "node:path";
 import { loadConfig } from "../config.ts";
-import { BackupError, exportEmbedded } from "../db/backup.ts";
+import { BackupError } from "../db/backup-error.ts";
 import { onePositional, parseCommandLine, runCommand } from "./cli.ts";
 
 const command = {
@@ -42,6 +42,6 @@ await runCommand(command, async () => {
       64,
     );
   }
-  const { bytes } = await exportEmbedded(config.dataDir, resolve(file), { force: values.force });
+  const { bytes } = await (await import("../db/backup.ts")).exportEmbedded(config.dataDir, resolve(file), { force: values.force });
   console.log(`exported ${config.dataDir}/pglite to ${resolve(file)} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
 });

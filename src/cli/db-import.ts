@@ -1,7 +1,7 @@
 // `npm run db:import -- <file> [--replace]`: restores a db:export as the embedded database (DATA_DIR).
 import { resolve } from "node:path";
 import { loadConfig } from "../config.ts";
-import { BackupError, importEmbedded } from "../db/backup.ts";
+import { BackupError } from "../db/backup-error.ts";
 import { onePositional, parseCommandLine, runCommand } from "./cli.ts";
 
 const command = {
@@ -45,7 +45,7 @@ await runCommand(command, async () => {
       64,
     );
   }
-  const result = await importEmbedded(config.dataDir, resolve(file), { replace: values.replace });
+  const result = await (await import("../db/backup.ts")).importEmbedded(config.dataDir, resolve(file), { replace: values.replace });
   const counts = Object.entries(result.counts).map(([table, n]) => `${n} ${table}`).join(", ");
   console.log(
     `imported ${resolve(file)} into ${config.dataDir}/pglite${result.replaced ? " (the previous database was replaced)" : ""}: ` +

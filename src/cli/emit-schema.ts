@@ -1,7 +1,5 @@
 // `npm run schema:emit`: writes schema.graphql from the type-graphql classes.
 import { writeFileSync } from "node:fs";
-import { createSchema, printContract } from "../graphql/schema.ts";
-import { schemaParts } from "../modules/index.ts";
 import { parseCommandLine } from "./cli.ts";
 
 parseCommandLine({
@@ -13,6 +11,8 @@ classes. Takes no arguments. Check it against the release with npm run schema:ch
 
   -h, --help  this text`,
 });
+// Loaded once the arguments are known to be right (see cli.ts).
+const [{ createSchema, printContract }, { schemaParts }] = await Promise.all([import("../graphql/schema.ts"), import("../modules/index.ts")]);
 const target = new URL("../../schema.graphql", import.meta.url);
 writeFileSync(target, printContract(await createSchema(schemaParts)));
 console.log(`wrote ${target.pathname}`);

@@ -1,8 +1,6 @@
 // `npm run db:migrate`: applies prisma/migrations to DATABASE_URL (or the embedded database under DATA_DIR).
-import { loadConfig } from "../config.ts";
-import { openDatabase } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
-import { parseCommandLine, runCommand } from "./cli.ts";
+import { parseCommandLine, runCommand, withDatabase } from "./cli.ts";
 
 const command = {
   name: "npm run db:migrate --",
@@ -17,12 +15,6 @@ when it starts). Takes no arguments.
 
 parseCommandLine(command);
 await runCommand(command, async () => {
-  const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:migrate" });
-  try {
-    const applied = await applyMigrations(db.sql);
-    console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
-  } finally {
-    await db.close();
-  }
+  const applied = await withDatabase("npm run db:migrate", (db) => applyMigrations(db.sql), { migrate: false });
+  console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { sha256Hex } from "../lib/hash.ts";
-import { PARTNER_ID } from "../server/persisted/trusted-documents.ts";
+import { PARTNER_ID } from "../server/persisted/partner-id.ts";
 import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
 
 /**

@@ -1,10 +1,5 @@
 // `npm run db:seed`: the demo shop (seed/demo.ts) into the database the server would use.
-import { loadConfig } from "../config.ts";
-import { openDatabase } from "../db/client.ts";
-import { applyMigrations } from "../db/migrate.ts";
-import { seedServicesFor } from "../modules/index.ts";
-import { seedDemoShop } from "../seed/demo.ts";
-import { parseCommandLine, runCommand } from "./cli.ts";
+import { parseCommandLine, runCommand, withServices } from "./cli.ts";
 
 const command = {
   name: "npm run db:seed --",
@@ -20,13 +15,7 @@ Idempotent: what exists is left alone. Takes no arguments.
 
 parseCommandLine(command);
 await runCommand(command, async () => {
-  const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run db:seed" });
-  try {
-    await applyMigrations(db.sql);
-    await seedDemoShop(db.prisma, await seedServicesFor(db, config));
-    console.log("demo shop seeded");
-  } finally {
-    await db.close();
-  }
+  const { seedDemoShop } = await import("../seed/demo.ts");
+  await withServices("npm run db:seed", (services, db) => seedDemoShop(db.prisma, services));
+  console.log("demo shop seeded");
 });

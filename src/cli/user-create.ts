@@ -1,11 +1,7 @@
 // `npm run user:create -- --email a@b.c --password … --name … --role CUSTOMER|STAFF|ADMIN`
 // Creates an account on the database the server would use (DATABASE_URL or DATA_DIR).
 import { ROLES, type RoleName } from "../auth/roles.ts";
-import { loadConfig } from "../config.ts";
-import { openDatabase } from "../db/client.ts";
-import { applyMigrations } from "../db/migrate.ts";
-import { seedServicesFor } from "../modules/index.ts";
-import { parseCommandLine, runCommand, UsageError } from "./cli.ts";
+import { parseCommandLine, runCommand, UsageError, withServices } from "./cli.ts";
 
 const command = {
   name: "npm run user:create --",
@@ -28,14 +24,8 @@ await runCommand(command, async () => {
   const missing = (["email", "password", "name"] as const).filter((name) => !values[name]).map((name) => `--${name}`);
   if (missing.length) throw new UsageError(`missing ${missing.join(", ")}`);
   if (!ROLES.includes(values.role as RoleName)) throw new UsageError(`--role must be ${ROLES.join("|")} (got "${values.role}")`);
-  const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, owner: "npm run user:create" });
-  try {
-    await applyMigrations(db.sql);
-    const { identity } = await seedServicesFor(db, config);
+  await withServices("npm run user:create", async ({ identity }) => {
     const user = await identity.createAccount({ email: values.email!, password: values.password!, name: values.name!, role: values.role as RoleName });
     console.log(`created ${user.role} ${user.email} (${user.id})`);
-  } finally {
-    await db.close();
-  }
+  });
 });

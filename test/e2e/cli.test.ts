@@ -1,13 +1,18 @@
 // Every command-line tool, run as `npm run …` runs it: --help is usage and exit 0; a usage
 // error is one line and exit 64 (EX_USAGE); neither prints a stack trace or touches a database.
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../harness/index.ts";
-import { embeddedEnv, runScript } from "../harness/processes.ts";
+import { embeddedEnv, runNode, runScript } from "../harness/processes.ts";
 
 const dir = tempDir("cartwheel-cli-");
 const env = embeddedEnv(dir.path);
-afterAll(() => dir.remove());
+const traces = tempDir("cartwheel-cli-traces-");
+afterAll(() => {
+  dir.remove();
+  traces.remove();
+});
 
 const COMMANDS = [
   { script: "src/cli/user-create.ts", usage: "usage: npm run user:create -- --email EMAIL --password PASSWORD --name NAME" },
@@ -21,6 +26,19 @@ const COMMANDS = [
 ];
 
 const STACK = /^\s+at /m;
+
+/**
+ * What a command loads only once its arguments are checked (src/cli/cli.ts withServices): the
+ * server's code, GraphQL, Prisma and the database drivers. --help and usage errors answer without.
+ */
+const SERVER_CODE = /\/src\/(modules|seed|graphql|app)\/|\/src\/(app|db\/client|db\/backup)\.ts$|\/node_modules\/(graphql|type-graphql|@prisma|@electric-sql|pg)\//;
+
+/** The files `node --import tsx script …args` loads, and how it ended. */
+async function traced(script: string, args: string[], name: string) {
+  const file = join(traces.path, `${name}.imports`);
+  const run = await runNode(["--import", "tsx", "--import", "./test/harness/trace-imports.mjs", script, ...args], { ...env, TRACE_IMPORTS: file });
+  return { run, loaded: readFileSync(file, "utf8").trim().split("\n") };
+}
 
 describe.each(COMMANDS)("$script", ({ script, usage }) => {
   it("answers --help and -h with its usage, exit 0", async () => {
@@ -36,6 +54,15 @@ describe.each(COMMANDS)("$script", ({ script, usage }) => {
     expect(run.code).toBe(64);
     expect(run.stdout).toBe("");
     expect(run.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/--no-such-option.*--help/)]);
+  });
+
+  it("loads none of the server's code for --help or a usage error", async () => {
+    const name = script.replace(/\W/g, "_");
+    for (const { run, loaded } of [await traced(script, ["--help"], `${name}-help`), await traced(script, ["--no-such-option"], `${name}-usage`)]) {
+      expect(run.code, run.stderr).toBeOneOf([0, 64]);
+      expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`${script.replace(".", "\\.")}$`)));
+      expect(loaded.filter((url) => SERVER_CODE.test(url))).toEqual([]);
+    }
   });
 });
 

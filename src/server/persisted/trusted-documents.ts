@@ -4,6 +4,7 @@ import type { GraphQLError } from "graphql";
 import { AppError } from "../../graphql/errors.ts";
 import type { Metrics } from "../metrics.ts";
 import { sha256Hex } from "../../lib/hash.ts";
+import { PARTNER_ID } from "./partner-id.ts";
 import { loadManifest, normalizeHash, type Manifest, type ManifestEntry } from "./manifest.ts";
 
 export interface Partner {
@@ -48,8 +49,6 @@ export interface PartnerKeyUse {
 }
 
 export const PARTNER_KEY_HEADER = "x-partner-key";
-/** A partner id: a short lower-case name (it becomes a metrics label). */
-export const PARTNER_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /**
  * Trusted documents: a request made with a partner key may only run operations from that

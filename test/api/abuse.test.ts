@@ -1,15 +1,16 @@
 // Anonymous abuse: sign-ups and log-ins per client address are rate limited (shared by every
 // instance through Redis), and an oversized request gets its documented 413 answer.
-import { request } from "node:http";
+import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { gql, useInstancePair } from "../harness/index.ts";
+import { LogInDocument, SignUpDocument, TypenameDocument } from "../generated/graphql.ts";
+import { codeOf, request, useInstancePair } from "../harness/index.ts";
 
 const pair = useInstancePair({ SIGNUP_MAX_PER_ADDRESS: "3", LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "4" });
 let n = 0;
 const signUpOn = (url: string) =>
-  gql(url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`, {
-    i: { email: `abuse-${Date.now()}-${(n += 1)}@example.test`, password: "correct horse battery", name: "A" },
+  request(url, SignUpDocument, {
+    input: { email: `abuse-${Date.now()}-${(n += 1)}@example.test`, password: "correct horse battery", name: "A" },
   });
 
 describe("password rate limits per client address", () => {
@@ -26,8 +27,7 @@ describe("password rate limits per client address", () => {
   it("logIn attempts count whatever their outcome", async () => {
     const codes = [];
     for (let i = 0; i < 5; i++) {
-      const res = await gql(pair.a.url, `mutation { logIn(email: "nobody-${i}@example.test", password: "x") { accessToken } }`);
-      codes.push(res.errors?.[0]?.extensions.code);
+      codes.push(codeOf(await request(pair.a.url, LogInDocument, { email: `nobody-${i}@example.test`, password: "x" })));
     }
     expect(codes).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED", "UNAUTHENTICATED", "UNAUTHENTICATED", "RATE_LIMITED"]);
   });
@@ -36,7 +36,7 @@ describe("password rate limits per client address", () => {
 /** POSTs `size` bytes of JSON with node:http, reporting the answer or the socket error. */
 function post(url: string, body: string): Promise<{ status: number; body: string } | { error: string }> {
   return new Promise((resolve) => {
-    const req = request(url, { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+    const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (text += chunk));
@@ -59,7 +59,7 @@ describe("oversized requests", () => {
     // fetch (undici) sees the answer too.
     const res = await fetch(pair.a.url, { method: "POST", headers: { "content-type": "application/json" }, body: big });
     expect(res.status).toBe(413);
-    expect((await gql(pair.a.url, "{ __typename }")).data).toEqual({ __typename: "Query" });
+    expect((await request(pair.a.url, TypenameDocument)).data).toEqual({ __typename: "Query" });
   });
 
   it("a WebSocket message over 1 MiB closes that socket with 1009 and the server stays up", async () => {
@@ -70,6 +70,6 @@ describe("oversized requests", () => {
       socket.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(2_000_000) } }));
     });
     expect(code).toBe(1009);
-    expect((await gql(pair.a.url, "{ __typename }")).data).toEqual({ __typename: "Query" });
+    expect((await request(pair.a.url, TypenameDocument)).data).toEqual({ __typename: "Query" });
   });
 });

@@ -4,7 +4,8 @@ import type { App } from "../../src/app.ts";
 import pg from "pg";
 import { globalIdSql } from "../../src/modules/catalog/catalog.json.ts";
 import { toGlobalId } from "../../src/lib/ids.ts";
-import { DEMO, gql, logIn, metricValue, signUp, useDatabase } from "../harness/index.ts";
+import { CategoryIdsDocument, CreateProductDocument } from "../generated/graphql.ts";
+import { DEMO, gql, logIn, metricValue, ok, request, signUp, useDatabase } from "../harness/index.ts";
 import type { GqlError } from "../harness/http.ts";
 
 // The catalog's hot reads are ONE statement built from the selection (src/modules/catalog/catalog.reads.ts),
@@ -44,13 +45,13 @@ beforeAll(async () => {
   general = await db.start({ env: { CATALOG_READS: "general", RESPONSE_CACHE: "false" } });
   staff = await logIn(direct.url, DEMO.staff);
   customer = (await signUp(direct.url)).token;
-  categoryId = (await gql<{ categories: { id: string }[] }>(direct.url, `{ categories { id } }`)).data!.categories[0]!.id;
+  categoryId = ok(await request(direct.url, CategoryIdsDocument)).categories[0]!.id;
   // Drafts and archived products in the first category, named to sort among the others.
   for (const status of ["DRAFT", "ARCHIVED", "DRAFT"] as const) {
     const slug = `hidden-${randomUUID().slice(0, 8)}`;
-    const res = await gql<{ createProduct: { id: string } }>(
+    const res = await request(
       direct.url,
-      `mutation($input: ProductInput!) { createProduct(input: $input) { id } }`,
+      CreateProductDocument,
       { input: { slug, name: `B ${status} ${slug}`, description: "not for customers", priceCents: 1_999, costCents: 800, categoryId, status } },
       staff,
     );

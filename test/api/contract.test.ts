@@ -4,14 +4,30 @@
 //
 // One server, whose PostgreSQL is reached through a TCP proxy (harness/proxy.ts) that a case can
 // cut and restore: the shared PostgreSQL itself is never stopped.
-import { request } from "node:http";
+import { request as httpRequest } from "node:http";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import type { FormattedExecutionResult } from "graphql";
-import { DEMO, gql, logIn, nextWithin, signUp, someProducts, useDatabase, waitForSubscribers, wsClient } from "../harness/index.ts";
+import {
+  AddToCartCostPriceDocument,
+  AddToCartDocument,
+  CheckoutNumberDocument,
+  ClearCartLinesDocument,
+  MarkNotificationReadDocument,
+  NotificationIdsDocument,
+  ProductPageDocument,
+  ProductsDefaultPageCostDocument,
+  ProductsDefaultPageDocument,
+  RenameProductDocument,
+  SetOrderStatusDocument,
+  SignUpFullDocument,
+  TypenameDocument,
+  UserCountDocument,
+} from "../generated/graphql.ts";
+import { DEMO, codeOf, logIn, nextWithin, request, signUp, someProducts, textOf, useDatabase, waitForSubscribers, wsClient } from "../harness/index.ts";
 import type { GqlError } from "../harness/http.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
@@ -49,10 +65,8 @@ async function post<R = unknown>(body: unknown, headers: Record<string, string> 
   const text = await res.text();
   return { status: res.status, type: res.headers.get("content-type"), text, body: JSON.parse(text) as Answer<R>["body"] };
 }
-type Page = { totalCount: number; edges: { cursor: string }[]; pageInfo: { hasNextPage: boolean } };
 type ProductUpdated = { productUpdated: { id: string; name: string; costPrice: { amountCents: number } | null } };
 type OrderUpdated = { orderUpdated: { id: string; status: string; customer: { id: string } } };
-type CheckedOut = { checkout: { id: string } };
 
 /** Runs `during` with PostgreSQL cut away, restoring it whatever happens. */
 async function withDatabaseCut<T>(during: () => Promise<T>): Promise<T> {
@@ -132,8 +146,8 @@ describe("every error carries a contract code (API.md Conventions)", () => {
       for (const error of body.errors!) expect(CODES, `${name}: ${JSON.stringify(error)}`).toContain(error.extensions?.code);
     }
     // Signed in, refused by @auth and by a service.
-    const forbidden = await gql(state.app.url, `{ users(first: 1) { totalCount } }`, {}, state.customer);
-    const notFound = await gql(state.app.url, `mutation { markNotificationRead(id: "Tm90aWZpY2F0aW9uOm5vcGU") { id } }`, {}, state.customer);
+    const forbidden = await request(state.app.url, UserCountDocument, {}, state.customer);
+    const notFound = await request(state.app.url, MarkNotificationReadDocument, { id: "Tm90aWZpY2F0aW9uOm5vcGU" }, state.customer);
     for (const res of [forbidden, notFound]) {
       expect(res.errors?.length).toBeGreaterThan(0);
       for (const error of res.errors!) expect(CODES).toContain(error.extensions.code);
@@ -145,7 +159,7 @@ describe("GET /graphql: queries only (API.md Endpoints, v1.1)", () => {
   // Clients' view of it (urql, graphql-request) in e2e/clients.test.ts; /graphql/stream in e2e/sse.test.ts.
   it("a mutation over GET is refused with 405 and BAD_USER_INPUT, and does not run; a query over GET runs", async () => {
     const email = `contract-get-${Date.now().toString(36)}@example.test`;
-    const signUpDoc = `mutation($input: SignUpInput!) { signUp(input: $input) { user { email } } }`;
+    const signUpDoc = textOf(SignUpFullDocument);
     const variables = { input: { email, password: "correct horse battery", name: "Over GET" } };
     const search = new URLSearchParams({ query: signUpDoc, variables: JSON.stringify(variables) });
     for (const path of ["/graphql", "/graphql/stream"]) {
@@ -154,7 +168,7 @@ describe("GET /graphql: queries only (API.md Endpoints, v1.1)", () => {
       expect(((await res.json()) as { errors: GqlError[] }).errors[0]!.extensions.code, path).toBe("BAD_USER_INPUT");
     }
     // Nothing ran: over POST this is the address's first sign-up.
-    expect((await gql<{ signUp: { user: { email: string } } }>(state.app.url, signUpDoc, variables)).data?.signUp.user.email).toBe(email);
+    expect((await request(state.app.url, SignUpFullDocument, variables)).data?.signUp.user.email).toBe(email);
     const query = await fetch(`${state.app.url}?${new URLSearchParams({ query: "{ __typename }" })}`);
     expect([query.status, await query.json()]).toEqual([200, { data: { __typename: "Query" } }]);
   });
@@ -196,7 +210,7 @@ describe("application/graphql-response+json (API.md Endpoints; GraphQL over HTTP
 /** POSTs `body` with node:http (fetch may hide the answer behind a reset): the status, type and text. */
 function rawPost(body: string): Promise<{ status: number; type: string | undefined; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(state.app.url, { method: "POST", timeout: 10_000, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+    const req = httpRequest(state.app.url, { method: "POST", timeout: 10_000, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (text += chunk));
@@ -229,7 +243,7 @@ describe("request body limit (README: Operation limits, 1 MiB)", () => {
     const error = JSON.parse(over.text).errors[0];
     expect(error.extensions.code).toBe("BAD_USER_INPUT");
     expect(error.message).toMatch(/too large/);
-    expect((await gql(state.app.url, "{ __typename }")).data).toEqual({ __typename: "Query" });
+    expect((await request(state.app.url, TypenameDocument)).data).toEqual({ __typename: "Query" });
   });
 });
 
@@ -266,10 +280,9 @@ describe("GET /metrics (API.md Endpoints)", () => {
 describe("connections (API.md Conventions)", () => {
   // Paging through, cursors and first out of range on every connection: api/catalog.test.ts, api/catalog-compiled.test.ts, api/audit.test.ts.
   it("first defaults to 20 (PostgreSQL's direct answer and the executor alike) and must be 1..100", async () => {
-    const page = `totalCount edges { cursor } pageInfo { hasNextPage }`;
-    const direct = (await gql<{ products: Page }>(state.app.url, `{ products { ${page} } }`)).data!.products;
+    const direct = (await request(state.app.url, ProductsDefaultPageDocument)).data!.products;
     // Staff's costPrice makes the executor answer.
-    const executed = await gql<{ products: Page }>(state.app.url, `{ products { ${page} edges { node { costPrice { amountCents } } } } }`, {}, state.staff);
+    const executed = await request(state.app.url, ProductsDefaultPageCostDocument, {}, state.staff);
     expect(executed.errors).toBeUndefined();
     for (const connection of [direct, executed.data!.products]) {
       expect(connection.totalCount).toBeGreaterThan(20);
@@ -277,8 +290,8 @@ describe("connections (API.md Conventions)", () => {
       expect(connection.pageInfo.hasNextPage).toBe(true);
     }
     for (const first of [0, 101]) {
-      const res = await gql(state.app.url, `query($first: Int) { products(first: $first) { totalCount } }`, { first });
-      expect(res.errors?.[0]?.extensions.code, `first: ${first}`).toBe("BAD_USER_INPUT");
+      const res = await request(state.app.url, ProductPageDocument, { first });
+      expect(codeOf(res), `first: ${first}`).toBe("BAD_USER_INPUT");
     }
   });
 });
@@ -288,15 +301,13 @@ describe("@auth: one mechanism for queries, mutations and subscriptions (API.md 
   it("a mutation's payload is authorized field by field: costPrice under addToCart is FORBIDDEN for a customer, present for staff", async () => {
     const product = state.products[0];
     const customer = await signUp(state.app.url);
-    const add = `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { items { product { id costPrice { amountCents } } } } }`;
-    type Added = { addToCart: { items: { product: { id: string; costPrice: { amountCents: number } | null } }[] } };
-    const asCustomer = await gql<Added>(state.app.url, add, { p: product!.id }, customer.token);
+    const asCustomer = await request(state.app.url, AddToCartCostPriceDocument, { productId: product!.id }, customer.token);
     expect(asCustomer.data!.addToCart.items).toEqual([{ product: { id: product!.id, costPrice: null } }]);
     expect(asCustomer.errors?.map((e) => [e.extensions.code, e.path])).toEqual([["FORBIDDEN", ["addToCart", "items", 0, "product", "costPrice"]]]);
-    const asStaff = await gql<Added>(state.app.url, add, { p: product!.id }, state.staff);
+    const asStaff = await request(state.app.url, AddToCartCostPriceDocument, { productId: product!.id }, state.staff);
     expect(asStaff.errors).toBeUndefined();
     expect(asStaff.data!.addToCart.items.find((i) => i.product.id === product!.id)!.product.costPrice!.amountCents).toEqual(expect.any(Number));
-    await gql(state.app.url, `mutation { clearCart { id } }`, {}, state.staff);
+    await request(state.app.url, ClearCartLinesDocument, {}, state.staff);
   });
 
   // Many subscribers per role, and the reads shared between them: e2e/fanout.test.ts ("shared reads, separate authorization").
@@ -309,7 +320,7 @@ describe("@auth: one mechanism for queries, mutations and subscriptions (API.md 
     try {
       await waitForSubscribers(`PRODUCT_UPDATED:${keyOf(product!.id, "Product")}`, 3);
       const name = `Contract rename ${Date.now().toString(36)}`;
-      const renamed = await gql(state.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product!.id, n: name }, state.staff);
+      const renamed = await request(state.app.url, RenameProductDocument, { id: product!.id, name }, state.staff);
       expect(renamed.errors).toBeUndefined();
       const [staff, customer, anonymous] = await Promise.all(events.map((it) => nextWithin(it)));
       for (const event of [staff, customer, anonymous]) expect(event!.data!.productUpdated).toMatchObject({ id: product!.id, name });
@@ -329,8 +340,8 @@ describe("orderUpdated reaches the owner and staff (API.md Behaviour; Subscripti
   // The owner's event per status, others' NOT_FOUND: e2e/shopping-live.test.ts; never another user's: api/privacy-sweep.test.ts.
   it("a status change reaches the owner's subscription, and staff's for every order and for that order's id", async () => {
     const owner = await signUp(state.app.url);
-    expect((await gql(state.app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { id } }`, { p: state.products[0]!.id }, owner.token)).errors).toBeUndefined();
-    const placed = await gql<CheckedOut>(state.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: `contract-order-${owner.userId}` }, owner.token);
+    expect((await request(state.app.url, AddToCartDocument, { productId: state.products[0]!.id, quantity: 1 }, owner.token)).errors).toBeUndefined();
+    const placed = await request(state.app.url, CheckoutNumberDocument, { idempotencyKey: `contract-order-${owner.userId}` }, owner.token);
     expect(placed.errors).toBeUndefined();
     const orderId = placed.data!.checkout.id;
     const ownerClient = wsClient(state.app.wsUrl, owner.token);
@@ -345,7 +356,7 @@ describe("orderUpdated reaches the owner and staff (API.md Behaviour; Subscripti
       await waitForSubscribers(`USER_ORDER_UPDATED:${keyOf(owner.userId, "User")}`);
       await waitForSubscribers(`ANY_ORDER_UPDATED:all`);
       await waitForSubscribers(`ORDER_UPDATED:${keyOf(orderId, "Order")}`);
-      const paid = await gql(state.app.url, `mutation($id: ID!) { setOrderStatus(id: $id, status: PAID) { id } }`, { id: orderId }, state.staff);
+      const paid = await request(state.app.url, SetOrderStatusDocument, { id: orderId, status: "PAID" }, state.staff);
       expect(paid.errors).toBeUndefined();
       const events = await Promise.all(
         subscriptions.map(async (it) => {
@@ -415,7 +426,7 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
       channel: `PRODUCT_UPDATED:${keyOf(product.id, "Product")}`,
       change: async (round) => {
         names[round] = `Contract resume ${round} ${Date.now().toString(36)}`;
-        const res = await gql(state.app.url, `mutation($id: ID!, $n: String!) { updateProduct(id: $id, patch: { name: $n }) { id } }`, { id: product.id, n: names[round] }, state.staff);
+        const res = await request(state.app.url, RenameProductDocument, { id: product.id, name: names[round]! }, state.staff);
         expect(res.errors).toBeUndefined();
       },
     });
@@ -435,18 +446,18 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
       // Placed, paid, shipped, delivered: one ORDER_UPDATES notification each.
       change: async (round) => {
         if (round === 1) {
-          expect((await gql(state.app.url, `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { id } }`, { p: product.id }, customer.token)).errors).toBeUndefined();
-          const placed = await gql<CheckedOut>(state.app.url, `mutation($k: String!) { checkout(idempotencyKey: $k) { id } }`, { k: `contract-${customer.userId}` }, customer.token);
+          expect((await request(state.app.url, AddToCartDocument, { productId: product.id, quantity: 1 }, customer.token)).errors).toBeUndefined();
+          const placed = await request(state.app.url, CheckoutNumberDocument, { idempotencyKey: `contract-${customer.userId}` }, customer.token);
           expect(placed.errors).toBeUndefined();
           orderId = placed.data!.checkout.id;
           return;
         }
-        const res = await gql(state.app.url, `mutation($id: ID!, $s: OrderStatus!) { setOrderStatus(id: $id, status: $s) { id } }`, { id: orderId, s: ["PAID", "SHIPPED", "DELIVERED"][round - 2] }, state.staff);
+        const res = await request(state.app.url, SetOrderStatusDocument, { id: orderId, status: (["PAID", "SHIPPED", "DELIVERED"] as const)[round - 2]! }, state.staff);
         expect(res.errors).toBeUndefined();
       },
     });
     // The inbox, newest first: the three after the first, oldest first.
-    const inbox = await gql<{ notifications: { edges: { node: { id: string } }[] } }>(state.app.url, `{ notifications(first: 4) { edges { node { id } } } }`, {}, customer.token);
+    const inbox = await request(state.app.url, NotificationIdsDocument, {}, customer.token);
     expect(events.map((e) => e.id)).toEqual(inbox.data!.notifications.edges.map((e) => e.node.id).slice(0, 3).reverse());
   });
 });

@@ -3,7 +3,8 @@
 import { request as httpRequest } from "node:http";
 import { serverAudits } from "graphql-http";
 import { describe, expect, it } from "vitest";
-import { gql, useTestServer } from "../harness/index.ts";
+import { TypenameDocument } from "../generated/graphql.ts";
+import { request, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -71,7 +72,7 @@ describe("request errors keep their contract code whatever the status", () => {
 it('a request target of "//" is answered (404) and the server keeps serving', async () => {
   // fetch would normalize the path; node:http sends it as written.
   expect((await raw({ method: "GET", path: "//" })).status).toBe(404);
-  expect((await gql(server.app.url, "{ __typename }")).data).toEqual({ __typename: "Query" });
+  expect((await request(server.app.url, TypenameDocument)).data).toEqual({ __typename: "Query" });
 });
 
 /** A request exactly as written (fetch always adds an accept header and normalizes paths); bounded by 5 s. */

@@ -9,13 +9,14 @@ import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { RedisKeyValueCache } from "../../src/server/persisted/apq-cache.ts";
 import { createLogger } from "../../src/server/logger.ts";
+import { AdjustStockDocument, OrderCountAndCostPriceDocument, ProductCountDocument } from "../generated/graphql.ts";
 import {
   DEMO,
   REDIS_URL,
   createTestDatabase,
-  gql,
   logIn,
   nextWithin,
+  request,
   someProducts,
   startTestServer,
   tempDir,
@@ -59,7 +60,6 @@ type LoggedIn = { logIn: { accessToken: string } };
 type SignedUp = { signUp: { accessToken: string; user: { id: string } } };
 type RoleSet = { setUserRole: { role: string } };
 type OrderCount = { orders: { totalCount: number } };
-type Adjusted = { adjustStock: { stock: number } };
 
 async function post<R = unknown>(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response<R>> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
@@ -125,7 +125,7 @@ describe("Automatic Persisted Queries", () => {
       await waitForSubscribers(channel, 1);
       const byHash = b.iterate({ query: "", variables: { ids: [product!.id] }, extensions: apq(hash) });
       await waitForSubscribers(channel, 2);
-      const adjusted = await gql<Adjusted>(pair.a.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 2) { stock } }`, { id: product!.id }, staff);
+      const adjusted = await request(pair.a.url, AdjustStockDocument, { productId: product!.id, delta: 2 }, staff);
       const expected = { stockChanged: { product: { id: product!.id, stock: adjusted.data!.adjustStock.stock } } };
       expect((await nextWithin(registering)).data).toEqual(expected);
       expect((await nextWithin(byHash)).data).toEqual(expected);
@@ -297,7 +297,7 @@ describe("trusted documents for partners", () => {
       // By hash alone: the shape is the app manifest's StockChanged.
       const events = client.iterate<{ stockChanged: { product: { id: string; stock: number } } }>({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
       await waitForSubscribers(`${pair.prefix}STOCK_CHANGED:${keyOf(product!.id, "Product")}`);
-      const adjusted = await gql<Adjusted>(pair.b.url, `mutation($id: ID!) { adjustStock(productId: $id, delta: 3) { stock } }`, { id: product!.id }, staff);
+      const adjusted = await request(pair.b.url, AdjustStockDocument, { productId: product!.id, delta: 3 }, staff);
       const event = await nextWithin(events);
       expect(event.data?.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data!.adjustStock.stock });
       await events.return?.();
@@ -323,10 +323,10 @@ describe("trusted documents for partners", () => {
 
   it("leaves staff and other clients without a partner key unaffected", async () => {
     const staff = await logIn(pair.a.url, DEMO.staff);
-    const asStaff = await gql<OrderCount>(pair.a.url, `{ orders(first: 1) { totalCount } products(first: 1) { edges { node { costPrice { amountCents } } } } }`, {}, staff);
+    const asStaff = await request(pair.a.url, OrderCountAndCostPriceDocument, {}, staff);
     expect(asStaff.errors).toBeUndefined();
     expect(asStaff.data!.orders.totalCount).toBeGreaterThan(0);
-    const anonymous = await gql<{ products: { totalCount: number } }>(pair.a.url, `{ products(first: 1) { totalCount } }`);
+    const anonymous = await request(pair.a.url, ProductCountDocument);
     expect(anonymous.data!.products.totalCount).toBeGreaterThan(0);
   });
 

@@ -2,7 +2,8 @@
 // and error messages do not suggest field names ("Did you mean …?").
 import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { gql, newSigningKey, nextWithin, useDatabase, wsClient } from "../harness/index.ts";
+import { TypenameDocument } from "../generated/graphql.ts";
+import { gql, newSigningKey, nextWithin, request, useDatabase, wsClient } from "../harness/index.ts";
 
 const key = newSigningKey();
 const apps = {} as { production: App; open: App; development: App };
@@ -40,7 +41,7 @@ describe("introspection", () => {
     expect(ws.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
     expect(ws.errors?.[0]?.message).toMatch(/INTROSPECTION=true/);
     // __typename is not introspection of the schema.
-    expect((await gql(apps.production.url, "{ __typename }")).data).toEqual({ __typename: "Query" });
+    expect((await request(apps.production.url, TypenameDocument)).data).toEqual({ __typename: "Query" });
   });
 
   it("INTROSPECTION=true turns it on in production; development has it on", async () => {

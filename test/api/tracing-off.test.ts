@@ -7,7 +7,8 @@ import { pino } from "pino";
 import { expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startTracing } from "../../src/tracing/index.ts";
-import { gql, useTestServer } from "../harness/index.ts";
+import { TracedProductsDocument } from "../generated/graphql.ts";
+import { request, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -19,7 +20,7 @@ it("serves with nothing of the SDK loaded and no tracer provider registered", as
   const config = loadConfig({});
   expect(config.tracing).toEqual({ endpoint: undefined, serviceName: "cartwheel" });
   expect(await startTracing(config.tracing, { log: pino({ level: "silent" }) })).toBeUndefined();
-  const products = await gql(server.app.url, `{ products(first: 2) { edges { node { name category { name } stock } } } }`);
+  const products = await request(server.app.url, TracedProductsDocument, { first: 2 });
   expect(products.errors).toBeUndefined();
 
   const files = loadedFiles();

@@ -19,13 +19,12 @@ const tracing = await startTracing(loadConfig(TRACING_ENV).tracing, {
 });
 afterAll(() => tracing?.shutdown());
 
-const { DEMO, gql, logIn, nextWithin, signUp, someProducts, uniquePrefix, useTestServer, waitForSubscribers, wsClient } = await import("../harness/index.ts");
+const { DEMO, gql, logIn, nextWithin, request, signUp, someProducts, uniquePrefix, useTestServer, waitForSubscribers, wsClient } = await import("../harness/index.ts");
+const { TracedAddToCartDocument, TracedProductsDocument } = await import("../generated/graphql.ts");
 const { keyOf } = await import("../../src/lib/ids.ts");
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix, env: TRACING_ENV });
 
-const PRODUCTS = `query TracedProducts($first: Int!) { products(first: $first) { edges { node { id name category { name } stock } } } }`;
-const ADD_TO_CART = `mutation TracedAddToCart($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { id itemCount } }`;
 
 /** Every attribute value of a span, as text: what a collector would store. */
 const attributeText = (span: ReadableSpan) => JSON.stringify(span.attributes);
@@ -72,9 +71,9 @@ it("gives a catalog query and a signed-in mutation one server span each, a graph
   exporter.reset();
 
   // Anonymous: a public catalog read, which goes through the shared response cache in Redis.
-  const products = await gql(server.app.url, PRODUCTS, { first: 3 });
+  const products = await request(server.app.url, TracedProductsDocument, { first: 3 });
   expect(products.errors).toBeUndefined();
-  const added = await gql(server.app.url, ADD_TO_CART, { p: product!.id, q: 2 }, token);
+  const added = await request(server.app.url, TracedAddToCartDocument, { p: product!.id, q: 2 }, token);
   expect(added.errors).toBeUndefined();
 
   for (const [name, type, field, cached] of [
@@ -118,6 +117,7 @@ it("gives a catalog query and a signed-in mutation one server span each, a graph
 
 it("keeps the password of a log-in out of every span, and literal values out of the recorded document", async () => {
   exporter.reset();
+  // Inline text on purpose: the literals are what the instrumentation must mask (graphql.source below).
   const res = await gql<{ logIn: { accessToken: string } }>(server.app.url, `mutation TracedLogIn { logIn(email: "${DEMO.customer.email}", password: "${DEMO.customer.password}") { accessToken } }`);
   expect(res.errors).toBeUndefined();
   const { spans } = await traceOf("mutation TracedLogIn");
@@ -184,7 +184,7 @@ it("gives each subscription event delivered over the WebSocket a trace of its ow
   try {
     await waitForSubscribers(`${prefix}CART_UPDATED:${keyOf(user.userId, "User")}`);
     exporter.reset();
-    const added = await gql(server.app.url, ADD_TO_CART, { p: product!.id, q: 1 }, user.token);
+    const added = await request(server.app.url, TracedAddToCartDocument, { p: product!.id, q: 1 }, user.token);
     expect(added.errors).toBeUndefined();
     await nextWithin(events);
     const operation = await spanNamed("subscription TracedCart");

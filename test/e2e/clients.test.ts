@@ -3,9 +3,10 @@
 // prevention used to answer with 400.
 import { ApolloClient, HttpLink, InMemoryCache, gql as apolloGql } from "@apollo/client";
 import { Client as UrqlClient, cacheExchange, fetchExchange, gql as urqlGql } from "@urql/core";
-import { GraphQLClient, gql as requestGql, request } from "graphql-request";
+import { GraphQLClient, gql as requestGql, request as graphqlRequest } from "graphql-request";
 import { describe, expect, it } from "vitest";
-import { DEMO, gql, logIn, useTestServer, type GqlError } from "../harness/index.ts";
+import { FirstProductStockDocument, ProductStockDocument, SignUpDocument } from "../generated/graphql.ts";
+import { DEMO, gql, logIn, ok, request, useTestServer, type GqlError } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -13,7 +14,7 @@ const PRODUCTS = `query Products($first: Int) { products(first: $first) { totalC
 const LOG_IN = `mutation LogIn($email: String!, $password: String!) { logIn(email: $email, password: $password) { accessToken user { email } } }`;
 const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { user { email } } }`;
 
-/** The first products as the server itself answers them, to compare every client with. */
+/** The first products as the server itself answers them, to compare every client with (the same text the clients send). */
 async function expectedNames(first: number): Promise<string[]> {
   return (await gql<{ products: { edges: { node: { name: string } }[] } }>(server.app.url, PRODUCTS, { first })).data!.products.edges.map((e) => e.node.name);
 }
@@ -75,10 +76,10 @@ describe("Apollo Client 4 (HttpLink + InMemoryCache)", () => {
 
 describe("graphql-request 7", () => {
   it("runs a query and a mutation over POST, and a query over GET", async () => {
-    const data = await request<{ products: { edges: { node: { name: string } }[] } }>(server.app.url, requestGql`${PRODUCTS}`, { first: 2 });
+    const data = await graphqlRequest<{ products: { edges: { node: { name: string } }[] } }>(server.app.url, requestGql`${PRODUCTS}`, { first: 2 });
     expect(data.products.edges.map((e) => e.node.name)).toEqual(await expectedNames(2));
 
-    const loggedIn = await request<{ logIn: { user: { email: string } } }>(server.app.url, requestGql`${LOG_IN}`, DEMO.staff);
+    const loggedIn = await graphqlRequest<{ logIn: { user: { email: string } } }>(server.app.url, requestGql`${LOG_IN}`, DEMO.staff);
     expect(loggedIn.logIn.user.email).toBe(DEMO.staff.email);
 
     const methods: string[] = [];
@@ -101,17 +102,17 @@ describe("what stays refused", () => {
     expect(anonymous.status).toBe(405);
     expect((await anonymous.json()).errors[0].extensions.code).toBe("BAD_USER_INPUT");
     // Nothing ran: the same sign-up over POST is the first one for this address.
-    const posted = await gql(server.app.url, SIGN_UP, { input });
+    const posted = await request(server.app.url, SignUpDocument, { input });
     expect(posted.errors).toBeUndefined();
 
     const staff = await logIn(server.app.url, DEMO.staff);
-    const product = (await gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(server.app.url, `{ products(first: 1) { edges { node { id stock } } } }`)).data!.products.edges[0]!.node;
+    const product = ok(await request(server.app.url, FirstProductStockDocument)).products.edges[0]!.node;
     const adjust = new URLSearchParams({ query: `mutation { adjustStock(productId: "${product.id}", delta: 5) { stock } }` });
     const res = await fetch(`${server.app.url}?${adjust}`, { headers: { authorization: `Bearer ${staff}` } });
     expect(res.status).toBe(405);
     expect(((await res.json()) as { errors: GqlError[] }).errors[0]!.extensions.code).toBe("BAD_USER_INPUT");
-    const after = await gql<{ product: { stock: number } }>(server.app.url, `query($id: ID!) { product(id: $id) { stock } }`, { id: product.id });
-    expect(after.data!.product.stock).toBe(product.stock);
+    const after = await request(server.app.url, ProductStockDocument, { id: product.id });
+    expect(after.data!.product!.stock).toBe(product.stock);
   });
 
   it("a POST a form could send (text/plain, no preflight header) is still refused by Apollo's CSRF prevention", async () => {
@@ -122,7 +123,7 @@ describe("what stays refused", () => {
     const answer = await res.json();
     expect(answer.errors[0].extensions.code).toBe("BAD_USER_INPUT");
     expect(answer.errors[0].message).toMatch(/CSRF/);
-    const posted = await gql(server.app.url, SIGN_UP, { input: { email: address, password: "correct horse battery", name: "Form" } });
+    const posted = await request(server.app.url, SignUpDocument, { input: { email: address, password: "correct horse battery", name: "Form" } });
     expect(posted.errors).toBeUndefined();
   });
 });

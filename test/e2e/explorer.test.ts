@@ -6,7 +6,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { DEMO, createTestDatabase, gql, logIn, startTestServer, tempDir, uniquePrefix, waitForSubscribers } from "../harness/index.ts";
+import { AdjustStockDocument, FirstInStockProductDocument } from "../generated/graphql.ts";
+import { DEMO, createTestDatabase, gql, logIn, ok, request, startTestServer, tempDir, uniquePrefix, waitForSubscribers } from "../harness/index.ts";
 
 const WAIT_MS = 15_000;
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
@@ -152,8 +153,7 @@ describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => 
   });
 
   it("runs a stockChanged subscription over graphql-ws and shows a stock change made through the API", async () => {
-    const product = (await gql<{ products: { edges: { node: { id: string; name: string; stock: number } }[] } }>(endpoint(), `{ products(first: 1, filter: { inStock: true }) { edges { node { id name stock } } } }`))
-      .data!.products.edges[0]!.node;
+    const product = ok(await request(endpoint(), FirstInStockProductDocument)).products.edges[0]!.node;
     const staff = await logIn(endpoint(), DEMO.staff);
     const target = Math.max(9137, product.stock + 1);
     await inBrowser(async ({ page }) => {
@@ -173,7 +173,7 @@ describe("GraphiQL explorer, bundled (no internet)", { timeout: 60_000 }, () => 
       expect(frame("connection_init")?.payload).toEqual({ authorization: `Bearer ${staff}` });
       await waitForSubscribers(`${prefix}STOCK_CHANGED:${keyOf(product.id, "Product")}`, 1, WAIT_MS);
 
-      const adjusted = await gql<{ adjustStock: { stock: number } }>(endpoint(), `mutation($p: ID!, $d: Int!) { adjustStock(productId: $p, delta: $d) { stock } }`, { p: product.id, d: target - product.stock }, staff);
+      const adjusted = await request(endpoint(), AdjustStockDocument, { productId: product.id, delta: target - product.stock }, staff);
       expect(adjusted.errors).toBeUndefined();
       expect(adjusted.data!.adjustStock.stock).toBe(target);
       await resultShows(page, `"stock": ${target}`, 10_000);

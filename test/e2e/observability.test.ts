@@ -8,7 +8,8 @@ import type { App } from "../../src/app.ts";
 import { MAX_REQUEST_ID_LENGTH } from "../../src/server/request-log.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
-import { DEMO, REDIS_URL, captureLog, createTestDatabase, gql, logIn, nextWithin, someProducts, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
+import { AdjustStockDocument } from "../generated/graphql.ts";
+import { DEMO, REDIS_URL, captureLog, createTestDatabase, logIn, nextWithin, request, someProducts, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
 
 const METRICS_TOKEN = "scrape-token-0123456789abcdef";
 const state = {} as {
@@ -241,7 +242,7 @@ describe("subscription events with errors", () => {
       const events = client.iterate({ query: `subscription PeekCost { stockChanged(productIds: ["${product!.id}"]) { stock product { costPrice { amountCents } } } }` });
       const first = events.next();
       await waitForMetric('cartwheel_subscriptions{field="stockChanged"}', (v) => v >= 1);
-      expect((await gql(state.app.url, "mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { id } }", { id: product!.id }, staff)).errors).toBeUndefined();
+      expect((await request(state.app.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff)).errors).toBeUndefined();
       const event = (await Promise.race([first, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no event within 5 s")), 5_000))])) as IteratorResult<{
         errors?: { extensions?: { code?: string } }[];
       }>;
@@ -281,7 +282,7 @@ describe("a Redis outage on /metrics", () => {
       const [product] = await someProducts(a.url, 1);
       redisProxy.cut();
       for (const connection of ["publisher", "subscriber", "cache"]) await waitForMetric(`cartwheel_redis_connection_up{connection="${connection}"}`, (v) => v === 0, 5_000, a);
-      expect((await gql(a.url, "mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { id } }", { id: product!.id }, staff)).errors).toBeUndefined();
+      expect((await request(a.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff)).errors).toBeUndefined();
       expect(await now(a, "cartwheel_event_publish_failures_total")).toBe(failures + 1);
       await waitForMetric("cartwheel_outbox_lag_events", (v) => v >= 1, 5_000, b);
       await waitForMetric("cartwheel_outbox_lag_seconds", (v) => v > 0, 5_000, b);
@@ -321,7 +322,7 @@ describe("/metrics", () => {
     await post({ query: `query Made${randomUUID().replace(/-/g, "")} { categories { id } }` });
     await post({ query: "{ nope }" });
     const published = sample(before, "cartwheel_events_published_total");
-    const adjusted = await gql(state.app.url, "mutation($id: ID!) { adjustStock(productId: $id, delta: 1) { id } }", { id: product!.id }, staff);
+    const adjusted = await request(state.app.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff);
     expect(adjusted.errors).toBeUndefined();
 
     const after = await scrape();

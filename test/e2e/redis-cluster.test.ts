@@ -8,8 +8,8 @@ import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { AdjustStockDocument, StockProductIdDocument } from "../generated/graphql.ts";
-import { gql, logIn, metricValue, nextWithin, ok, request, someProducts, subscribe, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { AdjustStockDocument, LogInDocument, SignUpDocument, StockProductIdDocument } from "../generated/graphql.ts";
+import { codeOf, logIn, metricValue, nextWithin, ok, request, someProducts, subscribe, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startRedisCluster, useInstancesOnRedis } from "../harness/redis-topology.ts";
 
 const state = useInstancesOnRedis(() => startRedisCluster(3), {
@@ -126,12 +126,12 @@ describe("two instances on a three-node Redis Cluster", () => {
       return { email, key: failedLogInsKey(email) };
     });
     const password = "a long enough password";
-    const signUp = await gql(state.a.url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`, { i: { email, password, name: "Cluster" } });
+    const signUp = await request(state.a.url, SignUpDocument, { input: { email, password, name: "Cluster" } });
     expect(signUp.errors).toBeUndefined();
-    const logInAs = (app: App, p: string) => gql(app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: email, p });
-    for (let i = 0; i < 3; i++) expect((await logInAs(state.a, "wrong")).errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
+    const logInAs = (app: App, p: string) => request(app.url, LogInDocument, { email, password: p });
+    for (let i = 0; i < 3; i++) expect(codeOf(await logInAs(state.a, "wrong"))).toBe("UNAUTHENTICATED");
     // B has never seen this account: only a count shared through Redis refuses it, right password and all.
-    expect((await logInAs(state.b, password)).errors?.[0]?.extensions.code).toBe("RATE_LIMITED");
+    expect(codeOf(await logInAs(state.b, password))).toBe("RATE_LIMITED");
   });
 
   it("an APQ registered on A runs by its hash on B", async () => {
@@ -194,10 +194,10 @@ describe("two instances on a three-node Redis Cluster", () => {
       expect(performance.now() - started).toBeLessThan(1_500);
       return result;
     };
-    const wrongLogIn = () => gql(state.a.url, `mutation($e: String!) { logIn(email: $e, password: "wrong") { accessToken } }`, { e: email });
-    for (let i = 0; i < 3; i++) expect((await timed(wrongLogIn)).errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
+    const wrongLogIn = () => request(state.a.url, LogInDocument, { email, password: "wrong" });
+    for (let i = 0; i < 3; i++) expect(codeOf(await timed(wrongLogIn))).toBe("UNAUTHENTICATED");
     // A's own memory still counts them.
-    expect((await timed(wrongLogIn)).errors?.[0]?.extensions.code).toBe("RATE_LIMITED");
+    expect(codeOf(await timed(wrongLogIn))).toBe("RATE_LIMITED");
     const persisted = { persistedQuery: { version: 1, sha256Hash: sha256(query) } };
     const registered = await timed(() => post(state.a.url, { query, extensions: persisted }));
     expect(registered.errors).toBeUndefined();

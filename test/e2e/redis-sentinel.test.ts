@@ -8,8 +8,8 @@ import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
-import { AdjustStockDocument, StockOnlyDocument } from "../generated/graphql.ts";
-import { gql, logIn, nextWithin, ok, request, someProducts, subscribe, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { AdjustStockDocument, LogInDocument, SignUpDocument, StockOnlyDocument } from "../generated/graphql.ts";
+import { codeOf, logIn, nextWithin, ok, request, someProducts, subscribe, waitForSubscribers, wsClient } from "../harness/index.ts";
 import { startRedisSentinel, useInstancesOnRedis } from "../harness/redis-topology.ts";
 
 const state = useInstancesOnRedis(() => startRedisSentinel(), {
@@ -83,11 +83,11 @@ async function apqFromAOnB(): Promise<void> {
 async function limiterFromAOnB(): Promise<void> {
   const email = `sentinel-${randomUUID().slice(0, 8)}@cartwheel.test`;
   const password = "a long enough password";
-  const signUp = await gql(state.a.url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`, { i: { email, password, name: "Sentinel" } });
+  const signUp = await request(state.a.url, SignUpDocument, { input: { email, password, name: "Sentinel" } });
   expect(signUp.errors).toBeUndefined();
-  const logInAs = (app: App, p: string) => gql(app.url, `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }`, { e: email, p });
-  for (let i = 0; i < 3; i++) expect((await logInAs(state.a, "wrong")).errors?.[0]?.extensions.code).toBe("UNAUTHENTICATED");
-  expect((await logInAs(state.b, password)).errors?.[0]?.extensions.code).toBe("RATE_LIMITED");
+  const logInAs = (app: App, p: string) => request(app.url, LogInDocument, { email, password: p });
+  for (let i = 0; i < 3; i++) expect(codeOf(await logInAs(state.a, "wrong"))).toBe("UNAUTHENTICATED");
+  expect(codeOf(await logInAs(state.b, password))).toBe("RATE_LIMITED");
 }
 
 describe("two instances on a Sentinel set", () => {

@@ -6,7 +6,8 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { GraphQLObjectType, buildSchema, parse, print, visit } from "graphql";
 import { afterAll, expect, it } from "vitest";
-import { gql, tempDir, useTestServer } from "../harness/index.ts";
+import { CategoryProductsEndCursorDocument } from "../generated/graphql.ts";
+import { gql, ok, request, tempDir, useTestServer } from "../harness/index.ts";
 
 const RELAY_BIN = createRequire(import.meta.url)("relay-compiler") as string | null;
 const SCHEMA = readFileSync(new URL("../../schema.graphql", import.meta.url), "utf8");
@@ -78,9 +79,8 @@ it("relay-compiler accepts @connection on Category.products and Query.products",
 
   // The query Relay sends to load the next page runs on the server as written.
   const text = operationText(join(result.dir, "src", "__generated__", "CategoryProductsPaginationQuery.graphql.ts"));
-  type Category = { id: string; products: { pageInfo: { endCursor: string | null } } };
-  const category = (await gql<{ categories: Category[] }>(server.app.url, `{ categories { id products(first: 2) { pageInfo { endCursor } } } }`)).data!.categories[0]!;
-  // Relay's own text: its result typed by what is read of it.
+  const category = ok(await request(server.app.url, CategoryProductsEndCursorDocument)).categories[0]!;
+  // Relay's own text (what is tested: it runs as Relay wrote it), its result typed by what is read of it.
   type Page = { node: { products: { edges: { cursor: string }[]; pageInfo: unknown } } };
   const page = await gql<Page>(server.app.url, text, { id: category.id, first: 3, after: category.products.pageInfo.endCursor });
   expect(page.errors).toBeUndefined();

@@ -10,6 +10,7 @@ import type { App } from "../../src/app.ts";
 import type { FormattedExecutionResult } from "graphql";
 import {
   AdjustStockDocument,
+  CartDocument,
   LogInSessionDocument,
   LogOutDocument,
   SseCartDocument,
@@ -18,7 +19,7 @@ import {
   type SseStockSubscription,
 } from "../generated/graphql.ts";
 import * as fixtures from "../harness/fixtures.ts";
-import { DEMO, codeOf, gql, logIn, request, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
+import { DEMO, codeOf, logIn, request, nextWithin, ok, signUp, textOf, someProducts, tempDir, uniquePrefix, useDatabase, wsClient, metricValue } from "../harness/index.ts";
 import { asStream, openStream, sseClient, type OpenStream } from "../harness/sse.ts";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -161,7 +162,7 @@ describe("auth", () => {
     const viaGet = await openStream(streamUrl(a), mutation, { method: "GET", token: user.token });
     expect(viaGet.status).toBe(405);
     expect("json" in viaGet && viaGet.json?.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
-    const cart = await gql<{ cart: { version: number } }>(a.url, "{ cart { version } }", {}, user.token);
+    const cart = await request(a.url, CartDocument, {}, user.token);
     expect(cart.data!.cart.version).toBe(0);
     const viaPost = asStream(await openStream(streamUrl(a), mutation, { token: user.token }));
     expect((await viaPost.next<{ addToCart: { version: number } }>()).data!.data!.addToCart.version).toBe(1);

@@ -8,7 +8,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { REDIS_URL, createTestDatabase, gql, tempDir, uniquePrefix } from "../harness/index.ts";
+import { CategoryListDocument, TracedProductsDocument } from "../generated/graphql.ts";
+import { REDIS_URL, createTestDatabase, request, tempDir, uniquePrefix } from "../harness/index.ts";
 import { ROOT, runNode, startServerProcess } from "../harness/processes.ts";
 
 interface ExportedSpan {
@@ -127,21 +128,21 @@ it("exports the span tree of a query to the OTLP endpoint, and keeps serving and
   );
   try {
     expect(server.output()).toMatch(/"msg":"tracing on"/);
-    const products = await gql(server.url, `query ExportedProducts { products(first: 2) { edges { node { name category { name } stock } } } }`);
+    const products = await request(server.url, TracedProductsDocument, { first: 2 });
     expect(products.errors).toBeUndefined();
 
     const hasTree = (spans: ExportedSpan[]) => {
-      const operation = spans.find((s) => s.name === "query ExportedProducts");
+      const operation = spans.find((s) => s.name === "query TracedProducts");
       const trace = operation ? spans.filter((s) => s.traceId === operation.traceId) : [];
       return trace.some((s) => s.kind === SERVER && !s.parentSpanId) && trace.some((s) => s.name.startsWith("pg.query")) && trace.some((s) => s.name === "get");
     };
     const spans = await otlp.waitFor(hasTree, 20_000);
-    const operation = spans.find((s) => s.name === "query ExportedProducts")!;
+    const operation = spans.find((s) => s.name === "query TracedProducts")!;
     const trace = spans.filter((s) => s.traceId === operation.traceId);
     const root = trace.find((s) => s.kind === SERVER && !s.parentSpanId)!;
     expect([root.name, attr(root, "url.path")]).toEqual(["POST", "/graphql"]);
     expect(operation.parentSpanId).toBe(root.spanId);
-    expect(attr(operation, "graphql.operation.name")).toBe("ExportedProducts");
+    expect(attr(operation, "graphql.operation.name")).toBe("TracedProducts");
     // The statement is under the products resolver, under the operation.
     const resolver = trace.find((s) => s.name === "graphql.resolve products")!;
     expect(resolver.parentSpanId).toBe(operation.spanId);
@@ -153,7 +154,7 @@ it("exports the span tree of a query to the OTLP endpoint, and keeps serving and
     // The collector goes away: exports fail (logged, dropped), requests do not.
     collectorOpen = false;
     await closeCollector();
-    const again = await gql(server.url, `query ExportedAgain { categories { name } }`);
+    const again = await request(server.url, CategoryListDocument);
     expect(again.errors).toBeUndefined();
     // The failed export is a warning in the server's own log (pino JSON on stdout).
     const deadline = Date.now() + 15_000;

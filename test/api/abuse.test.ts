@@ -4,7 +4,7 @@ import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { LogInDocument, SignUpDocument, TypenameDocument } from "../generated/graphql.ts";
-import { codeOf, request, useInstancePair } from "../harness/index.ts";
+import { codeOf, request, textOf, useInstancePair } from "../harness/index.ts";
 
 const pair = useInstancePair({ SIGNUP_MAX_PER_ADDRESS: "3", LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "4" });
 let n = 0;
@@ -49,7 +49,8 @@ function post(url: string, body: string): Promise<{ status: number; body: string
 
 describe("oversized requests", () => {
   it("a body over 1 MiB is answered 413 with a JSON error (no connection reset), and the server stays up", async () => {
-    const big = JSON.stringify({ query: "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", variables: { i: { email: "x@example.test", password: "x".repeat(2_000_000), name: "A" } } });
+    // Over the limit by its variables, and by its text (a slug written into it: the text is the case).
+    const big = JSON.stringify({ query: textOf(SignUpDocument), variables: { input: { email: "x@example.test", password: "x".repeat(2_000_000), name: "A" } } });
     for (const answer of [await post(pair.a.url, big), await post(pair.a.url, JSON.stringify({ query: `{ product(slug: "${"s".repeat(2_000_000)}") { id } }` }))]) {
       expect(answer).toMatchObject({ status: 413 });
       const parsed = JSON.parse((answer as { body: string }).body);

@@ -24,7 +24,7 @@ import {
   type ProductInput,
 } from "../generated/graphql.ts";
 import { categoryIds } from "../harness/fixtures.ts";
-import { DEMO, codeOf, logIn, ok, request, useTestServer } from "../harness/index.ts";
+import { DEMO, codeOf, logIn, ok, request, textOf, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -182,7 +182,7 @@ describe("bad tokens are rejected, never treated as anonymous", () => {
 
   it("garbage and malformed Authorization headers", async () => {
     await expectRejected("not.a.jwt");
-    const res = await fetch(server.app.url, { method: "POST", headers: { "content-type": "application/json", authorization: "Basic abc" }, body: JSON.stringify({ query: "{ me { id } }" }) });
+    const res = await fetch(server.app.url, { method: "POST", headers: { "content-type": "application/json", authorization: "Basic abc" }, body: JSON.stringify({ query: textOf(MeIdDocument) }) });
     expect(res.status).toBe(401);
   });
 });

@@ -2,7 +2,8 @@
 // proxies the address they wrote into X-Forwarded-For (never a header a client sent on its own).
 import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { gql, useDatabase } from "../harness/index.ts";
+import { SignUpDocument } from "../generated/graphql.ts";
+import { textOf, useDatabase } from "../harness/index.ts";
 
 const db = useDatabase();
 const apps = {} as { direct: App; behindOne: App };
@@ -18,8 +19,8 @@ async function signUpFrom(app: App, forwardedFor?: string) {
     method: "POST",
     headers: { "content-type": "application/json", ...(forwardedFor ? { "x-forwarded-for": forwardedFor } : {}) },
     body: JSON.stringify({
-      query: `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`,
-      variables: { i: { email: `xff-${Date.now()}-${(n += 1)}@example.test`, password: "correct horse battery", name: "X" } },
+      query: textOf(SignUpDocument),
+      variables: { input: { email: `xff-${Date.now()}-${(n += 1)}@example.test`, password: "correct horse battery", name: "X" } },
     }),
   });
   const body = (await res.json()) as { errors?: { extensions: { code: string } }[] };

@@ -10,15 +10,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
-import type { FormattedExecutionResult } from "graphql";
+import type { DocumentNode, FormattedExecutionResult } from "graphql";
 import {
   AddToCartCostPriceDocument,
   AddToCartDocument,
+  CartDocument,
+  CartUpdatedDocument,
   CheckoutNumberDocument,
   ClearCartLinesDocument,
+  ContractCategoriesDocument,
+  ContractMaskedDocument,
+  FirstProductCostPriceDocument,
   MarkNotificationReadDocument,
+  MeIdDocument,
   NotificationIdsDocument,
+  NotificationPreferencesDocument,
+  NotificationResumeDocument,
+  OrderUpdatedCustomerDocument,
   ProductPageDocument,
+  ProductUpdatedCostPriceDocument,
+  ProductUpdatedResumeDocument,
   ProductsDefaultPageCostDocument,
   ProductsDefaultPageDocument,
   RenameProductDocument,
@@ -26,8 +37,11 @@ import {
   SignUpFullDocument,
   TypenameDocument,
   UserCountDocument,
+  type ContractCategoriesQuery,
+  type FirstProductCostPriceQuery,
+  type ProductUpdatedCostPriceSubscription,
 } from "../generated/graphql.ts";
-import { DEMO, codeOf, logIn, nextWithin, request, signUp, someProducts, textOf, useDatabase, waitForSubscribers, wsClient } from "../harness/index.ts";
+import { DEMO, codeOf, logIn, nextWithin, request, signUp, someProducts, subscribe, textOf, useDatabase, waitForSubscribers, wsClient } from "../harness/index.ts";
 import type { GqlError } from "../harness/http.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
@@ -57,7 +71,11 @@ afterAll(async () => {
 /** The server's origin (http://127.0.0.1:port), for the paths beside /graphql. */
 const origin = () => new URL(state.app.url).origin;
 
-/** `R`: what the test reads of the data (these requests are about the transport, so their texts stay inline). */
+/**
+ * `R`: what the test reads of the data. These requests are about the transport, so they are sent
+ * by hand: generated documents as text (`textOf`), inline text only where it is the case (what does
+ * not parse or validate, or is too deep).
+ */
 type Answer<R = unknown> = { status: number; type: string | null; text: string; body: { data?: R; errors?: GqlError[] } };
 
 async function post<R = unknown>(body: unknown, headers: Record<string, string> = {}): Promise<Answer<R>> {
@@ -65,8 +83,6 @@ async function post<R = unknown>(body: unknown, headers: Record<string, string> 
   const text = await res.text();
   return { status: res.status, type: res.headers.get("content-type"), text, body: JSON.parse(text) as Answer<R>["body"] };
 }
-type ProductUpdated = { productUpdated: { id: string; name: string; costPrice: { amountCents: number } | null } };
-type OrderUpdated = { orderUpdated: { id: string; status: string; customer: { id: string } } };
 
 /** Runs `during` with PostgreSQL cut away, restoring it whatever happens. */
 async function withDatabaseCut<T>(during: () => Promise<T>): Promise<T> {
@@ -93,7 +109,7 @@ function expectMasked(answer: Answer, leaks: RegExp) {
 describe("errors (API.md Conventions)", () => {
   // Also covered, with the log line and request id, in e2e/observability.test.ts.
   it("an internal failure (PostgreSQL gone) is masked: no stack, no SQL, no driver message", async () => {
-    const answer = await withDatabaseCut(() => post({ query: "query ContractMasked { products(first: 3) { edges { node { id name stock } } } }" }));
+    const answer = await withDatabaseCut(() => post({ query: textOf(ContractMaskedDocument) }));
     expectMasked(answer, /ECONN|terminat|connect|timeout|socket|pool/i);
   });
 
@@ -104,13 +120,13 @@ describe("errors (API.md Conventions)", () => {
     await sql.query("ALTER TABLE notification_preferences RENAME TO contract_hidden_preferences");
     let answer: Answer;
     try {
-      answer = await post({ query: "{ notificationPreferences { category enabled } }" }, { authorization: `Bearer ${state.customer}` });
+      answer = await post({ query: textOf(NotificationPreferencesDocument) }, { authorization: `Bearer ${state.customer}` });
     } finally {
       await sql.query("ALTER TABLE contract_hidden_preferences RENAME TO notification_preferences").finally(() => sql.end());
     }
     expectMasked(answer, /notification_preferences|contract_hidden|relation|does not exist|table|P20\d\d|42P01/i);
     // Restored: the same query answers.
-    const again = await post({ query: "{ notificationPreferences { category enabled } }" }, { authorization: `Bearer ${state.customer}` });
+    const again = await post({ query: textOf(NotificationPreferencesDocument) }, { authorization: `Bearer ${state.customer}` });
     expect(again.body.errors).toBeUndefined();
   });
 });
@@ -126,18 +142,18 @@ describe("every error carries a contract code (API.md Conventions)", () => {
       ["PUT on the stream", { method: "PUT", path: "/graphql/stream", headers: json, body: "{}" }],
       ["invalid JSON", { method: "POST", headers: json, body: "{" }],
       ["no query", { method: "POST", headers: json, body: "{}" }],
-      ["a form post", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ query: "{ __typename }" }) }],
+      ["a form post", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ query: textOf(TypenameDocument) }) }],
       ["parse error over GET", { method: "GET", path: "/graphql?query=%7B" }],
       ["validation", { method: "POST", headers: json, body: JSON.stringify({ query: "{ noSuchField }" }) }],
-      ["variables", { method: "POST", headers: json, body: JSON.stringify({ query: "query($n: Int) { products(first: $n) { totalCount } }", variables: { n: "x" } }) }],
-      ["unknown operation", { method: "POST", headers: json, body: JSON.stringify({ query: "query A { __typename }", operationName: "B" }) }],
+      ["variables", { method: "POST", headers: json, body: JSON.stringify({ query: textOf(ProductPageDocument), variables: { first: "x" } }) }],
+      ["unknown operation", { method: "POST", headers: json, body: JSON.stringify({ query: textOf(TypenameDocument), operationName: "B" }) }],
       ["unknown APQ hash", { method: "POST", headers: json, body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } }) }],
       ["too deep", { method: "POST", headers: json, body: JSON.stringify({ query: deep }) }],
-      ["bad token", { method: "POST", headers: { ...json, authorization: "Bearer x.y.z" }, body: JSON.stringify({ query: "{ __typename }" }) }],
-      ["anonymous cart", { method: "POST", headers: json, body: JSON.stringify({ query: "{ cart { id } }" }) }],
-      ["first out of range", { method: "POST", headers: json, body: JSON.stringify({ query: "{ products(first: 0) { totalCount } }" }) }],
-      ["not a cursor", { method: "POST", headers: json, body: JSON.stringify({ query: `{ products(after: "nope") { totalCount } }` }) }],
-      ["bad token on the stream", { method: "POST", path: "/graphql/stream", headers: { ...json, accept: "text/event-stream", authorization: "Bearer x.y.z" }, body: JSON.stringify({ query: "subscription { cartUpdated { id } }" }) }],
+      ["bad token", { method: "POST", headers: { ...json, authorization: "Bearer x.y.z" }, body: JSON.stringify({ query: textOf(TypenameDocument) }) }],
+      ["anonymous cart", { method: "POST", headers: json, body: JSON.stringify({ query: textOf(CartDocument) }) }],
+      ["first out of range", { method: "POST", headers: json, body: JSON.stringify({ query: textOf(ProductPageDocument), variables: { first: 0 } }) }],
+      ["not a cursor", { method: "POST", headers: json, body: JSON.stringify({ query: textOf(ProductPageDocument), variables: { after: "nope" } }) }],
+      ["bad token on the stream", { method: "POST", path: "/graphql/stream", headers: { ...json, accept: "text/event-stream", authorization: "Bearer x.y.z" }, body: JSON.stringify({ query: textOf(CartUpdatedDocument) }) }],
     ];
     for (const [name, { path = "/graphql", ...init }] of requests) {
       const res = await fetch(`${origin()}${path}`, init);
@@ -169,7 +185,7 @@ describe("GET /graphql: queries only (API.md Endpoints, v1.1)", () => {
     }
     // Nothing ran: over POST this is the address's first sign-up.
     expect((await request(state.app.url, SignUpFullDocument, variables)).data?.signUp.user.email).toBe(email);
-    const query = await fetch(`${state.app.url}?${new URLSearchParams({ query: "{ __typename }" })}`);
+    const query = await fetch(`${state.app.url}?${new URLSearchParams({ query: textOf(TypenameDocument) })}`);
     expect([query.status, await query.json()]).toEqual([200, { data: { __typename: "Query" } }]);
   });
 });
@@ -181,15 +197,15 @@ describe("application/graphql-response+json (API.md Endpoints; GraphQL over HTTP
 
   it("is the answer's type when asked for, with the spec's status codes: 200 with data, 400 for a request error, 401 for a bad token", async () => {
     // A public catalog query, asked first as application/json: the second answer may come from the response cache.
-    const catalog = { query: "query ContractCategories { categories { id slug } }" };
+    const catalog = { query: textOf(ContractCategoriesDocument) };
     expect((await post(catalog)).type).toBe("application/json; charset=utf-8");
     for (let i = 0; i < 2; i++) {
-      const answer = await post<{ categories: unknown[] }>(catalog, accept);
+      const answer = await post<ContractCategoriesQuery>(catalog, accept);
       expect([answer.status, answer.type]).toEqual([200, MODERN]);
       expect(answer.body.data!.categories.length).toBeGreaterThan(0);
     }
     // A field error with data: still 200.
-    const partial = await post<{ products: { edges: { node: { costPrice: unknown } }[] } }>({ query: "{ products(first: 1) { edges { node { name costPrice { amountCents } } } } }" }, { ...accept, authorization: `Bearer ${state.customer}` });
+    const partial = await post<FirstProductCostPriceQuery>({ query: textOf(FirstProductCostPriceDocument) }, { ...accept, authorization: `Bearer ${state.customer}` });
     expect([partial.status, partial.type]).toEqual([200, MODERN]);
     expect(partial.body.data!.products.edges[0]!.node.costPrice).toBeNull();
     expect(partial.body.errors![0]!.extensions.code).toBe("FORBIDDEN");
@@ -201,7 +217,7 @@ describe("application/graphql-response+json (API.md Endpoints; GraphQL over HTTP
       expect(refused.body.errors![0]!.extensions.code).toBe("BAD_USER_INPUT");
       expect((await post(body)).status).toBe(200);
     }
-    const unauthenticated = await post({ query: "{ me { id } }" }, { ...accept, authorization: "Bearer not.a.token" });
+    const unauthenticated = await post({ query: textOf(MeIdDocument) }, { ...accept, authorization: "Bearer not.a.token" });
     expect(unauthenticated.status).toBe(401);
     expect(unauthenticated.body.errors![0]!.extensions.code).toBe("UNAUTHENTICATED");
   });
@@ -222,10 +238,11 @@ function rawPost(body: string): Promise<{ status: number; type: string | undefin
   });
 }
 
-/** A JSON request body of exactly `bytes` bytes that runs `{ __typename }`. */
+/** A JSON request body of exactly `bytes` bytes that runs Typename (`__typename`). */
 function bodyOf(bytes: number): string {
-  const empty = JSON.stringify({ query: "{ __typename }", variables: { pad: "" } });
-  const body = JSON.stringify({ query: "{ __typename }", variables: { pad: "x".repeat(bytes - empty.length) } });
+  const query = textOf(TypenameDocument);
+  const empty = JSON.stringify({ query, variables: { pad: "" } });
+  const body = JSON.stringify({ query, variables: { pad: "x".repeat(bytes - empty.length) } });
   expect(Buffer.byteLength(body)).toBe(bytes);
   return body;
 }
@@ -315,8 +332,7 @@ describe("@auth: one mechanism for queries, mutations and subscriptions (API.md 
     const product = state.products[1];
     const viewers = { staff: state.staff, customer: state.customer, anonymous: undefined };
     const clients = Object.values(viewers).map((token) => wsClient(state.app.wsUrl, token));
-    const query = `subscription($id: ID!) { productUpdated(id: $id) { id name costPrice { amountCents } } }`;
-    const events = clients.map((client) => client.iterate<ProductUpdated>({ query, variables: { id: product!.id } }));
+    const events = clients.map((client) => subscribe(client, ProductUpdatedCostPriceDocument, { id: product!.id }));
     try {
       await waitForSubscribers(`PRODUCT_UPDATED:${keyOf(product!.id, "Product")}`, 3);
       const name = `Contract rename ${Date.now().toString(36)}`;
@@ -326,7 +342,7 @@ describe("@auth: one mechanism for queries, mutations and subscriptions (API.md 
       for (const event of [staff, customer, anonymous]) expect(event!.data!.productUpdated).toMatchObject({ id: product!.id, name });
       expect(staff!.errors).toBeUndefined();
       expect(staff!.data!.productUpdated.costPrice!.amountCents).toEqual(expect.any(Number));
-      const refusal = (event: FormattedExecutionResult<ProductUpdated, unknown> | undefined) => [event!.data!.productUpdated.costPrice, event!.errors?.map((e) => [e.extensions!.code, e.path])];
+      const refusal = (event: FormattedExecutionResult<ProductUpdatedCostPriceSubscription, unknown> | undefined) => [event!.data!.productUpdated.costPrice, event!.errors?.map((e) => [e.extensions!.code, e.path])];
       expect(refusal(customer)).toEqual([null, [["FORBIDDEN", ["productUpdated", "costPrice"]]]]);
       expect(refusal(anonymous)).toEqual([null, [["UNAUTHENTICATED", ["productUpdated", "costPrice"]]]]);
     } finally {
@@ -346,11 +362,10 @@ describe("orderUpdated reaches the owner and staff (API.md Behaviour; Subscripti
     const orderId = placed.data!.checkout.id;
     const ownerClient = wsClient(state.app.wsUrl, owner.token);
     const staffClient = wsClient(state.app.wsUrl, state.staff);
-    const query = `subscription($id: ID) { orderUpdated(id: $id) { id status customer { id } } }`;
     const subscriptions = [
-      ownerClient.iterate<OrderUpdated>({ query, variables: { id: null } }),
-      staffClient.iterate<OrderUpdated>({ query, variables: { id: null } }),
-      staffClient.iterate<OrderUpdated>({ query, variables: { id: orderId } }),
+      subscribe(ownerClient, OrderUpdatedCustomerDocument, { id: null }),
+      subscribe(staffClient, OrderUpdatedCustomerDocument, { id: null }),
+      subscribe(staffClient, OrderUpdatedCustomerDocument, { id: orderId }),
     ];
     try {
       await waitForSubscribers(`USER_ORDER_UPDATED:${keyOf(owner.userId, "User")}`);
@@ -380,20 +395,22 @@ describe("orderUpdated reaches the owner and staff (API.md Behaviour; Subscripti
 describe("every delivered event can be resumed after (API.md v1.1)", () => {
   // stockChanged, cartUpdated, orderUpdated and orderPlaced resume in e2e/outbox.test.ts (and over SSE in e2e/sse.test.ts).
   /**
-   * Subscribes to `query` (a document with `$after`), makes change 1 and takes its event's cursor,
+   * Subscribes to `document` (one with `$after`), makes change 1 and takes its event's cursor,
    * unsubscribes, makes changes 2 and 3, then resumes after that cursor and makes change 4:
    * resolves with the three events the resumed subscription gets first (2 and 3 replayed, 4 live).
    * No gap: both missed events come; no duplicate: the third event is already the live one.
    */
-  async function resumeAfterFirst(options: { token?: string; query: string; variables?: Record<string, unknown>; channel: string; change: (round: number) => Promise<void> }) {
+  async function resumeAfterFirst(options: { token?: string; document: DocumentNode; variables?: Record<string, unknown>; channel: string; change: (round: number) => Promise<void> }) {
     const client = wsClient(state.app.wsUrl, options.token);
+    // Sent by hand: one helper for every subscription field, whose payload it reads as `Payload`.
+    const query = textOf(options.document);
     type Payload = { cursor: string; [field: string]: unknown };
     const payload = (event: FormattedExecutionResult<Record<string, Payload>, unknown>) => {
       expect(event.errors).toBeUndefined();
       return Object.values(event.data!)[0]!;
     };
     try {
-      const live = client.iterate<Record<string, Payload>>({ query: options.query, variables: { ...options.variables, after: null } });
+      const live = client.iterate<Record<string, Payload>>({ query, variables: { ...options.variables, after: null } });
       await waitForSubscribers(options.channel);
       await options.change(1);
       const { cursor } = payload(await nextWithin(live));
@@ -401,7 +418,7 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
       await live.return?.();
       await options.change(2);
       await options.change(3);
-      const resumed = client.iterate<Record<string, Payload>>({ query: options.query, variables: { ...options.variables, after: cursor } });
+      const resumed = client.iterate<Record<string, Payload>>({ query, variables: { ...options.variables, after: cursor } });
       try {
         const replayed = [payload(await nextWithin(resumed)), payload(await nextWithin(resumed))];
         await options.change(4);
@@ -421,7 +438,7 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
     const product = state.products[2]!;
     const names: string[] = [];
     const events = await resumeAfterFirst({
-      query: `subscription($id: ID!, $after: String) { productUpdated(id: $id, after: $after) { name cursor } }`,
+      document: ProductUpdatedResumeDocument,
       variables: { id: product.id },
       channel: `PRODUCT_UPDATED:${keyOf(product.id, "Product")}`,
       change: async (round) => {
@@ -441,7 +458,7 @@ describe("every delivered event can be resumed after (API.md v1.1)", () => {
     let orderId = "";
     const events = await resumeAfterFirst({
       token: customer.token,
-      query: `subscription($after: String) { notificationReceived(after: $after) { id cursor } }`,
+      document: NotificationResumeDocument,
       channel: `NOTIFICATION_RECEIVED:${keyOf(customer.userId, "User")}`,
       // Placed, paid, shipped, delivered: one ORDER_UPDATES notification each.
       change: async (round) => {

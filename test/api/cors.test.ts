@@ -2,7 +2,8 @@
 // Node's fetch sends them as given). The browser's side of it is in test/e2e/cors-browser.test.ts.
 import { beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { newSigningKey, useDatabase } from "../harness/index.ts";
+import { TypenameDocument } from "../generated/graphql.ts";
+import { newSigningKey, textOf, useDatabase } from "../harness/index.ts";
 
 const ALLOWED = "https://shop.example.com";
 const ALSO_ALLOWED = "http://127.0.0.1:5173";
@@ -35,7 +36,7 @@ function query(app: App, origin: string | undefined, path = "/graphql") {
   return fetch(`${base(app)}${path}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(origin ? { origin } : {}) },
-    body: JSON.stringify({ query: "{ __typename }" }),
+    body: JSON.stringify({ query: textOf(TypenameDocument) }),
   });
 }
 

@@ -6,6 +6,8 @@ import { DEMO, gql, logIn, metricValue, request, someProducts, useDatabase } fro
 
 // GRAPHQL_EXECUTOR=jit and =graphql-js side by side on one database: every document below must
 // get the same status, cache-control header and body (after formatError's masking) from both.
+// The texts are the cases (what each exercises is written into it; some are documents codegen
+// would refuse: invalid, ambiguous, anonymous), so they stay text.
 const db = useDatabase();
 // Without the response cache: every request here must reach the executor.
 // The compiled reads under the executor: the direct answers (no executor runs) are compared in catalog-compiled.test.ts.

@@ -3,8 +3,8 @@
 import { request as httpRequest } from "node:http";
 import { serverAudits } from "graphql-http";
 import { describe, expect, it } from "vitest";
-import { TypenameDocument } from "../generated/graphql.ts";
-import { request, useTestServer } from "../harness/index.ts";
+import { NodeIdDocument, TypenameDocument } from "../generated/graphql.ts";
+import { request, textOf, useTestServer } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -38,10 +38,11 @@ describe("request errors keep their contract code whatever the status", () => {
     const res = await fetch(server.app.url, { method: "POST", headers: { "content-type": "application/json", accept }, body: JSON.stringify(body) });
     return { status: res.status, type: res.headers.get("content-type"), body: (await res.json()) as { data?: unknown; errors: { extensions: Record<string, unknown> }[] } };
   };
+  // What fails is the request: a text that does not parse or validate (text, as codegen would refuse it), or a variable.
   const cases = [
     { reason: "GRAPHQL_PARSE_FAILED", body: { query: "{" } },
     { reason: "GRAPHQL_VALIDATION_FAILED", body: { query: "{ noSuchField }" } },
-    { reason: undefined, body: { query: "query($id: ID!) { node(id: $id) { id } }", variables: { id: null } } },
+    { reason: undefined, body: { query: textOf(NodeIdDocument), variables: { id: null } } },
   ];
 
   it("application/json: 200; application/graphql-response+json: 400; both BAD_USER_INPUT with Apollo's reason", async () => {
@@ -61,7 +62,7 @@ describe("request errors keep their contract code whatever the status", () => {
   });
 
   it("a malformed HTTP request stays 400 with application/json: no query, or variables that are not a map", async () => {
-    for (const body of [{ variables: {} }, { query: "{ __typename }", variables: "[]" }]) {
+    for (const body of [{ variables: {} }, { query: textOf(TypenameDocument), variables: "[]" }]) {
       const res = await post("application/json", body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.errors[0]!.extensions.code).toBe("BAD_USER_INPUT");

@@ -9,7 +9,18 @@ import type { App } from "../../src/app.ts";
 import { keyOf } from "../../src/lib/ids.ts";
 import { RedisKeyValueCache } from "../../src/server/persisted/apq-cache.ts";
 import { createLogger } from "../../src/server/logger.ts";
-import { AdjustStockDocument, OrderCountAndCostPriceDocument, ProductCountDocument } from "../generated/graphql.ts";
+import {
+  AdjustStockDocument,
+  CartVersionDocument,
+  CategoryIdsDocument,
+  MeEmailDocument,
+  OrderCountAndCostPriceDocument,
+  OrderCountDocument,
+  ProductCountDocument,
+  SetUserRoleDocument,
+  StockOnlyDocument,
+  UserCountDocument,
+} from "../generated/graphql.ts";
 import {
   DEMO,
   REDIS_URL,
@@ -19,7 +30,9 @@ import {
   request,
   someProducts,
   startTestServer,
+  subscribe,
   tempDir,
+  textOf,
   useInstancePair,
   waitForSubscribers,
 } from "../harness/index.ts";
@@ -48,7 +61,10 @@ afterAll(() => partnerDir.remove());
 
 const pair = useInstancePair({ PARTNERS_FILE: join(partnerDir.path, "partners.json") });
 
-/** `R`: what the test reads of the data (texts here are made per run or sent by hash, so not generated). */
+/**
+ * `R`: what the test reads of the data. Texts made per run, sent by hash or registered under one
+ * stay text; what is sent as plain text (to be refused, or run for staff) is a generated document.
+ */
 interface Response<R = unknown> {
   status: number;
   data?: R;
@@ -58,7 +74,6 @@ type Categories = { categories: { id: string }[] };
 type Edges = { products: { edges: unknown[] } };
 type LoggedIn = { logIn: { accessToken: string } };
 type SignedUp = { signUp: { accessToken: string; user: { id: string } } };
-type RoleSet = { setUserRole: { role: string } };
 type OrderCount = { orders: { totalCount: number } };
 
 async function post<R = unknown>(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response<R>> {
@@ -189,7 +204,7 @@ describe("APQ edge cases", () => {
       const empty = client.iterate({ query: "" });
       await expect(nextWithin(empty)).rejects.toMatchObject([{ extensions: { code: "BAD_USER_INPUT" } }]);
       // The socket survived both: it still serves operations.
-      const after = client.iterate<{ categories: { id: string }[] }>({ query: "{ categories { id } }" });
+      const after = subscribe(client, CategoryIdsDocument);
       expect((await nextWithin(after)).data?.categories.length).toBeGreaterThan(0);
     } finally {
       await client.dispose();
@@ -260,7 +275,7 @@ describe("trusted documents for partners", () => {
   });
 
   it("refuses arbitrary query text, operations outside its manifest and a text that does not match the hash", async () => {
-    const arbitrary = await post(pair.a.url, { query: "{ products(first: 1) { totalCount } }" }, partner);
+    const arbitrary = await post(pair.a.url, { query: textOf(ProductCountDocument) }, partner);
     expect(arbitrary.status).toBe(400);
     expect(codeOf(arbitrary)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
     expect(arbitrary.data).toBeUndefined();
@@ -269,10 +284,10 @@ describe("trusted documents for partners", () => {
     const notTheirs = await post(pair.a.url, { documentId: CATEGORIES.id }, partner);
     expect(codeOf(notTheirs)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
 
-    const smuggled = await post(pair.a.url, { documentId: PRODUCTS.id, query: "{ users(first: 100) { totalCount } }" }, partner);
+    const smuggled = await post(pair.a.url, { documentId: PRODUCTS.id, query: textOf(UserCountDocument) }, partner);
     expect(codeOf(smuggled)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
 
-    const viaGet = await get(pair.a.url, { query: "{ categories { id } }" }, partner);
+    const viaGet = await get(pair.a.url, { query: textOf(CategoryIdsDocument) }, partner);
     expect(codeOf(viaGet)).toBe("PERSISTED_QUERY_NOT_ALLOWED");
   });
 
@@ -302,7 +317,7 @@ describe("trusted documents for partners", () => {
       expect(event.data?.stockChanged.product).toEqual({ id: product!.id, stock: adjusted.data!.adjustStock.stock });
       await events.return?.();
 
-      const refused = client.iterate({ query: `subscription { stockChanged(productIds: ["${product!.id}"]) { inStock } }` });
+      const refused = subscribe(client, StockOnlyDocument, { productIds: [product!.id] });
       await expect(nextWithin(refused)).rejects.toMatchObject([{ extensions: { code: "PERSISTED_QUERY_NOT_ALLOWED" } }]);
 
       const unknown = stranger.iterate({ query: "", variables: { productIds: [product!.id] }, extensions: apq(STOCK_CHANGED.hash) });
@@ -311,7 +326,7 @@ describe("trusted documents for partners", () => {
       // Not a string is not "no key".
       const odd = socket(pair.a.wsUrl, { partnerKey: [PARTNER_KEY] });
       try {
-        const refusedOdd = odd.iterate({ query: "{ categories { id } }" });
+        const refusedOdd = subscribe(odd, CategoryIdsDocument);
         await expect(nextWithin(refusedOdd)).rejects.toMatchObject([{ extensions: { code: "UNAUTHENTICATED" } }]);
       } finally {
         await odd.dispose();
@@ -343,7 +358,7 @@ describe("trusted documents for partners", () => {
     const before = await metric();
     await post(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 1 } }, partner);
     await post(pair.a.url, { documentId: PRODUCTS.id, variables: { first: 2 } }, partner);
-    await post(pair.a.url, { query: "{ categories { id } }" }, partner);
+    await post(pair.a.url, { query: textOf(CategoryIdsDocument) }, partner);
     const after = await metric();
     expect(after.allowed - before.allowed).toBe(2);
     expect(after.refused - before.refused).toBe(1);
@@ -375,8 +390,8 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
     expect(signedUp.errors).toBeUndefined();
     const customer = { email, token: signedUp.data!.signUp.accessToken };
     const auth = { authorization: `Bearer ${customer.token}` };
-    expect(codeOf(await post(app.url, { query: "{ products(first: 1) { totalCount } }" }))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
-    expect(codeOf(await post(app.url, { query: "{ me { email } }" }, auth))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+    expect(codeOf(await post(app.url, { query: textOf(ProductCountDocument) }))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
+    expect(codeOf(await post(app.url, { query: textOf(MeEmailDocument) }, auth))).toBe("PERSISTED_QUERY_NOT_ALLOWED");
     const categories = await post<Categories>(app.url, { documentId: CATEGORIES.id });
     expect(categories.errors).toBeUndefined();
     expect(categories.data!.categories.length).toBeGreaterThan(0);
@@ -385,7 +400,7 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
 
     const ws = socket(app.wsUrl, { authorization: `Bearer ${customer.token}` });
     try {
-      const refused = ws.iterate({ query: "subscription { cartUpdated { version } }" });
+      const refused = subscribe(ws, CartVersionDocument);
       await expect(nextWithin(refused)).rejects.toMatchObject([{ extensions: { code: "PERSISTED_QUERY_NOT_ALLOWED" } }]);
     } finally {
       await ws.dispose();
@@ -398,9 +413,8 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
     const signedUp = await post<SignedUp>(app.url, { documentId: byName("SignUp").id, variables: { input: { email, name: "Soon Staff", password } } });
     const userId = signedUp.data!.signUp.user.id;
     const admin = await post<LoggedIn>(app.url, { documentId: byName("LogIn").id, variables: DEMO.admin });
-    const asAdmin = { authorization: `Bearer ${admin.data!.logIn.accessToken}` };
-    const setRole = `mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) { role } }`;
-    expect((await post<RoleSet>(app.url, { query: setRole, variables: { id: userId, role: "STAFF" } }, asAdmin)).data!.setUserRole.role).toBe("STAFF");
+    const asAdmin = admin.data!.logIn.accessToken;
+    expect((await request(app.url, SetUserRoleDocument, { userId, role: "STAFF" }, asAdmin)).data!.setUserRole.role).toBe("STAFF");
     const staff = await post<LoggedIn>(app.url, { documentId: byName("LogIn").id, variables: { email, password } });
 
     let closed: (code: number) => void = () => {};
@@ -416,9 +430,9 @@ describe("trusted-documents mode for all non-staff traffic (TRUSTED_DOCUMENTS_ON
     });
     try {
       // Arbitrary text: allowed only because this user is staff.
-      const running = ws.iterate<{ orders: { totalCount: number } }>({ query: "{ orders(first: 1) { totalCount } }" });
+      const running = subscribe(ws, OrderCountDocument);
       expect((await nextWithin(running)).data?.orders.totalCount).toBeGreaterThanOrEqual(0);
-      expect((await post<RoleSet>(app.url, { query: setRole, variables: { id: userId, role: "CUSTOMER" } }, asAdmin)).data!.setUserRole.role).toBe("CUSTOMER");
+      expect((await request(app.url, SetUserRoleDocument, { userId, role: "CUSTOMER" }, asAdmin)).data!.setUserRole.role).toBe("CUSTOMER");
       const code = await Promise.race([closedWith, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("socket not closed within 5 s")), 5_000))]);
       expect(code).toBe(4403);
     } finally {

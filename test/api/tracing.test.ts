@@ -19,8 +19,8 @@ const tracing = await startTracing(loadConfig(TRACING_ENV).tracing, {
 });
 afterAll(() => tracing?.shutdown());
 
-const { DEMO, gql, logIn, nextWithin, request, signUp, someProducts, uniquePrefix, useTestServer, waitForSubscribers, wsClient } = await import("../harness/index.ts");
-const { TracedAddToCartDocument, TracedProductsDocument } = await import("../generated/graphql.ts");
+const { DEMO, gql, logIn, nextWithin, request, signUp, someProducts, subscribe, textOf, uniquePrefix, useTestServer, waitForSubscribers, wsClient } = await import("../harness/index.ts");
+const { TracedAddToCartDocument, TracedCartDocument, TracedContinuedDocument, TracedProductsDocument } = await import("../generated/graphql.ts");
 const { keyOf } = await import("../../src/lib/ids.ts");
 const prefix = uniquePrefix();
 const server = useTestServer({ redisPrefix: prefix, env: TRACING_ENV });
@@ -160,7 +160,7 @@ it("continues the caller's trace when the request carries a W3C traceparent", as
   const res = await fetch(server.app.url, {
     method: "POST",
     headers: { "content-type": "application/json", traceparent: `00-${traceId}-${callerSpan}-01` },
-    body: JSON.stringify({ query: `query TracedContinued { categories { name } }` }),
+    body: JSON.stringify({ query: textOf(TracedContinuedDocument) }),
   });
   expect(res.status).toBe(200);
   await res.text();
@@ -180,7 +180,7 @@ it("gives each subscription event delivered over the WebSocket a trace of its ow
   const user = await signUp(server.app.url);
   const [product] = await someProducts(server.app.url, 1);
   const client = wsClient(server.app.wsUrl, user.token);
-  const events = client.iterate({ query: `subscription TracedCart { cartUpdated { id itemCount items { quantity product { name stock } } } }` });
+  const events = subscribe(client, TracedCartDocument);
   try {
     await waitForSubscribers(`${prefix}CART_UPDATED:${keyOf(user.userId, "User")}`);
     exporter.reset();

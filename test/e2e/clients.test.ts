@@ -5,8 +5,8 @@ import { ApolloClient, HttpLink, InMemoryCache, gql as apolloGql } from "@apollo
 import { Client as UrqlClient, cacheExchange, fetchExchange, gql as urqlGql } from "@urql/core";
 import { GraphQLClient, gql as requestGql, request as graphqlRequest } from "graphql-request";
 import { describe, expect, it } from "vitest";
-import { FirstProductStockDocument, ProductStockDocument, SignUpDocument } from "../generated/graphql.ts";
-import { DEMO, gql, logIn, ok, request, useTestServer, type GqlError } from "../harness/index.ts";
+import { AdjustStockDocument, FirstProductStockDocument, ProductStockDocument, SignUpDocument } from "../generated/graphql.ts";
+import { DEMO, gql, logIn, ok, request, textOf, useTestServer, type GqlError } from "../harness/index.ts";
 
 const server = useTestServer();
 
@@ -107,7 +107,7 @@ describe("what stays refused", () => {
 
     const staff = await logIn(server.app.url, DEMO.staff);
     const product = ok(await request(server.app.url, FirstProductStockDocument)).products.edges[0]!.node;
-    const adjust = new URLSearchParams({ query: `mutation { adjustStock(productId: "${product.id}", delta: 5) { stock } }` });
+    const adjust = new URLSearchParams({ query: textOf(AdjustStockDocument), variables: JSON.stringify({ productId: product.id, delta: 5 }) });
     const res = await fetch(`${server.app.url}?${adjust}`, { headers: { authorization: `Bearer ${staff}` } });
     expect(res.status).toBe(405);
     expect(((await res.json()) as { errors: GqlError[] }).errors[0]!.extensions.code).toBe("BAD_USER_INPUT");

@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
-import { DEMO, createTestDatabase, logIn, startTestServer, tempDir } from "../harness/index.ts";
+import { MeEmailDocument, ProductCountDocument } from "../generated/graphql.ts";
+import { DEMO, createTestDatabase, logIn, startTestServer, tempDir, textOf } from "../harness/index.ts";
 
 /** The shop's page: `callApi` fetches the API the way a storefront does (bearer token, JSON body). */
 const PAGE = `<!doctype html>
@@ -126,13 +127,13 @@ describe("CORS in a browser, from a page on a second origin", { timeout: 60_000 
     const token = await logIn(api(), DEMO.customer);
     const before = await preflightsAnswered();
     await onPage(allowed, async (page, consoleErrors) => {
-      const me = await call(page, { query: "{ me { email } }", token });
+      const me = await call(page, { query: textOf(MeEmailDocument), token });
       expect(me).toEqual({ status: 200, body: { data: { me: { email: DEMO.customer.email } } } });
       await page.locator("#result", { hasText: DEMO.customer.email }).waitFor({ timeout: 10_000 });
       // authorization and a JSON body are not "simple": Chromium asked first, and we said yes.
       expect(await preflightsAnswered()).toBeGreaterThan(before);
 
-      const products = await call(page, { method: "GET", query: "{ products(first: 2) { totalCount } }" });
+      const products = await call(page, { method: "GET", query: textOf(ProductCountDocument) });
       expect(products.status).toBe(200);
       expect(products.body?.data).toEqual({ products: { totalCount: expect.any(Number) } });
       expect(consoleErrors).toEqual([]);
@@ -142,9 +143,9 @@ describe("CORS in a browser, from a page on a second origin", { timeout: 60_000 
   it("a refused origin is blocked by the browser, for the preflighted POST and the plain GET alike", async () => {
     const token = await logIn(api(), DEMO.customer);
     await onPage(refused, async (page, consoleErrors) => {
-      const me = await call(page, { query: "{ me { email } }", token });
+      const me = await call(page, { query: textOf(MeEmailDocument), token });
       expect(me.blocked).toMatch(/TypeError: Failed to fetch/);
-      const products = await call(page, { method: "GET", query: "{ products(first: 2) { totalCount } }" });
+      const products = await call(page, { method: "GET", query: textOf(ProductCountDocument) });
       expect(products.blocked).toMatch(/TypeError: Failed to fetch/);
       expect(await page.locator("#result").textContent()).toBe("");
       // Chromium names the reason; both calls were refused for CORS, not for anything else.

@@ -8,8 +8,34 @@ import type { App } from "../../src/app.ts";
 import { MAX_REQUEST_ID_LENGTH } from "../../src/server/request-log.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
-import { AdjustStockDocument } from "../generated/graphql.ts";
-import { DEMO, REDIS_URL, captureLog, createTestDatabase, logIn, nextWithin, request, someProducts, startTestServer, tempDir, uniquePrefix, wsClient } from "../harness/index.ts";
+import {
+  AdjustStockDocument,
+  CatalogDocument,
+  CategoriesDocument,
+  CategoryIdsDocument,
+  LiveStockDocument,
+  MeDocument,
+  PeekCostDocument,
+  StockOnlyDocument,
+  WsCategoriesDocument,
+  WsOutageDocument,
+} from "../generated/graphql.ts";
+import {
+  DEMO,
+  REDIS_URL,
+  captureLog,
+  createTestDatabase,
+  logIn,
+  nextWithin,
+  request,
+  someProducts,
+  startTestServer,
+  subscribe,
+  tempDir,
+  textOf,
+  uniquePrefix,
+  wsClient,
+} from "../harness/index.ts";
 
 const METRICS_TOKEN = "scrape-token-0123456789abcdef";
 const state = {} as {
@@ -50,6 +76,9 @@ afterAll(async () => {
   state.removeDir?.();
 });
 
+// The operations whose log lines or /metrics labels are read are named in test/operations/observability.graphql;
+// what stays text here does not validate (the refusals counted), has a name made per run (no label of its own),
+// or is LogIn with the refresh token selected (the fixtures' LogIn has that name).
 async function post(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(state.app.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
 }
@@ -71,18 +100,18 @@ const isRequestLine = (requestId: string) => (line: Record<string, unknown>) => 
 describe("request ids", () => {
   it("are taken from x-request-id when it is a short token, made otherwise, and on every answer", async () => {
     const given = `lb-${randomUUID()}`;
-    const taken = await post({ query: "{ categories { id } }" }, { "x-request-id": given });
+    const taken = await post({ query: textOf(CategoryIdsDocument) }, { "x-request-id": given });
     expect(taken.headers.get("x-request-id")).toBe(given);
 
     const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-    const made = await post({ query: "{ categories { id } }" });
+    const made = await post({ query: textOf(CategoryIdsDocument) });
     expect(made.headers.get("x-request-id")).toMatch(uuid);
-    const tooLong = await post({ query: "{ categories { id } }" }, { "x-request-id": "a".repeat(MAX_REQUEST_ID_LENGTH + 1) });
+    const tooLong = await post({ query: textOf(CategoryIdsDocument) }, { "x-request-id": "a".repeat(MAX_REQUEST_ID_LENGTH + 1) });
     expect(tooLong.headers.get("x-request-id")).toMatch(uuid);
     // Something that could forge a log line or a header is never echoed.
-    const odd = await post({ query: "{ categories { id } }" }, { "x-request-id": 'x" injected {}' });
+    const odd = await post({ query: textOf(CategoryIdsDocument) }, { "x-request-id": 'x" injected {}' });
     expect(odd.headers.get("x-request-id")).toMatch(uuid);
-    expect((await post({ query: "{ categories { id } }" }, { "x-request-id": "a".repeat(MAX_REQUEST_ID_LENGTH) })).headers.get("x-request-id")).toBe("a".repeat(MAX_REQUEST_ID_LENGTH));
+    expect((await post({ query: textOf(CategoryIdsDocument) }, { "x-request-id": "a".repeat(MAX_REQUEST_ID_LENGTH) })).headers.get("x-request-id")).toBe("a".repeat(MAX_REQUEST_ID_LENGTH));
 
     const origin = new URL(state.app.url).origin;
     for (const path of ["/health/live", "/health/ready", "/nowhere", "/.well-known/jwks.json"]) {
@@ -96,7 +125,7 @@ describe("request ids", () => {
     state.proxy.cut();
     let res: Response;
     try {
-      res = await post({ query: "query Catalog { products(first: 5) { edges { node { id name } } } }" }, { "x-request-id": requestId });
+      res = await post({ query: textOf(CatalogDocument) }, { "x-request-id": requestId });
     } finally {
       state.proxy.restore();
     }
@@ -131,7 +160,7 @@ describe("request ids", () => {
     state.proxy.cut();
     let res: Response;
     try {
-      res = await post({ query: "query Me { me { id } }" }, { authorization: `Bearer ${token}`, "x-request-id": requestId });
+      res = await post({ query: textOf(MeDocument) }, { authorization: `Bearer ${token}`, "x-request-id": requestId });
     } finally {
       state.proxy.restore();
     }
@@ -147,11 +176,11 @@ describe("request ids", () => {
     const client = wsClient(state.app.wsUrl);
     try {
       // Connected (and acknowledged) before the database goes.
-      await nextWithin(client.iterate({ query: "{ categories { id } }" }));
+      await nextWithin(subscribe(client, CategoryIdsDocument));
       state.proxy.cut();
       let result: { errors?: readonly { message: string; extensions?: Record<string, unknown> }[] };
       try {
-        result = (await nextWithin(client.iterate({ query: "query WsOutage { products(first: 5) { edges { node { id } } } }" }))) as typeof result;
+        result = await nextWithin(subscribe(client, WsOutageDocument));
       } finally {
         state.proxy.restore();
       }
@@ -182,7 +211,7 @@ describe("access log", () => {
     expect(line.errors).toBeUndefined();
 
     const meId = `me-${randomUUID()}`;
-    await post({ query: "query Me { me { id } }" }, { authorization: `Bearer ${accessToken}`, "x-request-id": meId });
+    await post({ query: textOf(MeDocument) }, { authorization: `Bearer ${accessToken}`, "x-request-id": meId });
     const me = await state.logs.waitFor(isRequestLine(meId));
     expect(me.userId).toBeTruthy();
     expect(me.operation).toEqual({ type: "query", name: "Me" });
@@ -199,7 +228,7 @@ describe("access log", () => {
     const [product] = await someProducts(state.app.url, 1);
     const client = wsClient(state.app.wsUrl);
     try {
-      const query = client.iterate({ query: "query WsCategories { categories { id } }" });
+      const query = subscribe(client, WsCategoriesDocument);
       await nextWithin(query);
       const done = await state.logs.waitFor((line) => line.msg === "operation" && (line.operation as { name?: string }).name === "WsCategories");
       expect(done).toMatchObject({ transport: "ws", outcome: "complete", operation: { type: "query" }, clientAddress: "127.0.0.1" });
@@ -214,7 +243,7 @@ describe("access log", () => {
       // A subscription is counted live by field while it runs, and its line comes when it ends.
       const before = await scrape();
       expect(sample(before, 'cartwheel_subscriptions{field="stockChanged"}') || 0).toBe(0);
-      const live = client.iterate({ query: `subscription LiveStock { stockChanged(productIds: ["${product!.id}"]) { stock } }` });
+      const live = subscribe(client, LiveStockDocument, { productIds: [product!.id] });
       const first = live.next();
       await waitForMetric('cartwheel_subscriptions{field="stockChanged"}', (v) => v === 1);
       await live.return?.();
@@ -239,7 +268,7 @@ describe("subscription events with errors", () => {
     const client = wsClient(state.app.wsUrl);
     try {
       // costPrice is STAFF only: an anonymous subscriber gets each event with an UNAUTHENTICATED error in it.
-      const events = client.iterate({ query: `subscription PeekCost { stockChanged(productIds: ["${product!.id}"]) { stock product { costPrice { amountCents } } } }` });
+      const events = subscribe(client, PeekCostDocument, { productIds: [product!.id] });
       const first = events.next();
       await waitForMetric('cartwheel_subscriptions{field="stockChanged"}', (v) => v >= 1);
       expect((await request(state.app.url, AdjustStockDocument, { productId: product!.id, delta: 1 }, staff)).errors).toBeUndefined();
@@ -318,7 +347,7 @@ describe("/metrics", () => {
     const known = 'cartwheel_graphql_operation_duration_seconds_count{type="query",name="Categories",transport="http"}';
     const other = 'cartwheel_graphql_operation_duration_seconds_count{type="query",name="(other)",transport="http"}';
     const badInput = 'cartwheel_graphql_errors_total{code="BAD_USER_INPUT",transport="http"}';
-    await post({ query: "query Categories { categories { id } }" });
+    await post({ query: textOf(CategoriesDocument) });
     await post({ query: `query Made${randomUUID().replace(/-/g, "")} { categories { id } }` });
     await post({ query: "{ nope }" });
     const published = sample(before, "cartwheel_events_published_total");
@@ -347,7 +376,8 @@ describe("/metrics", () => {
     const series = 'cartwheel_graphql_errors_total{code="BAD_USER_INPUT",transport="sse"}';
     const before = sample(await scrape(), series) || 0;
     const requestId = `sse-${randomUUID()}`;
-    const res = await fetch(`${new URL(state.app.url).origin}/graphql/stream?query=${encodeURIComponent("subscription { stockChanged(productIds: []) { stock } }")}`, {
+    const search = new URLSearchParams({ query: textOf(StockOnlyDocument), variables: JSON.stringify({ productIds: [] }) });
+    const res = await fetch(`${new URL(state.app.url).origin}/graphql/stream?${search}`, {
       headers: { accept: "text/event-stream", "last-event-id": "x".repeat(200), "x-request-id": requestId },
     });
     expect(res.status).toBe(400);

@@ -5,7 +5,8 @@ import type { App } from "../../src/app.ts";
 import { TRY_AGAIN_LATER } from "../../src/server/websocket.ts";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
-import { DEMO, createTestDatabase, logIn, startTestServer, tempDir } from "../harness/index.ts";
+import { MeIdDocument } from "../generated/graphql.ts";
+import { DEMO, createTestDatabase, logIn, startTestServer, tempDir, textOf } from "../harness/index.ts";
 import { ADMIN_DATABASE_URL } from "../harness/env.ts";
 import { startProxy, type TcpProxy } from "../harness/proxy.ts";
 
@@ -47,7 +48,7 @@ function connect(token: string): Promise<number | "open"> {
       },
     });
     client.subscribe(
-      { query: "{ me { id } }" },
+      { query: textOf(MeIdDocument) },
       {
         next: () => {
           clearTimeout(timer);

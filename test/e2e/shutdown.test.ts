@@ -1,7 +1,17 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
+import type { DocumentNode } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, tempDir, wsClient, metricValue } from "../harness/index.ts";
+import {
+  FirstProductStockDocument,
+  FirstThreeProductIdsDocument,
+  ProductCountDocument,
+  ShutdownCatalogDocument,
+  SignUpDocument,
+  StockOnlyDocument,
+  TypenameDocument,
+} from "../generated/graphql.ts";
+import { createTestDatabase, tempDir, textOf, wsClient, metricValue } from "../harness/index.ts";
 import { startMain } from "../harness/process.ts";
 
 // The real process on a real database gets SIGTERM with requests in flight, as Kubernetes sends
@@ -17,17 +27,14 @@ afterAll(async () => {
   dir.remove();
 });
 
-const PRODUCTS = `{ products(first: 100) { totalCount edges { node { id name stock category { name } } } } }`;
-const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`;
-
-/** What the test reads of an answer: the products of a PRODUCTS query, or the errors. */
+/** What the test reads of an answer: the products of a products query, or the errors. */
 type Body = { data?: { products: { edges: { node: { id: string } }[] } }; errors?: { message: string; extensions?: { code?: string } }[] };
 type Answer = { status: number; connection: string | null; body: Body } | { error: string };
 
-/** A POST through Node's fetch (undici: keep-alive, pooled connections); never throws. */
-async function post(url: string, query: string, variables: Record<string, unknown> = {}): Promise<Answer> {
+/** A POST of `document` through Node's fetch (undici: keep-alive, pooled connections); never throws. */
+async function post(url: string, document: DocumentNode, variables: Record<string, unknown> = {}): Promise<Answer> {
   try {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: textOf(document), variables }) });
     return { status: res.status, connection: res.headers.get("connection"), body: (await res.json()) as Body };
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -47,9 +54,9 @@ function agentGet(agent: http.Agent, url: string): Promise<{ status: number; reu
   });
 }
 
-/** Starts a POST whose body is held back: the server has the request but cannot answer yet. */
-function heldPost(url: string, query: string) {
-  const body = JSON.stringify({ query });
+/** Starts a POST of `document` whose body is held back: the server has the request but cannot answer yet. */
+function heldPost(url: string, document: DocumentNode) {
+  const body = JSON.stringify({ query: textOf(document) });
   const half = Math.floor(body.length / 2);
   let req!: http.ClientRequest;
   const answer = new Promise<{ status: number; connection: string | undefined; body: Body }>((resolve, reject) => {
@@ -76,22 +83,22 @@ describe("SIGTERM with requests in flight", () => {
     const ws = wsClient(url.replace("http", "ws"));
     ws.on("closed", (event) => closes.push({ code: (event as { code: number }).code, reason: String((event as { reason: unknown }).reason) }));
     const subscribed = new Promise<void>((resolve) => ws.on("connected", () => resolve()));
-    const first = await post(url, `{ products(first: 1) { edges { node { id } } } }`);
+    const first = await post(url, FirstProductStockDocument);
     const productId = "body" in first ? first.body.data!.products.edges[0]!.node.id : undefined;
-    ws.subscribe({ query: `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`, variables: { ids: [productId] } }, { next() {}, error() {}, complete() {} });
+    ws.subscribe({ query: textOf(StockOnlyDocument), variables: { productIds: [productId] } }, { next() {}, error() {}, complete() {} });
     await subscribed;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     expect((await agentGet(agent, `${origin}/health/live`)).status).toBe(200);
-    expect(await post(url, `{ __typename }`)).toMatchObject({ status: 200 }); // fetch's pool holds a socket now
+    expect(await post(url, TypenameDocument)).toMatchObject({ status: 200 }); // fetch's pool holds a socket now
 
     // The burst: slow-ish reads and argon2 sign-ups, plus one request whose body is held back.
     const graphqlBefore = await metric(origin, 'cartwheel_http_requests_total{route="/graphql"');
     const burst: Promise<Answer>[] = [];
-    for (let i = 0; i < 25; i++) burst.push(post(url, PRODUCTS));
+    for (let i = 0; i < 25; i++) burst.push(post(url, ShutdownCatalogDocument));
     for (let i = 0; i < 25; i++) {
-      burst.push(post(url, SIGN_UP, { input: { email: `drain-${randomUUID()}@example.test`, password: "correct horse battery", name: "Drain" } }));
+      burst.push(post(url, SignUpDocument, { input: { email: `drain-${randomUUID()}@example.test`, password: "correct horse battery", name: "Drain" } }));
     }
-    const held = heldPost(url, `{ products(first: 3) { edges { node { id } } } }`);
+    const held = heldPost(url, FirstThreeProductIdsDocument);
     // Every one of them has reached the server (started = in flight + finished; the scrape counts itself).
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -116,7 +123,7 @@ describe("SIGTERM with requests in flight", () => {
     // pooled keep-alive socket too; every response tells the client not to reuse its socket.
     const [live, query, reused] = await Promise.all([
       fetch(`${origin}/health/live`).then((r) => r.status),
-      post(url, `{ products(first: 1) { totalCount } }`),
+      post(url, ProductCountDocument),
       agentGet(agent, `${origin}/health/live`),
     ]);
     expect(live).toBe(200);
@@ -144,7 +151,7 @@ describe("SIGTERM with requests in flight", () => {
 
   it("cuts what is still running after SHUTDOWN_TIMEOUT and exits 1 with one log line", async () => {
     const server = await startMain({ DATABASE_URL: db.url, DATA_DIR: dir.path, SHUTDOWN_DELAY: "0", SHUTDOWN_TIMEOUT: "1s" });
-    const held = heldPost(server.url, `{ __typename }`);
+    const held = heldPost(server.url, TypenameDocument);
     const deadline = Date.now() + 20_000;
     while ((await metric(server.origin, "cartwheel_http_requests_in_flight")) < 2) {
       if (Date.now() > deadline) throw new Error("the held request never reached the server");

@@ -9,12 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
 import type { FormattedExecutionResult } from "graphql";
 import {
+  AddToCartDocument,
   AdjustStockDocument,
   CartDocument,
   LogInSessionDocument,
   LogOutDocument,
   SseCartDocument,
+  SseStockAfterDocument,
   SseStockDocument,
+  type AddToCartMutation,
   type SseCartSubscription,
   type SseStockSubscription,
 } from "../generated/graphql.ts";
@@ -158,14 +161,14 @@ describe("auth", () => {
   it("mutations run over POST only, never GET", async () => {
     const [product] = await someProducts(a.url, 1);
     const user = await signUp(a.url);
-    const mutation = { query: `mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { version } }`, variables: { p: product!.id } };
+    const mutation = { query: textOf(AddToCartDocument), variables: { productId: product!.id, quantity: 1 } };
     const viaGet = await openStream(streamUrl(a), mutation, { method: "GET", token: user.token });
     expect(viaGet.status).toBe(405);
     expect("json" in viaGet && viaGet.json?.errors?.[0]?.extensions.code).toBe("BAD_USER_INPUT");
     const cart = await request(a.url, CartDocument, {}, user.token);
     expect(cart.data!.cart.version).toBe(0);
     const viaPost = asStream(await openStream(streamUrl(a), mutation, { token: user.token }));
-    expect((await viaPost.next<{ addToCart: { version: number } }>()).data!.data!.addToCart.version).toBe(1);
+    expect((await viaPost.next<AddToCartMutation>()).data!.data!.addToCart.version).toBe(1);
     expect(await viaPost.ended()).toEqual({ completed: true });
   });
 });
@@ -266,7 +269,7 @@ describe("Last-Event-ID", () => {
     }
     // An EventSource reconnecting to a URL that started from `after` sends the later Last-Event-ID: that one wins.
     const reconnect = asStream(
-      await openStream(streamUrl(a), { query: `subscription($ids: [ID!]!, $after: String) { stockChanged(productIds: $ids, after: $after) { stock cursor } }`, variables: { ids: [product!.id], after: seen[0]!.id } }, { method: "GET", headers: { "last-event-id": seen[2]!.id } }),
+      await openStream(streamUrl(a), { query: textOf(SseStockAfterDocument), variables: { ids: [product!.id], after: seen[0]!.id } }, { method: "GET", headers: { "last-event-id": seen[2]!.id } }),
     );
     try {
       expect((await nextStock(reconnect)).stock).toBe(missed[0]);
@@ -358,6 +361,7 @@ describe("resuming subscriptions", () => {
       start.close();
     }
     const missed = [await adjust(product!.id), await adjust(product!.id)];
+    // The cursor written into the text (no variables) is the case: it stays text.
     const inline = { query: `subscription { stockChanged(productIds: [${JSON.stringify(product!.id)}], after: ${JSON.stringify(from)}) { stock cursor } }` };
     const early = asStream(await openStream(streamUrl(a), inline, { method: "GET" }));
     let late: OpenStream | undefined;

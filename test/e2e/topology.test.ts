@@ -3,10 +3,12 @@
 // deploy/haproxy/haproxy.cfg. HAProxy names the instance that answered in X-Served-By (also on
 // a WebSocket's 101), so each check knows where each request and socket landed.
 import { randomUUID } from "node:crypto";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { createClient, type Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
-import { DEMO, REDIS_URL, createTestDatabase, logIn, newSigningKey, tempDir } from "../harness/index.ts";
+import { AdjustStockDocument, StockOnlyDocument, TopologyProductsDocument, type StockOnlySubscription } from "../generated/graphql.ts";
+import { DEMO, REDIS_URL, createTestDatabase, logIn, newSigningKey, tempDir, textOf } from "../harness/index.ts";
 import { freePort, startBalancer, type Balancer } from "../harness/balancer.ts";
 import { startMain } from "../harness/process.ts";
 
@@ -52,13 +54,8 @@ afterAll(async () => {
   dir.remove();
 });
 
-const PRODUCTS = `{ products(first: 5) { edges { node { id name stock } } } }`;
-const STOCK = `subscription($ids: [ID!]!) { stockChanged(productIds: $ids) { stock } }`;
-
-type Products = { products: { edges: { node: { id: string; name: string; stock: number } }[] } };
-type Adjusted = { adjustStock: { stock: number } };
 /** A stockChanged event as graphql-ws hands it over. */
-type StockEvent = { data?: { stockChanged: { stock: number } } | null; errors?: unknown[] };
+type StockEvent = { data?: StockOnlySubscription | null; errors?: unknown[] };
 
 interface Answer<R> {
   status: number;
@@ -67,11 +64,11 @@ interface Answer<R> {
 }
 
 /** A GraphQL POST through the balancer, with the instance that answered it. */
-async function post<R>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<Answer<R>> {
+async function post<R, V>(document: TypedDocumentNode<R, V>, variables?: V, token?: string): Promise<Answer<R>> {
   const res = await fetch(`${lb.origin}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify({ query: textOf(document), variables: variables ?? {} }),
   });
   const text = await res.text();
   let body: Answer<R>["body"];
@@ -99,12 +96,12 @@ function subscriber(): { client: Client; servedBy: Promise<string> } {
 }
 
 /** Events of one subscription, and a bounded wait for one that `match` accepts. */
-function collect(client: Client, query: string, variables: Record<string, unknown>) {
+function collect(client: Client, productId: string) {
   const events: StockEvent[] = [];
   const waiters = new Set<() => void>();
   const errors: unknown[] = [];
   const stop = client.subscribe(
-    { query, variables },
+    { query: textOf(StockOnlyDocument), variables: { productIds: [productId] } },
     { next: (value) => (events.push(value as StockEvent), waiters.forEach((w) => w())), error: (error) => errors.push(error), complete: () => {} },
   );
   return {
@@ -133,7 +130,7 @@ function collect(client: Client, query: string, variables: Record<string, unknow
 
 describe("two instances behind HAProxy", () => {
   it("balances HTTP queries over both instances and passes a WebSocket subscription through", async () => {
-    const answers = await Promise.all([0, 1, 2, 3].map(() => post<Products>(PRODUCTS)));
+    const answers = await Promise.all([0, 1, 2, 3].map(() => post(TopologyProductsDocument)));
     for (const a of answers) {
       expect(a.status).toBe(200);
       expect(a.body.errors).toBeUndefined();
@@ -145,11 +142,11 @@ describe("two instances behind HAProxy", () => {
     expect(["cw1", "cw2"]).toContain(await servedBy);
     const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
     const productId = answers[0]!.body.data!.products.edges[0]!.node.id;
-    const sub = collect(client, STOCK, { ids: [productId] });
+    const sub = collect(client, productId);
     // The subscription is live once a change reaches it: change the stock until one does (bounded).
     let delivered: StockEvent | undefined;
     for (let round = 0; round < 10 && !delivered; round++) {
-      const change = await post<Adjusted>(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      const change = await post(AdjustStockDocument, { productId, delta: 1 }, staff);
       expect(change.body.errors).toBeUndefined();
       delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data!.adjustStock.stock, 1_000);
     }
@@ -161,16 +158,16 @@ describe("two instances behind HAProxy", () => {
 
   it("delivers a stock change made on one instance to a subscriber connected to the other", async () => {
     const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
-    const productId = (await post<Products>(PRODUCTS)).body.data!.products.edges[1]!.node.id;
+    const productId = (await post(TopologyProductsDocument)).body.data!.products.edges[1]!.node.id;
     const { client, servedBy } = subscriber();
     const subscriberOn = await servedBy;
-    const sub = collect(client, STOCK, { ids: [productId] });
+    const sub = collect(client, productId);
 
     // Round robin sends consecutive mutations to alternate instances; X-Served-By says which one
     // ran each, and every change leaves a distinct stock value, so an event names its mutation.
     let crossed: { stock: number; ranOn: string } | undefined;
     for (let round = 0; round < 20 && !crossed; round++) {
-      const change = await post<Adjusted>(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      const change = await post(AdjustStockDocument, { productId, delta: 1 }, staff);
       expect(change.body.errors).toBeUndefined();
       const stock = change.body.data!.adjustStock.stock as number;
       if (change.servedBy === subscriberOn) continue;
@@ -188,7 +185,7 @@ describe("two instances behind HAProxy", () => {
     // A subscriber through the balancer for the whole restart: each instance it is on closes it
     // with 1001 as it drains, and graphql-ws reconnects (through the balancer, to a live one).
     const staff = await logIn(`${lb.origin}/graphql`, DEMO.staff);
-    const productId = (await post<Products>(PRODUCTS)).body.data!.products.edges[2]!.node.id;
+    const productId = (await post(TopologyProductsDocument)).body.data!.products.edges[2]!.node.id;
     const closes: number[] = [];
     const live = createClient({
       url: `${lb.origin.replace("http", "ws")}/graphql`,
@@ -200,14 +197,14 @@ describe("two instances behind HAProxy", () => {
       onNonLazyError: () => {},
     });
     onTestFinished(() => live.dispose());
-    const sub = collect(live, STOCK, { ids: [productId] });
+    const sub = collect(live, productId);
     const results: { ok: boolean; servedBy: string | null; at: number; detail?: string }[] = [];
     let running = true;
     // Four clients in a loop for the duration (each bounded to 20,000 requests).
     const worker = async () => {
       for (let n = 0; running && n < 20_000; n++) {
         try {
-          const a = await post<Products>(PRODUCTS);
+          const a = await post(TopologyProductsDocument);
           const ok = a.status === 200 && a.body.errors === undefined && (a.body.data?.products.edges.length ?? 0) > 0;
           results.push({ ok, servedBy: a.servedBy, at: Date.now(), ...(ok ? {} : { detail: `${a.status} ${JSON.stringify(a.body).slice(0, 200)}` }) });
         } catch (error) {
@@ -255,7 +252,7 @@ describe("two instances behind HAProxy", () => {
     expect(new Set(closes)).toEqual(new Set([1001]));
     let delivered: unknown;
     for (let round = 0; round < 10 && !delivered; round++) {
-      const change = await post<Adjusted>(`mutation($p: ID!) { adjustStock(productId: $p, delta: 1) { stock } }`, { p: productId }, staff);
+      const change = await post(AdjustStockDocument, { productId, delta: 1 }, staff);
       expect(change.body.errors).toBeUndefined();
       delivered = await sub.waitFor((e) => e.data?.stockChanged.stock === change.body.data!.adjustStock.stock, 2_000);
     }

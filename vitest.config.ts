@@ -25,7 +25,8 @@ export default defineConfig({
     allowOnly: false,
     passWithNoTests: false,
     projects: [
-      { extends: true, test: { name: "unit", include: UNIT } },
+      // Pure functions: one worker process runs every file (no fork and import per file).
+      { extends: true, test: { name: "unit", include: UNIT, isolate: false } },
       {
         extends: true,
         test: { name: "integration", include: ["test/**/*.test.ts"], exclude: UNIT, globalSetup: ["test/harness/global-setup.ts"] },

@@ -58,8 +58,9 @@ describe.each(COMMANDS)("$script", ({ script, usage }) => {
 
   it("loads none of the server's code for --help or a usage error", async () => {
     const name = script.replace(/\W/g, "_");
-    for (const { run, loaded } of [await traced(script, ["--help"], `${name}-help`), await traced(script, ["--no-such-option"], `${name}-usage`)]) {
-      expect(run.code, run.stderr).toBeOneOf([0, 64]);
+    for (const [args, code] of [[["--help"], 0], [["--no-such-option"], 64]] as const) {
+      const { run, loaded } = await traced(script, [...args], `${name}-${code}`);
+      expect(run.code, run.stderr).toBe(code);
       expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`${script.replace(".", "\\.")}$`)));
       expect(loaded.filter((url) => SERVER_CODE.test(url))).toEqual([]);
     }
@@ -82,6 +83,17 @@ it("usage errors of user:create and partner:key are one line and exit 64, before
     expect(run.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(messages[index]!)]);
   }
   expect(readdirSync(dir.path)).toEqual([]);
+});
+
+it("a usage error found in a command's work (missing options, a bad role) loads none of the server's code either", async () => {
+  const runs = [
+    await traced("src/cli/user-create.ts", ["--email", "ops@example.com", "--password", "secret-password", "--name", "Ops", "--role", "BOSS"], "user-create-role"),
+    await traced("src/cli/category-create.ts", ["--slug", "tools"], "category-create-missing"),
+  ];
+  for (const { run, loaded } of runs) {
+    expect(run.code, run.stderr).toBe(64);
+    expect(loaded.filter((url) => SERVER_CODE.test(url))).toEqual([]);
+  }
 });
 
 it("a bad environment is the configuration message and exit 78, not a stack", async () => {
